@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Mesher",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mesher", targets: ["MesherCLI"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        // Capture rules: plan, render (iptables-restore input), apply, uninstall.
+        .target(name: "Capture"),
+        // mesher.yaml: Codable settings, defaults in one place, validated at load.
+        .target(
+            name: "Config",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // Data path: listeners, original destination, TCP relay.
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "Config",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "MesherCLI",
+            dependencies: [
+                "Capture", "Config", "Proxy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
+        .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "Config",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ProxyTests"
+        ),
+        .testTarget(name: "EndToEndTests", path: "Tests/EndToEnd", exclude: ["Fixtures"]),
+    ]
+)

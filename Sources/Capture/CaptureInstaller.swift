@@ -1,0 +1,69 @@
+import Foundation
+
+/// Installs and removes Mesher's capture rules, one atomic iptables-restore per address family.
+public struct CaptureInstaller: Sendable {
+    public let iptables: Iptables
+    public let families: [CIDR.Family]
+
+    public init(iptables: Iptables, families: [CIDR.Family]) {
+        self.iptables = iptables
+        self.families = families
+    }
+
+    /// Detects the iptables variant and whether IPv6 rules are needed.
+    public static func forThisHost() -> CaptureInstaller {
+        let iptables = Iptables.detect()
+        return CaptureInstaller(iptables: iptables, families: iptables.hasIPv6() ? [.ipv4, .ipv6] : [.ipv4])
+    }
+
+    /// The exact iptables-restore input `install` would apply, per family.
+    public func installScripts(_ settings: CaptureSettings) throws(CaptureError) -> [(CIDR.Family, String)] {
+        var scripts: [(CIDR.Family, String)] = []
+        for family in families {
+            let installed = InstalledRules(natTableSave: try iptables.natTable(family))
+            scripts.append((family, RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: installed)))
+        }
+        return scripts
+    }
+
+    public func install(_ settings: CaptureSettings) throws(CaptureError) {
+        try Self.requireNetAdmin()
+        var applied: [CIDR.Family] = []
+        for (family, script) in try installScripts(settings) {
+            do {
+                try iptables.restore(script, family)
+                applied.append(family)
+            } catch {
+                if applied.isEmpty { throw error }
+                for done in applied { _ = try? uninstall(family: done) }
+                throw .rolledBack(error.description)
+            }
+        }
+    }
+
+    /// Removes Mesher's chains and the jumps to them; returns whether anything was installed.
+    @discardableResult
+    public func uninstall() throws(CaptureError) -> Bool {
+        try Self.requireNetAdmin()
+        var removed = false
+        for family in families where try uninstall(family: family) { removed = true }
+        return removed
+    }
+
+    private func uninstall(family: CIDR.Family) throws(CaptureError) -> Bool {
+        let installed = InstalledRules(natTableSave: try iptables.natTable(family))
+        guard let script = RestoreScript.uninstall(installed) else { return false }
+        try iptables.restore(script, family)
+        return true
+    }
+
+    /// iptables only says "Permission denied (you must be root)"; say what is actually needed.
+    static func requireNetAdmin() throws(CaptureError) {
+        let capNetAdmin: UInt64 = 1 << 12
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return }
+        if mask & capNetAdmin == 0 { throw .missingCapability }
+    }
+}

@@ -1,0 +1,90 @@
+/// Renders `CaptureSettings` as iptables-restore input for the nat table of one address family.
+///
+/// Chains: `MESHER_OUTPUT` (from OUTPUT) filters the app's outbound traffic and sends TCP to
+/// `MESHER_REDIRECT`; `MESHER_INBOUND` (from PREROUTING) does the same for inbound TCP through
+/// `MESHER_IN_REDIRECT`. The proxy's own traffic (uid or mark) returns first, so it is never captured.
+public enum RuleRenderer {
+    public static let chainPrefix = "MESHER_"
+
+    /// The rules alone, as lines in `*nat` (without the table header or COMMIT).
+    public static func rules(for settings: CaptureSettings, family: CIDR.Family) -> RuleLines {
+        var out = RuleLines()
+        let loopback = family == .ipv4 ? "127.0.0.0/8" : "::1/128"
+
+        out.chains += ["MESHER_OUTPUT", "MESHER_REDIRECT"]
+        out.rules.append("-A OUTPUT -j MESHER_OUTPUT")
+        out.rules.append("-A MESHER_REDIRECT -p tcp -j REDIRECT --to-ports \(settings.outboundPort)")
+        out.rules.append("-A MESHER_OUTPUT -m owner --uid-owner \(settings.proxyUID) -j RETURN")
+        out.rules.append("-A MESHER_OUTPUT -m mark --mark \(hex(settings.proxyMark)) -j RETURN")
+        if settings.captureDNS {
+            // Before the loopback exemption: local stub resolvers (127.0.0.53) are captured too.
+            for proto in ["udp", "tcp"] {
+                out.rules.append("-A MESHER_OUTPUT -p \(proto) --dport 53 -j REDIRECT --to-ports \(settings.dnsPort)")
+            }
+        }
+        out.rules.append("-A MESHER_OUTPUT -d \(loopback) -j RETURN")
+        for ports in multiportGroups(settings.excludeOutboundPorts) {
+            out.rules.append("-A MESHER_OUTPUT -p tcp -m multiport --dports \(ports) -j RETURN")
+        }
+        for cidr in settings.excludeOutboundCIDRs where cidr.family == family {
+            out.rules.append("-A MESHER_OUTPUT -d \(cidr) -j RETURN")
+        }
+        if let include = settings.includeOutboundCIDRs {
+            for cidr in include where cidr.family == family {
+                out.rules.append("-A MESHER_OUTPUT -d \(cidr) -p tcp -j MESHER_REDIRECT")
+            }
+        } else {
+            out.rules.append("-A MESHER_OUTPUT -p tcp -j MESHER_REDIRECT")
+        }
+
+        if settings.capturesInbound {
+            out.chains += ["MESHER_INBOUND", "MESHER_IN_REDIRECT"]
+            out.rules.append("-A PREROUTING -p tcp -j MESHER_INBOUND")
+            out.rules.append("-A MESHER_IN_REDIRECT -p tcp -j REDIRECT --to-ports \(settings.inboundPort)")
+            switch settings.includeInboundPorts {
+            case .all:
+                let own = [settings.outboundPort, settings.inboundPort, settings.dnsPort] + settings.reservedPorts
+                let skipped = own.map(PortRange.init) + settings.excludeInboundPorts
+                for ports in multiportGroups(skipped) {
+                    out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j RETURN")
+                }
+                out.rules.append("-A MESHER_INBOUND -p tcp -j MESHER_IN_REDIRECT")
+            case .some(let include):
+                for ports in multiportGroups(settings.excludeInboundPorts) {
+                    out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j RETURN")
+                }
+                for ports in multiportGroups(include) {
+                    out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j MESHER_IN_REDIRECT")
+                }
+            }
+        }
+        return out
+    }
+
+    /// multiport takes at most 15 ports per rule, a range counting as two.
+    static func multiportGroups(_ ranges: [PortRange]) -> [String] {
+        var groups: [String] = []
+        var current: [String] = []
+        var used = 0
+        for range in ranges {
+            let cost = range.lower == range.upper ? 1 : 2
+            if used + cost > 15 {
+                groups.append(current.joined(separator: ","))
+                current = []
+                used = 0
+            }
+            current.append(range.description)
+            used += cost
+        }
+        if !current.isEmpty { groups.append(current.joined(separator: ",")) }
+        return groups
+    }
+
+    private static func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
+}
+
+/// Chains to declare and rules to append, in order.
+public struct RuleLines: Equatable, Sendable {
+    public var chains: [String] = []
+    public var rules: [String] = []
+}

@@ -1,0 +1,42 @@
+/// `mesher.yaml`: every field optional, defaults here and nowhere else.
+public struct MesherConfig: Equatable, Sendable {
+    public var outbound = OutboundConfig()
+    public var connection = ConnectionConfig()
+    /// After SIGTERM/SIGINT: how long open connections may finish before they are closed.
+    public var drainTimeout = ConfigDuration(seconds: 5)
+    public var log = LogConfig()
+    /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
+    /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
+    public var proxyMark: UInt32? = nil
+    /// Event-loop threads; `nil` is one per core.
+    public var threads: Int? = nil
+
+    public init() {}
+}
+
+public struct OutboundConfig: Equatable, Sendable {
+    public var port: UInt16 = 15001
+    /// Where to listen: REDIRECT in OUTPUT delivers to loopback (127.0.0.1 / ::1).
+    public var addresses = ["127.0.0.1", "::1"]
+
+    public init() {}
+}
+
+public struct ConnectionConfig: Equatable, Sendable {
+    public var connectTimeout = ConfigDuration(seconds: 5)
+    /// A relayed connection with no bytes either way for this long is closed.
+    public var idleTimeout = ConfigDuration(seconds: 3600)
+    /// Bytes queued towards one side before Mesher stops reading from the other (backpressure).
+    public var bufferLimit = ByteSize(bytes: 256 * 1024)
+
+    public init() {}
+}
+
+public struct LogConfig: Equatable, Sendable {
+    public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    public var level = "info"
+    /// One line per connection: "-" for standard output, a file path, or `nil` for none.
+    public var accessLog: String? = nil
+
+    public init() {}
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Capture
+import Foundation
+
+/// `mesher init` settings. Each flag is also read from the environment as `MESHER_<FLAG>`
+/// (`--proxy-uid` → `MESHER_PROXY_UID`), which is how an init container is configured; a flag wins.
+struct CaptureOptions: ParsableArguments {
+    @Option(help: "Port of Mesher's outbound listener (default 15001).")
+    var outboundPort: String?
+    @Option(help: "Port of Mesher's inbound listener (default 15006).")
+    var inboundPort: String?
+    @Option(help: "Port of Mesher's DNS listener (default 15053).")
+    var dnsPort: String?
+    @Option(help: "Uid the proxy runs as; its traffic is never captured (default 1337).")
+    var proxyUid: String?
+    @Option(help: "Socket mark of the proxy's own traffic when it runs as root (default 0x539).")
+    var proxyMark: String?
+    @Option(help: "Comma-separated CIDRs to capture outbound; '*' for all (default '*').")
+    var includeOutboundCidrs: String?
+    @Option(help: "Comma-separated CIDRs never captured outbound.")
+    var excludeOutboundCidrs: String?
+    @Option(help: "Comma-separated ports or LOW-HIGH ranges never captured outbound.")
+    var excludeOutboundPorts: String?
+    @Option(help: "Inbound ports to capture: a list, '*' for all, empty for none (default: none).")
+    var includeInboundPorts: String?
+    @Option(help: "Inbound ports never captured.")
+    var excludeInboundPorts: String?
+    @Flag(inversion: .prefixedNo, help: "Redirect DNS (UDP and TCP port 53) to the DNS listener (default off).")
+    var captureDns: Bool?
+    @Option(help: "iptables variant: auto, nft or legacy (default auto: the one holding the host's rules).")
+    var iptablesMode: String?
+
+    func settings(environment: [String: String]) throws -> CaptureSettings {
+        var settings = CaptureSettings()
+        let input = Input(environment: environment)
+        try input.read(outboundPort, "outbound-port") { settings.outboundPort = try Input.port($0) }
+        try input.read(inboundPort, "inbound-port") { settings.inboundPort = try Input.port($0) }
+        try input.read(dnsPort, "dns-port") { settings.dnsPort = try Input.port($0) }
+        try input.read(proxyUid, "proxy-uid") { settings.proxyUID = try Input.number($0, "a uid") }
+        try input.read(proxyMark, "proxy-mark") { settings.proxyMark = try Input.mark($0) }
+        try input.read(includeOutboundCidrs, "include-outbound-cidrs") {
+            settings.includeOutboundCIDRs = $0.trimmingCharacters(in: .whitespaces) == "*" ? nil : try CIDR.list(parsing: $0)
+        }
+        try input.read(excludeOutboundCidrs, "exclude-outbound-cidrs") { settings.excludeOutboundCIDRs = try CIDR.list(parsing: $0) }
+        try input.read(excludeOutboundPorts, "exclude-outbound-ports") { settings.excludeOutboundPorts = try PortRange.list(parsing: $0) }
+        try input.read(includeInboundPorts, "include-inbound-ports") { settings.includeInboundPorts = try PortSelection(parsing: $0) }
+        try input.read(excludeInboundPorts, "exclude-inbound-ports") { settings.excludeInboundPorts = try PortRange.list(parsing: $0) }
+        try input.read(captureDns.map { String($0) }, "capture-dns") { settings.captureDNS = try Input.bool($0) }
+        return settings
+    }
+
+    func iptables(environment: [String: String]) throws -> Iptables? {
+        var variant: Iptables.Variant?
+        try Input(environment: environment).read(iptablesMode, "iptables-mode") { text in
+            guard text == "auto" || Iptables.Variant(rawValue: text) != nil, text != "system" else {
+                throw CaptureInputError.invalid(text, "expected auto, nft or legacy")
+            }
+            variant = Iptables.Variant(rawValue: text)
+        }
+        return variant.map(Iptables.init(variant:))
+    }
+}
+
+/// A flag's value, else its environment variable; errors name whichever was used.
+struct Input {
+    let environment: [String: String]
+
+    static func environmentName(_ flag: String) -> String {
+        "MESHER_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    func read(_ flagValue: String?, _ flag: String, _ apply: (String) throws -> Void) throws {
+        let (value, source): (String?, String) =
+            flagValue != nil ? (flagValue, "--\(flag)") : (environment[Self.environmentName(flag)], Self.environmentName(flag))
+        guard let value else { return }
+        do {
+            try apply(value)
+        } catch {
+            throw ValidationError("\(source): \(error)")
+        }
+    }
+
+    static func port(_ text: String) throws -> UInt16 {
+        guard let port = UInt16(text.trimmingCharacters(in: .whitespaces)), port > 0 else {
+            throw CaptureInputError.invalid(text, "expected a port 1-65535")
+        }
+        return port
+    }
+
+    static func number(_ text: String, _ what: String) throws -> UInt32 {
+        guard let value = UInt32(text.trimmingCharacters(in: .whitespaces)) else {
+            throw CaptureInputError.invalid(text, "expected \(what) (a whole number)")
+        }
+        return value
+    }
+
+    static func mark(_ text: String) throws -> UInt32 {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let value = trimmed.hasPrefix("0x") ? UInt32(trimmed.dropFirst(2), radix: 16) : UInt32(trimmed)
+        guard let value, value != 0 else {
+            throw CaptureInputError.invalid(text, "expected a non-zero mark like 0x539")
+        }
+        return value
+    }
+
+    static func bool(_ text: String) throws -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off", "": return false
+        default: throw CaptureInputError.invalid(text, "expected true or false")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Config
+import Foundation
+
+@main
+struct Mesher: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mesher",
+        abstract: "Transparent sidecar proxy for service meshes.",
+        version: "0.1.0",
+        subcommands: [InitCommand.self, UninstallCommand.self, RunCommand.self])
+
+    /// Bad input (unknown flag, bad value, bad config file) exits 2 with one line naming what is wrong;
+    /// a failure while doing the work exits 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let isUsage = code == .validationFailure || error is ConfigError
+            let hint = code == .validationFailure ? " (see 'mesher --help')" : ""
+            FileHandle.standardError.write(Data("mesher: \(message(for: error))\(hint)\n".utf8))
+            Foundation.exit(isUsage ? 2 : code.rawValue)
+        }
+    }
+}

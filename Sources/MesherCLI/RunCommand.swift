@@ -1,0 +1,73 @@
+import ArgumentParser
+import Config
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Proxy
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the proxy: relay captured connections to their original destination.")
+
+    @Option(help: "Path of mesher.yaml (optional; env MESHER_CONFIG).")
+    var config: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (overrides log.level).")
+    var logLevel: String?
+
+    @Option(help: "Access log: '-' for standard output or a file path (overrides log.accessLog).")
+    var accessLog: String?
+
+    func validate() throws {
+        if let logLevel, !LogConfig.levels.contains(logLevel) {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of \(LogConfig.levels.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        var settings = MesherConfig()
+        if let path = config ?? ProcessInfo.processInfo.environment["MESHER_CONFIG"] {
+            settings = try MesherConfig.load(path: path)
+        }
+        if let logLevel { settings.log.level = logLevel }
+        if let accessLog { settings.log.accessLog = accessLog }
+
+        let level = Logger.Level(rawValue: settings.log.level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mesher")
+        let accessLog: AccessLog?
+        do {
+            accessLog = try settings.log.accessLog.map(AccessLog.init(path:))
+        } catch {
+            throw ValidationError("log.accessLog: cannot open '\(settings.log.accessLog ?? "")': \(error)")
+        }
+
+        // Signals are handled on a queue of their own; the default action would kill open connections.
+        let stop = DispatchSemaphore(value: 0)
+        let signalSources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
+        let server = try ProxyServer.start(config: settings, logger: logger, accessLog: accessLog, group: group)
+        logger.info("mesher running", metadata: ["pid": "\(getpid())"])
+        stop.wait()
+        logger.info(
+            "shutting down: draining open connections",
+            metadata: ["open": "\(server.openConnections)", "timeout": "\(settings.drainTimeout)"])
+        server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
+        try group.syncShutdownGracefully()
+        signalSources.forEach { $0.cancel() }
+        logger.info("stopped")
+    }
+}

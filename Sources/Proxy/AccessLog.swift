@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+
+/// One JSON line per finished connection, to standard output or a file opened for appending.
+public final class AccessLog: Sendable {
+    private let fd: Mutex<Int32>
+
+    /// `"-"` is standard output.
+    public init(path: String) throws {
+        if path == "-" {
+            fd = Mutex(STDOUT_FILENO)
+        } else {
+            let opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            guard opened >= 0 else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+            fd = Mutex(opened)
+        }
+    }
+
+    func write(_ summary: ConnectionSummary) {
+        var line = summary.json
+        line.append("\n")
+        fd.withLock { fd in
+            line.withUTF8 { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written <= 0 { return }
+                    offset += written
+                }
+            }
+        }
+    }
+}
+
+/// What happened to one relayed connection.
+struct ConnectionSummary {
+    var startTime: Double
+    var source: String
+    var destination: String
+    var bytesUp: Int
+    var bytesDown: Int
+    var durationMilliseconds: Double
+    var result: String
+
+    var json: String {
+        let start = String(format: "%.3f", startTime)
+        let duration = String(format: "%.3f", durationMilliseconds)
+        return #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
+    }
+}

@@ -1,0 +1,33 @@
+import Logging
+import NIOCore
+
+/// Shared by every relayed connection: settings, logs and the set of open connections.
+struct RelayEnvironment: Sendable {
+    var settings: RelaySettings
+    var logger: Logger
+    var accessLog: AccessLog?
+    var tracker: ConnectionTracker
+}
+
+/// How a relayed connection ended, as written to logs.
+enum RelayOutcome: String {
+    case ok
+    case reset
+    case idleTimeout = "idle-timeout"
+    case drained
+    case connectRefused = "connect-refused"
+    case connectTimeout = "connect-timeout"
+    case connectFailed = "connect-failed"
+    case noOriginalDestination = "no-original-destination"
+    case loop
+}
+
+extension RelayOutcome {
+    /// Mesher turned the connection away (reset it) instead of relaying it.
+    var isRefusal: Bool {
+        switch self {
+        case .ok, .reset, .idleTimeout, .drained: false
+        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .loop: true
+        }
+    }
+}

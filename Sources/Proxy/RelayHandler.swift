@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import NIOCore
+
+/// One side of a TCP relay: what it reads it writes to its partner on the other side.
+///
+/// Backpressure: a side reads only while its partner's channel is writable, so at most the
+/// partner's write-buffer high-water mark (plus one read) is queued per direction.
+/// Half-close: end of input on one side shuts the partner's output, but only once the writes
+/// already queued to the partner have completed (NIO drops queued writes on close).
+final class RelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Side { case downstream, upstream }
+
+    let side: Side
+    let session: RelaySession
+    private var context: ChannelHandlerContext?
+    private var partner: RelayHandler?
+    private var pendingRead = false
+    private var inputClosed = false
+
+    init(side: Side, session: RelaySession) {
+        self.side = side
+        self.session = session
+    }
+
+    /// Pairs the two sides once the upstream is connected and starts reading both.
+    static func pair(_ downstream: RelayHandler, _ upstream: RelayHandler) {
+        downstream.partner = upstream
+        upstream.partner = downstream
+        if downstream.inputClosed { upstream.shutdownOutputAfterPendingWrites() }
+        downstream.partnerBecameWritable()
+        upstream.partnerBecameWritable()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if side == .downstream { session.start(self) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        session.activity &+= 1
+        switch side {
+        case .downstream: session.bytesUp += buffer.readableBytes
+        case .upstream: session.bytesDown += buffer.readableBytes
+        }
+        partner?.write(buffer)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.context?.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let partner, partner.isWritable {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            inputClosed = true
+            partner?.shutdownOutputAfterPendingWrites()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.closeAfterPendingWrites()
+        session.sideClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A reset on one side is passed on as a reset, so neither peer mistakes it for a clean end.
+        session.fail(.reset)
+        context.close(promise: nil)
+        partner?.reset()
+    }
+
+    // MARK: - Called by the partner
+
+    private var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func write(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    private func shutdownOutputAfterPendingWrites() {
+        afterPendingWrites { $0.close(mode: .output, promise: nil) }
+    }
+
+    private func closeAfterPendingWrites() {
+        afterPendingWrites { $0.close(promise: nil) }
+    }
+
+    /// An empty write completes after every write queued before it.
+    private func afterPendingWrites(_ action: @escaping (ChannelHandlerContext) -> Void) {
+        guard let context, context.channel.isActive else { return }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { _ in action(context) }
+    }
+
+    func reset() {
+        guard let context, context.channel.isActive else { return }
+        Self.reset(context.channel)
+    }
+
+    /// SO_LINGER 0 makes close send RST: the peer learns at once that the connection failed.
+    static func reset(_ channel: any Channel) {
+        if let provider = channel as? any SocketOptionProvider {
+            _ = provider.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        }
+        channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,67 @@
+import NIOCore
+import NIOPosix
+
+extension RelaySession {
+    /// Accepted: find where the app was going, refuse loops, connect there and start relaying.
+    func start(_ downstreamHandler: RelayHandler) {
+        OriginalDestination.of(downstream).assumeIsolated().whenComplete { result in
+            guard case .success(let destination) = result else {
+                return self.refuse(.noOriginalDestination)
+            }
+            self.destination = destination
+            if let reason = self.environment.settings.refusal(for: destination, local: self.downstream.localAddress) {
+                return self.refuse(reason)
+            }
+            self.connect(to: destination, downstreamHandler)
+        }
+    }
+
+    private func connect(to destination: SocketAddress, _ downstreamHandler: RelayHandler) {
+        connectStarted()
+        let upstreamHandler = RelayHandler(side: .upstream, session: self)
+        let connector = UpstreamConnector(settings: environment.settings)
+        connector.connect(to: destination, on: downstream.eventLoop, handler: upstreamHandler)
+            .assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let upstream):
+                    self.connectFinished(upstreamOpen: true)
+                    if self.downstream.isActive {
+                        RelayHandler.pair(downstreamHandler, upstreamHandler)
+                    } else {
+                        upstream.close(promise: nil)
+                    }
+                case .failure(let error):
+                    self.fail(Self.outcome(of: error))
+                    self.connectFinished(upstreamOpen: false)
+                    RelayHandler.reset(self.downstream)
+                }
+            }
+    }
+
+    private func refuse(_ reason: RelayOutcome) {
+        fail(reason)
+        RelayHandler.reset(downstream)
+    }
+
+    static func outcome(of connectError: any Error) -> RelayOutcome {
+        switch connectError {
+        case ChannelError.connectTimeout: .connectTimeout
+        case let error as IOError where error.errnoCode == ECONNREFUSED: .connectRefused
+        case let error as NIOConnectionError:
+            error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+                ? .connectRefused : .connectFailed
+        default: .connectFailed
+        }
+    }
+}
+
+extension RelaySettings {
+    /// A destination that is Mesher's own listener: not redirected at all, or a loop back into Mesher.
+    func refusal(for destination: SocketAddress, local: SocketAddress?) -> RelayOutcome? {
+        guard destination.port == listenerPort else { return nil }
+        if let local, destination == local { return .noOriginalDestination }
+        guard let bytes = destination.ipBytes else { return nil }
+        let loopback = bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
+        return loopback || localAddresses.contains(bytes) ? .loop : nil
+    }
+}

@@ -1,0 +1,37 @@
+import Config
+import NIOCore
+
+/// What the data path needs from the configuration, converted once at start.
+struct RelaySettings: Sendable {
+    var connectTimeout: TimeAmount
+    var idleTimeout: TimeAmount
+    var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
+    var proxyMark: UInt32?
+    var listenerPort: Int
+    /// This host's addresses: a destination among them on `listenerPort` is Mesher itself.
+    var localAddresses: Set<[UInt8]>
+
+    init(_ config: MesherConfig, proxyMark: UInt32?, localAddresses: Set<[UInt8]>) {
+        connectTimeout = .nanoseconds(config.connection.connectTimeout.nanoseconds)
+        idleTimeout = .nanoseconds(config.connection.idleTimeout.nanoseconds)
+        let limit = config.connection.bufferLimit.bytes
+        writeBufferWaterMark = .init(low: limit / 2, high: limit)
+        self.proxyMark = proxyMark
+        listenerPort = Int(config.outbound.port)
+        self.localAddresses = localAddresses
+    }
+}
+
+extension SocketAddress {
+    /// The raw address bytes (4 or 16), for comparisons without string formatting.
+    var ipBytes: [UInt8]? {
+        switch self {
+        case .v4(let address):
+            withUnsafeBytes(of: address.address.sin_addr) { Array($0) }
+        case .v6(let address):
+            withUnsafeBytes(of: address.address.sin6_addr) { Array($0) }
+        case .unixDomainSocket:
+            nil
+        }
+    }
+}
