@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`.
+SWIFT ?= swift
+BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
+
+.PHONY: all build release deps demo test format lint clean
+
+all: build
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --static-swift-stdlib
+
+deps:
+	scripts/install-deps.sh
+
+demo: deps build
+	MESHER_BIN=$(BIN_DIR)/mesher scripts/demo.sh
+
+# Unit tests and the end-to-end tests (network namespaces, real iptables: needs root).
+test: deps
+	$(SWIFT) build --build-tests
+	MESHER_BIN=$(BIN_DIR)/mesher $(SWIFT) test --skip-build
+
+format:
+	swift-format format --in-place --recursive Sources Tests Package.swift
+
+lint:
+	swift-format lint --recursive Sources Tests Package.swift
+	shellcheck scripts/*.sh .ci/run
+
+clean:
+	rm -rf .build

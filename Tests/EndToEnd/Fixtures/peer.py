@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Test peers for the end-to-end suite: raw TCP servers and clients that report what they saw.
+
+Servers (run in the server namespace):   serve HOST PORT_BASE
+  PORT_BASE+0  banner: server speaks first ("220 ..."), then answers one line (like SMTP/MySQL)
+  PORT_BASE+1  sink: reads to EOF, replies "<sha256> <length>"
+  PORT_BASE+2  half-close: reads to EOF, then sends 32 MiB and closes
+  PORT_BASE+3  hold: accepts, answers "ok\\n" to each line until EOF (for drain tests)
+Clients (run as the app, print one result line):
+  banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
+"""
+import hashlib
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+REPLY_SIZE = 32 << 20
+CHUNK = 1 << 16
+
+
+def recv_all(sock, pause=0.0):
+    digest, length = hashlib.sha256(), 0
+    while True:
+        data = sock.recv(CHUNK)
+        if not data:
+            return digest.hexdigest(), length
+        digest.update(data)
+        length += len(data)
+        if pause:
+            time.sleep(pause)
+
+
+def pattern(size):
+    block = bytes(range(256)) * (CHUNK // 256)
+    sent = 0
+    while sent < size:
+        chunk = block[: min(CHUNK, size - sent)]
+        sent += len(chunk)
+        yield chunk
+
+
+class Banner(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"220 mesher-e2e ready\r\n")
+        line = self.request.makefile("rb").readline()
+        self.request.sendall(b"250 " + line)
+
+
+class Sink(socketserver.BaseRequestHandler):
+    def handle(self):
+        digest, length = recv_all(self.request)
+        self.request.sendall(f"{digest} {length}\n".encode())
+
+
+class HalfClose(socketserver.BaseRequestHandler):
+    def handle(self):
+        recv_all(self.request)
+        for chunk in pattern(REPLY_SIZE):
+            self.request.sendall(chunk)
+
+
+class Hold(socketserver.BaseRequestHandler):
+    def handle(self):
+        for _ in self.request.makefile("rb"):
+            self.request.sendall(b"ok\n")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def serve(host, base):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    servers = []
+    for offset, handler in enumerate([Banner, Sink, HalfClose, Hold]):
+        Server.address_family = family
+        server = Server((host, base + offset), handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+def connect(host, port):
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def main(argv):
+    mode = argv[1]
+    if mode == "serve":
+        serve(argv[2], int(argv[3]))
+    elif mode == "banner":
+        # Says nothing until the server has spoken: a sniffing proxy that waits for the client would hang.
+        with connect(argv[2], argv[3]) as sock:
+            reader = sock.makefile("rb")
+            banner = reader.readline().decode().strip()
+            sock.sendall(b"HELO mesher\r\n")
+            print(banner + " | " + reader.readline().decode().strip())
+    elif mode == "upload":
+        with connect(argv[2], argv[3]) as sock, open(argv[4], "rb") as source:
+            while data := source.read(CHUNK):
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            print(sock.makefile("rb").readline().decode().strip())
+    elif mode == "halfclose":
+        with connect(argv[2], argv[3]) as sock:
+            for chunk in pattern(8 << 20):
+                sock.sendall(chunk)
+            sock.shutdown(socket.SHUT_WR)
+            # A slow reader keeps the proxy's write queue towards it full when the server's EOF arrives.
+            time.sleep(0.5)
+            digest, length = recv_all(sock, pause=0.001)
+            expected = hashlib.sha256(b"".join(pattern(REPLY_SIZE))).hexdigest()
+            print(f"{length} {'match' if digest == expected else 'mismatch'}")
+    elif mode == "hold":
+        with connect(argv[2], argv[3]) as sock:
+            reader = sock.makefile("rb")
+            deadline = time.time() + float(argv[4])
+            answers = 0
+            while time.time() < deadline:
+                sock.sendall(b"ping\n")
+                if reader.readline() == b"ok\n":
+                    answers += 1
+                time.sleep(0.1)
+            print(f"answers {answers}")
+    else:
+        sys.exit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

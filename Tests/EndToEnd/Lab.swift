@@ -1,0 +1,186 @@
+import Foundation
+import Synchronization
+
+/// Two hosts made of network namespaces, joined by a veth pair:
+/// the client (app as uid 1000, Mesher as uid 1337) at 198.18.N.1 / 2001:db8:N::1 and
+/// the server (HTTP on 8080, raw TCP peers on 7000-7003) at 198.18.N.2 / 2001:db8:N::2.
+/// `destroy()` removes namespaces, processes and files; call it in a `defer`.
+final class Lab {
+    static let appUID = 1000
+    static let proxyUID = 1337
+    static let peerBase = 7000
+    private static let counter = Atomic<Int>(0)
+
+    let client: String
+    let server: String
+    let serverIPv4: String
+    let serverIPv6: String
+    let clientIPv4: String
+    let dir: URL
+    let mesher: String
+    private var processes: [Process] = []
+    private var destroyed = false
+
+    static var mesherBinary: String {
+        if let path = ProcessInfo.processInfo.environment["MESHER_BIN"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/mesher").path
+    }
+
+    static var fixtures: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures") }
+
+    init() throws {
+        guard getuid() == 0 else { throw ShellError(description: "end-to-end tests need root (ip netns, iptables)") }
+        Self.removeStaleNamespaces()
+        let number = Self.counter.add(1, ordering: .relaxed).newValue
+        let net = Int.random(in: 0...255)
+        let name = "mxe\(getpid())n\(number)"
+        client = name + "c"
+        server = name + "s"
+        clientIPv4 = "198.18.\(net).1"
+        serverIPv4 = "198.18.\(net).2"
+        serverIPv6 = "2001:db8:\(String(net, radix: 16))::2"
+        mesher = Self.mesherBinary
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        do {
+            try setUp(net: net, name: name)
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    deinit { destroy() }
+
+    private func setUp(net: Int, name: String) throws {
+        for sub in ["app", "proxy", "www"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        chmod(dir.path, 0o755)
+        chown(dir.appendingPathComponent("app").path, uid_t(Self.appUID), gid_t(Self.appUID))
+        chown(dir.appendingPathComponent("proxy").path, uid_t(Self.proxyUID), gid_t(Self.proxyUID))
+        let v6 = String(net, radix: 16)
+        let steps: [[String]] = [
+            ["ip", "netns", "add", client], ["ip", "netns", "add", server],
+            ["ip", "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"],
+            ["ip", "link", "set", name + "a", "netns", client], ["ip", "link", "set", name + "b", "netns", server],
+            ["ip", "-n", client, "addr", "add", "\(clientIPv4)/24", "dev", name + "a"],
+            ["ip", "-n", server, "addr", "add", "\(serverIPv4)/24", "dev", name + "b"],
+            ["ip", "-n", client, "addr", "add", "2001:db8:\(v6)::1/64", "dev", name + "a", "nodad"],
+            ["ip", "-n", server, "addr", "add", "\(serverIPv6)/64", "dev", name + "b", "nodad"],
+            ["ip", "-n", client, "link", "set", name + "a", "up"], ["ip", "-n", server, "link", "set", name + "b", "up"],
+            ["ip", "-n", client, "link", "set", "lo", "up"], ["ip", "-n", server, "link", "set", "lo", "up"],
+        ]
+        for step in steps { try sh(step).check(step.joined(separator: " ")) }
+        try "hello from the server\n".write(to: dir.appendingPathComponent("www/hello.txt"), atomically: true, encoding: .utf8)
+        try spawn(in: server, ["/usr/bin/python3", "-m", "http.server", "8080", "--bind", "::", "-d", dir.appendingPathComponent("www").path], log: "http")
+        try spawn(in: server, ["/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "serve", "0.0.0.0", "\(Self.peerBase)"], log: "peer")
+        try waitForListener(in: server, port: 8080)
+        try waitForListener(in: server, port: Self.peerBase + 3)
+    }
+
+    // MARK: - Running things
+
+    /// Starts a long-running process in a namespace, optionally as another uid; output goes to `<log>.log`.
+    @discardableResult
+    func spawn(in namespace: String, uid: Int? = nil, _ command: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace] + Self.asUser(uid) + command
+        let logURL = dir.appendingPathComponent("\(log).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        processes.append(process)
+        return process
+    }
+
+    /// Runs a command in the client namespace, as the app unless `uid` says otherwise.
+    @discardableResult
+    func inClient(_ command: [String], uid: Int? = Lab.appUID, timeout: TimeInterval = 120) throws -> CommandResult {
+        try sh(["ip", "netns", "exec", client] + Self.asUser(uid) + command, timeout: timeout)
+    }
+
+    /// `mesher` in the client namespace as root (init, uninstall).
+    @discardableResult
+    func mesherCommand(_ arguments: [String]) throws -> CommandResult {
+        try inClient([mesher] + arguments, uid: nil)
+    }
+
+    /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens.
+    @discardableResult
+    func startMesher(_ arguments: [String] = []) throws -> Process {
+        let process = try spawn(
+            in: client, uid: Self.proxyUID,
+            [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
+        try waitForListener(in: client, port: 15001)
+        return process
+    }
+
+    var accessLogPath: String { dir.appendingPathComponent("proxy/access.log").path }
+
+    func accessLog() -> [String] {
+        ((try? String(contentsOfFile: accessLogPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOfFile: dir.appendingPathComponent("\(name).log").path, encoding: .utf8)) ?? ""
+    }
+
+    /// iptables-save of the client's nat table, without counters and comments.
+    func natRules(ipv6: Bool = false, counters: Bool = false) throws -> String {
+        let tool = ipv6 ? "ip6tables-save" : "iptables-save"
+        let result = try inClient([tool, "-t", "nat"] + (counters ? ["-c"] : []), uid: nil).check(tool)
+        return result.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
+    }
+
+    func waitForListener(in namespace: String, port: Int, timeout: TimeInterval = 15) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let result = try sh(["ip", "netns", "exec", namespace, "ss", "-Htln", "sport = :\(port)"])
+            if !result.stdout.isEmpty { return }
+            if processes.contains(where: { !$0.isRunning }) { break }
+            usleep(50_000)
+        }
+        throw ShellError(description: "nothing listens on port \(port) in \(namespace); mesher log: \(log("mesher"))")
+    }
+
+    /// Sends a signal and waits for the exit; returns the exit status.
+    func stop(_ process: Process, signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32 {
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
+        _ = try? sh(["ip", "netns", "del", client])
+        _ = try? sh(["ip", "netns", "del", server])
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    private static func asUser(_ uid: Int?) -> [String] {
+        guard let uid else { return [] }
+        return ["setpriv", "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups"]
+    }
+
+    /// Namespaces left by a test run that crashed (its pid is gone).
+    private static func removeStaleNamespaces() {
+        guard let list = try? sh(["ip", "netns", "list"]) else { return }
+        for line in list.stdout.split(separator: "\n") {
+            let name = String(line.split(separator: " ").first ?? "")
+            guard name.hasPrefix("mxe"), let pid = Int(name.dropFirst(3).prefix { $0.isNumber }) else { continue }
+            if pid != Int(getpid()) && kill(pid_t(pid), 0) != 0 { _ = try? sh(["ip", "netns", "del", name]) }
+        }
+    }
+}

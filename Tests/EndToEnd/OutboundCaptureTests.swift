@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// The app (uid 1000) changes nothing: `mesher init` captures its outbound TCP and `mesher run` relays it.
+@Suite(.serialized)
+struct OutboundCaptureTests {
+    let peer = Lab.fixtures.appendingPathComponent("peer.py").path
+
+    @Test func httpGetIsCapturedAndRelayed() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+
+        let get = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):8080/hello.txt"])
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(get.stdout == "hello from the server\n")
+
+        // Proof of capture: the REDIRECT rule counted the SYN and Mesher logged the original destination.
+        let counted = try lab.natRules(counters: true).split(separator: "\n").first { $0.contains("REDIRECT --to-ports 15001") }
+        #expect(counted?.hasPrefix("[0:") == false, "REDIRECT rule never matched: \(counted ?? "missing")")
+        let entry = lab.accessLog().first { $0.contains(#""dst":"\#(lab.serverIPv4):8080""#) }
+        #expect(entry?.contains(#""result":"ok""#) == true, "access log: \(lab.accessLog())")
+        #expect(entry?.contains(#""src":"\#(lab.clientIPv4):"#) == true)
+    }
+
+    @Test func ipv6IsCapturedToo() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        let get = try lab.inClient(["curl", "-sS", "-m", "10", "http://[\(lab.serverIPv6)]:8080/hello.txt"])
+        #expect(get.stdout == "hello from the server\n", "\(get.stderr)")
+        #expect(lab.accessLog().contains { $0.contains(#""dst":"[\#(lab.serverIPv6)]:8080""#) && $0.contains(#""result":"ok""#) })
+    }
+
+    @Test func twentyMegabytesArriveByteIdenticalBothWays() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        let blob = lab.dir.appendingPathComponent("www/blob.bin")
+        try sh(["dd", "if=/dev/urandom", "of=\(blob.path)", "bs=1000000", "count=20", "status=none"]).check("dd")
+        chmod(blob.path, 0o644)
+        let expected = try sh(["sha256sum", blob.path]).check("sha256sum").stdout.prefix(64)
+
+        // Download: a real HTTP server and client.
+        let downloaded = lab.dir.appendingPathComponent("app/blob.bin").path
+        let get = try lab.inClient(["curl", "-sS", "-m", "60", "-o", downloaded, "http://\(lab.serverIPv4):8080/blob.bin"])
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try sh(["sha256sum", downloaded]).stdout.prefix(64) == expected)
+
+        // Upload: the server hashes what it received.
+        let upload = try lab.inClient(["/usr/bin/python3", peer, "upload", lab.serverIPv4, "\(Lab.peerBase + 1)", blob.path])
+        #expect(upload.stdout == "\(expected) 20000000\n", "\(upload.stderr)")
+        let logged = lab.accessLog().first { $0.contains(#""up":20000000"#) }
+        #expect(logged != nil, "access log should count the 20 MB upload: \(lab.accessLog())")
+    }
+
+    @Test func halfCloseStillDeliversTheWholeReply() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        // The client sends 8 MiB and shuts its write side; only then does the server send 32 MiB.
+        let result = try lab.inClient(["/usr/bin/python3", peer, "halfclose", lab.serverIPv4, "\(Lab.peerBase + 2)"])
+        #expect(result.stdout == "\(32 << 20) match\n", "\(result.stderr)")
+        #expect(lab.accessLog().contains { $0.contains(#""up":\#(8 << 20)"#) && $0.contains(#""down":\#(32 << 20)"#) })
+    }
+
+    @Test func serverFirstProtocolWorks() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        let result = try lab.inClient(["/usr/bin/python3", peer, "banner", lab.serverIPv4, "\(Lab.peerBase)"], timeout: 20)
+        #expect(result.stdout == "220 mesher-e2e ready | 250 HELO mesher\n", "\(result.stderr)")
+        #expect(lab.accessLog().contains { $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) })
+    }
+
+    @Test func capturedTrafficFailsWhileMesherIsDownAndFlowsDirectAfterUninstall() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let url = "http://\(lab.serverIPv4):8080/hello.txt"
+        try lab.mesherCommand(["init"]).check("mesher init")
+        // Rules in place, no proxy: REDIRECT mode is fail-closed, which proves capture is on.
+        let refused = try lab.inClient(["curl", "-sS", "-m", "5", url])
+        #expect(refused.status == 7, "expected 'connection refused' (curl exit 7): \(refused.stderr)")
+
+        try lab.mesherCommand(["uninstall"]).check("mesher uninstall")
+        #expect(try !lab.natRules().contains("MESHER"))
+        #expect(try !lab.natRules(ipv6: true).contains("MESHER"))
+        let direct = try lab.inClient(["curl", "-sS", "-m", "5", url])
+        #expect(direct.stdout == "hello from the server\n", "\(direct.stderr)")
+    }
+
+    @Test func refusedUpstreamResetsTheClient() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        let result = try lab.inClient(["curl", "-sS", "-m", "5", "http://\(lab.serverIPv4):9/"])
+        #expect(result.status == 56, "expected a reset (curl exit 56), got \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("reset"))
+        #expect(lab.accessLog().contains { $0.contains(#""result":"connect-refused""#) })
+        #expect(lab.log("mesher").contains("warning"))
+    }
+
+    @Test func directConnectionToTheListenerIsRefused() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher()
+        let result = try lab.inClient(["curl", "-sS", "-m", "5", "http://127.0.0.1:15001/"])
+        #expect(result.status == 56, "\(result.stderr)")
+        #expect(lab.accessLog().contains { $0.contains(#""result":"no-original-destination""#) })
+    }
+
+    @Test func sigtermDrainsOpenConnectionsThenExits() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        let proxy = try lab.startMesher()
+        // A conversation of 2 s is in flight when SIGTERM arrives after 0.5 s: it must finish.
+        let holder = try lab.spawn(
+            in: lab.client, uid: Lab.appUID,
+            ["/usr/bin/python3", peer, "hold", lab.serverIPv4, "\(Lab.peerBase + 3)", "2"], log: "hold")
+        usleep(500_000)
+        kill(proxy.processIdentifier, SIGTERM)
+        usleep(300_000)
+        let late = try lab.inClient(["curl", "-sS", "-m", "3", "http://\(lab.serverIPv4):8080/hello.txt"])
+        #expect(late.status == 7, "a new connection after SIGTERM must not be accepted: \(late.stderr)")
+        holder.waitUntilExit()
+        #expect(holder.terminationStatus == 0)
+        let answers = Int(lab.log("hold").split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        #expect(answers >= 15, "the held connection lost answers during drain: \(lab.log("hold"))")
+        #expect(lab.stop(proxy) == 0, "mesher should exit 0 once drained: \(lab.log("mesher"))")
+        #expect(lab.log("mesher").contains("shutting down"))
+    }
+}
