@@ -127,6 +127,17 @@ final class Lab {
         ((try? String(contentsOfFile: accessLogPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    /// Whether a line matching `predicate` appears within `timeout` (Mesher writes it when the connection ends,
+    /// which can be just after the client saw the end).
+    func accessLogHas(timeout: TimeInterval = 5, _ predicate: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if accessLog().contains(where: predicate) { return true }
+            usleep(20_000)
+        } while Date() < deadline
+        return false
+    }
+
     func log(_ name: String) -> String {
         (try? String(contentsOfFile: dir.appendingPathComponent("\(name).log").path, encoding: .utf8)) ?? ""
     }
