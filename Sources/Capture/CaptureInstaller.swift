@@ -21,7 +21,9 @@ public struct CaptureInstaller: Sendable {
         var scripts: [(CIDR.Family, String)] = []
         for family in families {
             let installed = InstalledRules(natTableSave: try iptables.natTable(family))
-            scripts.append((family, RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: installed)))
+            scripts.append(
+                (family, RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: installed))
+            )
         }
         return scripts
     }

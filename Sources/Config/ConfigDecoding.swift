@@ -67,7 +67,8 @@ extension ConnectionConfig: Decodable {
             throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be above 0")
         }
         guard bufferLimit.bytes >= 4096 else {
-            throw DecodingError.dataCorruptedError(forKey: .bufferLimit, in: c, debugDescription: "must be at least 4KiB")
+            throw DecodingError.dataCorruptedError(
+                forKey: .bufferLimit, in: c, debugDescription: "must be at least 4KiB")
         }
     }
 }
@@ -81,7 +82,8 @@ extension LogConfig: Decodable {
         try c.decode(&level, .level)
         guard Self.levels.contains(level) else {
             throw DecodingError.dataCorruptedError(
-                forKey: .level, in: c, debugDescription: "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
+                forKey: .level, in: c,
+                debugDescription: "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
         }
         accessLog = try c.decodeIfPresent(String.self, forKey: .accessLog)
     }

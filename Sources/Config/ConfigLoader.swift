@@ -20,7 +20,8 @@ extension MesherConfig {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigError(source: path, line: nil, field: nil, message: "cannot read: \(error.localizedDescription)")
+            throw ConfigError(
+                source: path, line: nil, field: nil, message: "cannot read: \(error.localizedDescription)")
         }
         return try parse(text, source: path)
     }
@@ -39,7 +40,8 @@ extension MesherConfig {
             return try YAMLDecoder().decode(MesherConfig.self, from: root)
         } catch let error as DecodingError {
             let (path, message) = error.pathAndMessage
-            let field = path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            let field =
+                path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
             throw ConfigError(source: source, line: root.line(at: path), field: field, message: message)
         } catch {
             throw ConfigError(source: source, line: nil, field: nil, message: "\(error)")
@@ -100,7 +102,8 @@ extension Node {
             if let index = key.intValue, let sequence = node.sequence, index < sequence.count {
                 node = sequence[index]
                 line = node.mark?.line ?? line
-            } else if let mapping = node.mapping, let entry = mapping.first(where: { $0.key.string == key.stringValue }) {
+            } else if let mapping = node.mapping, let entry = mapping.first(where: { $0.key.string == key.stringValue })
+            {
                 node = entry.value
                 line = entry.key.mark?.line ?? line
             } else {

@@ -39,12 +39,21 @@ struct CaptureOptions: ParsableArguments {
         try input.read(proxyUid, "proxy-uid") { settings.proxyUID = try Input.number($0, "a uid") }
         try input.read(proxyMark, "proxy-mark") { settings.proxyMark = try Input.mark($0) }
         try input.read(includeOutboundCidrs, "include-outbound-cidrs") {
-            settings.includeOutboundCIDRs = $0.trimmingCharacters(in: .whitespaces) == "*" ? nil : try CIDR.list(parsing: $0)
+            settings.includeOutboundCIDRs =
+                $0.trimmingCharacters(in: .whitespaces) == "*" ? nil : try CIDR.list(parsing: $0)
         }
-        try input.read(excludeOutboundCidrs, "exclude-outbound-cidrs") { settings.excludeOutboundCIDRs = try CIDR.list(parsing: $0) }
-        try input.read(excludeOutboundPorts, "exclude-outbound-ports") { settings.excludeOutboundPorts = try PortRange.list(parsing: $0) }
-        try input.read(includeInboundPorts, "include-inbound-ports") { settings.includeInboundPorts = try PortSelection(parsing: $0) }
-        try input.read(excludeInboundPorts, "exclude-inbound-ports") { settings.excludeInboundPorts = try PortRange.list(parsing: $0) }
+        try input.read(excludeOutboundCidrs, "exclude-outbound-cidrs") {
+            settings.excludeOutboundCIDRs = try CIDR.list(parsing: $0)
+        }
+        try input.read(excludeOutboundPorts, "exclude-outbound-ports") {
+            settings.excludeOutboundPorts = try PortRange.list(parsing: $0)
+        }
+        try input.read(includeInboundPorts, "include-inbound-ports") {
+            settings.includeInboundPorts = try PortSelection(parsing: $0)
+        }
+        try input.read(excludeInboundPorts, "exclude-inbound-ports") {
+            settings.excludeInboundPorts = try PortRange.list(parsing: $0)
+        }
         try input.read(captureDns.map { String($0) }, "capture-dns") { settings.captureDNS = try Input.bool($0) }
         return settings
     }
@@ -71,7 +80,8 @@ struct Input {
 
     func read(_ flagValue: String?, _ flag: String, _ apply: (String) throws -> Void) throws {
         let (value, source): (String?, String) =
-            flagValue != nil ? (flagValue, "--\(flag)") : (environment[Self.environmentName(flag)], Self.environmentName(flag))
+            flagValue != nil
+            ? (flagValue, "--\(flag)") : (environment[Self.environmentName(flag)], Self.environmentName(flag))
         guard let value else { return }
         do {
             try apply(value)

@@ -6,7 +6,9 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Install the iptables rules that redirect the app's traffic to Mesher.",
-        discussion: "Atomic (one iptables-restore per address family) and idempotent: running it again replaces Mesher's rules.")
+        discussion:
+            "Atomic (one iptables-restore per address family) and idempotent: running it again replaces Mesher's rules."
+    )
 
     @OptionGroup var capture: CaptureOptions
 
@@ -57,7 +59,10 @@ enum CaptureCLI {
     static func previewScripts(_ installer: CaptureInstaller, _ settings: CaptureSettings) -> [(CIDR.Family, String)] {
         if let scripts = try? installer.installScripts(settings) { return scripts }
         return installer.families.map { family in
-            (family, RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: InstalledRules()))
+            (
+                family,
+                RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: InstalledRules())
+            )
         }
     }
 }

@@ -22,7 +22,8 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if let logLevel, !LogConfig.levels.contains(logLevel) {
-            throw ValidationError("--log-level: '\(logLevel)' is not one of \(LogConfig.levels.joined(separator: ", "))")
+            throw ValidationError(
+                "--log-level: '\(logLevel)' is not one of \(LogConfig.levels.joined(separator: ", "))")
         }
     }
 
@@ -67,7 +68,7 @@ struct RunCommand: ParsableCommand {
             metadata: ["open": "\(server.openConnections)", "timeout": "\(settings.drainTimeout)"])
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
         try group.syncShutdownGracefully()
-        signalSources.forEach { $0.cancel() }
+        for source in signalSources { source.cancel() }
         logger.info("stopped")
     }
 }

@@ -47,6 +47,7 @@ struct ConnectionSummary {
     var json: String {
         let start = String(format: "%.3f", startTime)
         let duration = String(format: "%.3f", durationMilliseconds)
-        return #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
+        return
+            #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
     }
 }

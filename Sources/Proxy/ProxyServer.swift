@@ -44,10 +44,13 @@ public final class ProxyServer: Sendable {
         for address in config.outbound.addresses {
             do {
                 let channel = try bootstrap.bind(host: address, port: Int(config.outbound.port)).wait()
-                logger.info("listening", metadata: ["address": "\(channel.localAddress.map(RelaySession.format) ?? address)"])
+                logger.info(
+                    "listening", metadata: ["address": "\(channel.localAddress.map(RelaySession.format) ?? address)"])
                 listeners.append(channel)
             } catch {
-                logger.warning("cannot listen", metadata: ["address": "\(address)", "port": "\(config.outbound.port)", "error": "\(error)"])
+                logger.warning(
+                    "cannot listen",
+                    metadata: ["address": "\(address)", "port": "\(config.outbound.port)", "error": "\(error)"])
                 lastError = error
             }
         }

@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import NIOCore
 
 /// One side of a TCP relay: what it reads it writes to its partner on the other side.
 ///

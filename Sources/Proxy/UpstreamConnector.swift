@@ -7,7 +7,9 @@ struct UpstreamConnector: Sendable {
     /// SO_MARK (linux/socket.h): not in NIO's option list.
     private static let soMark = NIOBSDSocket.Option(rawValue: 36)
 
-    func connect(to address: SocketAddress, on eventLoop: any EventLoop, handler: RelayHandler) -> EventLoopFuture<any Channel> {
+    func connect(to address: SocketAddress, on eventLoop: any EventLoop, handler: RelayHandler) -> EventLoopFuture<
+        any Channel
+    > {
         let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)

@@ -11,7 +11,9 @@ struct ParsingTests {
         #expect(try CIDR(parsing: input).description == expected)
     }
 
-    @Test(arguments: ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "10.0.0.0/8/1", "10.0.0.0/-1", "1.2.3.4/"])
+    @Test(arguments: [
+        "", "10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "10.0.0.0/8/1", "10.0.0.0/-1", "1.2.3.4/",
+    ])
     func cidrRejects(_ input: String) {
         #expect(throws: CaptureInputError.self) { try CIDR(parsing: input) }
     }

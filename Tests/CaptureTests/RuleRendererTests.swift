@@ -12,18 +12,46 @@ struct RuleRendererTests {
         ("proxy-uid", { $0.proxyUID = 2000 }),
         ("proxy-mark", { $0.proxyMark = 0x1234 }),
         ("capture-dns", { $0.captureDNS = true }),
-        ("dns-port", { $0.captureDNS = true; $0.dnsPort = 5353 }),
-        ("include-outbound-cidrs", { $0.includeOutboundCIDRs = try CIDR.list(parsing: "198.18.0.0/15,240.240.0.0/16,2001:db8::/32") }),
+        (
+            "dns-port",
+            {
+                $0.captureDNS = true
+                $0.dnsPort = 5353
+            }
+        ),
+        (
+            "include-outbound-cidrs",
+            { $0.includeOutboundCIDRs = try CIDR.list(parsing: "198.18.0.0/15,240.240.0.0/16,2001:db8::/32") }
+        ),
         ("include-outbound-cidrs-v4-only", { $0.includeOutboundCIDRs = try CIDR.list(parsing: "198.18.0.0/15") }),
-        ("exclude-outbound-cidrs", { $0.excludeOutboundCIDRs = try CIDR.list(parsing: "198.18.5.0/24,2001:db8:1::/48") }),
+        (
+            "exclude-outbound-cidrs",
+            { $0.excludeOutboundCIDRs = try CIDR.list(parsing: "198.18.5.0/24,2001:db8:1::/48") }
+        ),
         ("exclude-outbound-ports", { $0.excludeOutboundPorts = try PortRange.list(parsing: "22,3306,8000-8010") }),
-        ("exclude-outbound-ports-many", {
-            $0.excludeOutboundPorts = try PortRange.list(parsing: (1...20).map { "\(1000 + $0)" }.joined(separator: ","))
-        }),
+        (
+            "exclude-outbound-ports-many",
+            {
+                $0.excludeOutboundPorts = try PortRange.list(
+                    parsing: (1...20).map { "\(1000 + $0)" }.joined(separator: ","))
+            }
+        ),
         ("include-inbound-ports-all", { $0.includeInboundPorts = .all }),
         ("include-inbound-ports-list", { $0.includeInboundPorts = try PortSelection(parsing: "8080,9090") }),
-        ("exclude-inbound-ports", { $0.includeInboundPorts = .all; $0.excludeInboundPorts = try PortRange.list(parsing: "22") }),
-        ("inbound-port", { $0.includeInboundPorts = .all; $0.inboundPort = 16006 }),
+        (
+            "exclude-inbound-ports",
+            {
+                $0.includeInboundPorts = .all
+                $0.excludeInboundPorts = try PortRange.list(parsing: "22")
+            }
+        ),
+        (
+            "inbound-port",
+            {
+                $0.includeInboundPorts = .all
+                $0.inboundPort = 16006
+            }
+        ),
     ]
 
     @Test(arguments: cases.map(\.0))
@@ -31,9 +59,11 @@ struct RuleRendererTests {
         var settings = CaptureSettings()
         try Self.cases.first { $0.0 == name }!.1(&settings)
         let rendered = [CIDR.Family.ipv4, .ipv6].map { family in
-            "# \(family)\n" + RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: InstalledRules())
+            "# \(family)\n"
+                + RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: InstalledRules())
         }.joined()
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name).rules")
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Golden/\(name).rules")
         if ProcessInfo.processInfo.environment["MESHER_UPDATE_GOLDEN"] == "1" {
             try rendered.write(to: url, atomically: true, encoding: .utf8)
         }

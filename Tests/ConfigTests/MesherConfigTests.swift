@@ -90,7 +90,10 @@ struct MesherConfigTests {
         }
     }
 
-    @Test(arguments: [("250ms", Int64(250_000_000)), ("5s", 5_000_000_000), ("2m", 120_000_000_000), ("1h", 3_600_000_000_000), ("1.5s", 1_500_000_000), ("3", 3_000_000_000)])
+    @Test(arguments: [
+        ("250ms", Int64(250_000_000)), ("5s", 5_000_000_000), ("2m", 120_000_000_000), ("1h", 3_600_000_000_000),
+        ("1.5s", 1_500_000_000), ("3", 3_000_000_000),
+    ])
     func durations(_ text: String, _ nanoseconds: Int64) {
         #expect(ConfigDuration(parsing: text)?.nanoseconds == nanoseconds)
     }

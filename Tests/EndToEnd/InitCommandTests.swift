@@ -7,7 +7,8 @@ struct InitCommandTests {
     /// Every flag at once must be accepted by the real iptables-restore.
     static let everyFlag = [
         "--outbound-port", "16001", "--inbound-port", "16006", "--dns-port", "16053", "--proxy-uid", "2000",
-        "--proxy-mark", "0x77", "--capture-dns", "--include-outbound-cidrs", "198.18.0.0/15,240.240.0.0/16,2001:db8::/32",
+        "--proxy-mark", "0x77", "--capture-dns", "--include-outbound-cidrs",
+        "198.18.0.0/15,240.240.0.0/16,2001:db8::/32",
         "--exclude-outbound-cidrs", "198.18.9.0/24,2001:db8:9::/48", "--exclude-outbound-ports", "22,8000-8010",
         "--include-inbound-ports", "*", "--exclude-inbound-ports", "2222",
     ]
@@ -16,7 +17,8 @@ struct InitCommandTests {
         let lab = try Lab()
         defer { lab.destroy() }
         // Another tool's rules must survive both commands untouched.
-        try lab.inClient(["iptables", "-t", "nat", "-A", "OUTPUT", "-d", "198.18.250.0/24", "-j", "RETURN"], uid: nil).check("iptables")
+        try lab.inClient(["iptables", "-t", "nat", "-A", "OUTPUT", "-d", "198.18.250.0/24", "-j", "RETURN"], uid: nil)
+            .check("iptables")
         let before = try lab.natRules()
         let beforeV6 = try lab.natRules(ipv6: true)
 
@@ -43,11 +45,38 @@ struct InitCommandTests {
         #expect(again.status == 0 && again.stdout.contains("nothing was installed"))
     }
 
+    /// A host whose rules are in iptables-legacy gets Mesher's rules there too; loopback down (a namespace
+    /// that is still being set up) must not matter.
+    @Test func followsTheIptablesVariantThatHoldsTheRules() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try sh(["ip", "-n", lab.client, "link", "set", "lo", "down"]).check("lo down")
+        let legacyRule = ["iptables-legacy", "-t", "nat", "-A", "OUTPUT", "-d", "198.18.250.0/24", "-j", "RETURN"]
+        try lab.inClient(legacyRule, uid: nil).check("iptables-legacy")
+        let installed = try lab.mesherCommand(["init"])
+        #expect(installed.status == 0, "\(installed.stderr)")
+        #expect(installed.stdout.contains("iptables-legacy-restore"))
+        let legacy = try lab.inClient(["iptables-legacy-save", "-t", "nat"], uid: nil).stdout
+        let nft = try lab.inClient(["iptables-nft-save", "-t", "nat"], uid: nil).stdout
+        #expect(legacy.contains("-A OUTPUT -j MESHER_OUTPUT"))
+        #expect(!nft.contains("MESHER"))
+
+        try lab.mesherCommand(["init", "--iptables-mode", "nft"]).check("init --iptables-mode nft")
+        #expect(try lab.inClient(["iptables-nft-save", "-t", "nat"], uid: nil).stdout.contains("MESHER_OUTPUT"))
+        try lab.mesherCommand(["uninstall", "--iptables-mode", "nft"]).check("uninstall nft")
+        try lab.mesherCommand(["uninstall"]).check("uninstall legacy")
+        let after = try lab.inClient(["iptables-legacy-save", "-t", "nat"], uid: nil).stdout
+        #expect(!after.contains("MESHER") && after.contains("198.18.250.0/24"))
+    }
+
     @Test func environmentVariablesConfigureInit() throws {
         let lab = try Lab()
         defer { lab.destroy() }
         let result = try lab.inClient(
-            ["env", "MESHER_PROXY_UID=4242", "MESHER_EXCLUDE_OUTBOUND_PORTS=5432", "MESHER_CAPTURE_DNS=true", lab.mesher, "init"],
+            [
+                "env", "MESHER_PROXY_UID=4242", "MESHER_EXCLUDE_OUTBOUND_PORTS=5432", "MESHER_CAPTURE_DNS=true",
+                lab.mesher, "init",
+            ],
             uid: nil)
         try result.check("init from environment")
         let rules = try lab.natRules()

@@ -23,11 +23,14 @@ final class Lab {
 
     static var mesherBinary: String {
         if let path = ProcessInfo.processInfo.environment["MESHER_BIN"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/mesher").path
     }
 
-    static var fixtures: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures") }
+    static var fixtures: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    }
 
     init() throws {
         guard getuid() == 0 else { throw ShellError(description: "end-to-end tests need root (ip netns, iptables)") }
@@ -55,7 +58,8 @@ final class Lab {
 
     private func setUp(net: Int, name: String) throws {
         for sub in ["app", "proxy", "www"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         chmod(dir.path, 0o755)
         chown(dir.appendingPathComponent("app").path, uid_t(Self.appUID), gid_t(Self.appUID))
@@ -69,13 +73,25 @@ final class Lab {
             ["ip", "-n", server, "addr", "add", "\(serverIPv4)/24", "dev", name + "b"],
             ["ip", "-n", client, "addr", "add", "2001:db8:\(v6)::1/64", "dev", name + "a", "nodad"],
             ["ip", "-n", server, "addr", "add", "\(serverIPv6)/64", "dev", name + "b", "nodad"],
-            ["ip", "-n", client, "link", "set", name + "a", "up"], ["ip", "-n", server, "link", "set", name + "b", "up"],
+            ["ip", "-n", client, "link", "set", name + "a", "up"],
+            ["ip", "-n", server, "link", "set", name + "b", "up"],
             ["ip", "-n", client, "link", "set", "lo", "up"], ["ip", "-n", server, "link", "set", "lo", "up"],
         ]
         for step in steps { try sh(step).check(step.joined(separator: " ")) }
-        try "hello from the server\n".write(to: dir.appendingPathComponent("www/hello.txt"), atomically: true, encoding: .utf8)
-        try spawn(in: server, ["/usr/bin/python3", "-m", "http.server", "8080", "--bind", "::", "-d", dir.appendingPathComponent("www").path], log: "http")
-        try spawn(in: server, ["/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "serve", "0.0.0.0", "\(Self.peerBase)"], log: "peer")
+        try "hello from the server\n".write(
+            to: dir.appendingPathComponent("www/hello.txt"), atomically: true, encoding: .utf8)
+        try spawn(
+            in: server,
+            [
+                "/usr/bin/python3", "-m", "http.server", "8080", "--bind", "::", "-d",
+                dir.appendingPathComponent("www").path,
+            ], log: "http")
+        try spawn(
+            in: server,
+            [
+                "/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "serve", "0.0.0.0",
+                "\(Self.peerBase)",
+            ], log: "peer")
         try waitForListener(in: server, port: 8080)
         try waitForListener(in: server, port: Self.peerBase + 3)
     }

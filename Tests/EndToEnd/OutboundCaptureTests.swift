@@ -17,7 +17,9 @@ struct OutboundCaptureTests {
         #expect(get.stdout == "hello from the server\n")
 
         // Proof of capture: the REDIRECT rule counted the SYN and Mesher logged the original destination.
-        let counted = try lab.natRules(counters: true).split(separator: "\n").first { $0.contains("REDIRECT --to-ports 15001") }
+        let counted = try lab.natRules(counters: true).split(separator: "\n").first {
+            $0.contains("REDIRECT --to-ports 15001")
+        }
         #expect(counted?.hasPrefix("[0:") == false, "REDIRECT rule never matched: \(counted ?? "missing")")
         #expect(
             lab.accessLogHas {
@@ -33,7 +35,8 @@ struct OutboundCaptureTests {
         try lab.startMesher()
         let get = try lab.inClient(["curl", "-sS", "-m", "10", "http://[\(lab.serverIPv6)]:8080/hello.txt"])
         #expect(get.stdout == "hello from the server\n", "\(get.stderr)")
-        #expect(lab.accessLogHas { $0.contains(#""dst":"[\#(lab.serverIPv6)]:8080""#) && $0.contains(#""result":"ok""#) })
+        #expect(
+            lab.accessLogHas { $0.contains(#""dst":"[\#(lab.serverIPv6)]:8080""#) && $0.contains(#""result":"ok""#) })
     }
 
     @Test func twentyMegabytesArriveByteIdenticalBothWays() throws {
@@ -48,12 +51,16 @@ struct OutboundCaptureTests {
 
         // Download: a real HTTP server and client.
         let downloaded = lab.dir.appendingPathComponent("app/blob.bin").path
-        let get = try lab.inClient(["curl", "-sS", "-m", "60", "-o", downloaded, "http://\(lab.serverIPv4):8080/blob.bin"])
+        let get = try lab.inClient([
+            "curl", "-sS", "-m", "60", "-o", downloaded, "http://\(lab.serverIPv4):8080/blob.bin",
+        ])
         #expect(get.status == 0, "\(get.stderr)")
         #expect(try sh(["sha256sum", downloaded]).stdout.prefix(64) == expected)
 
         // Upload: the server hashes what it received.
-        let upload = try lab.inClient(["/usr/bin/python3", peer, "upload", lab.serverIPv4, "\(Lab.peerBase + 1)", blob.path])
+        let upload = try lab.inClient([
+            "/usr/bin/python3", peer, "upload", lab.serverIPv4, "\(Lab.peerBase + 1)", blob.path,
+        ])
         #expect(upload.stdout == "\(expected) 20000000\n", "\(upload.stderr)")
         #expect(lab.accessLogHas { $0.contains(#""up":20000000"#) }, "access log should count the 20 MB upload")
     }
@@ -74,7 +81,8 @@ struct OutboundCaptureTests {
         defer { lab.destroy() }
         try lab.mesherCommand(["init"]).check("mesher init")
         try lab.startMesher()
-        let result = try lab.inClient(["/usr/bin/python3", peer, "banner", lab.serverIPv4, "\(Lab.peerBase)"], timeout: 20)
+        let result = try lab.inClient(
+            ["/usr/bin/python3", peer, "banner", lab.serverIPv4, "\(Lab.peerBase)"], timeout: 20)
         #expect(result.stdout == "220 mesher-e2e ready | 250 HELO mesher\n", "\(result.stderr)")
         #expect(lab.accessLogHas { $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) })
     }
@@ -138,7 +146,8 @@ struct OutboundCaptureTests {
         #expect(late.status == 7, "a new connection after SIGTERM must not be accepted: \(late.stderr)")
         holder.waitUntilExit()
         #expect(holder.terminationStatus == 0)
-        let answers = Int(lab.log("hold").split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let answers =
+            Int(lab.log("hold").split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
         #expect(answers >= 15, "the held connection lost answers during drain: \(lab.log("hold"))")
         #expect(lab.stop(proxy) == 0, "mesher should exit 0 once drained: \(lab.log("mesher"))")
         #expect(lab.log("mesher").contains("shutting down"))

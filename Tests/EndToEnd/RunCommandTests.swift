@@ -6,10 +6,14 @@ struct RunCommandTests {
     @Test func badConfigFileNamesFieldAndLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-\(UUID()).yaml").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try "connection:\n  connectTimeout: 5s\n  idleTimout: 1m\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "connection:\n  connectTimeout: 5s\n  idleTimout: 1m\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         let result = try sh([Lab.mesherBinary, "run", "--config", path])
         #expect(result.status == 2)
-        #expect(result.stderr == "mesher: \(path):3: connection.idleTimout: unknown field; expected one of connectTimeout, idleTimeout, bufferLimit\n")
+        #expect(
+            result.stderr
+                == "mesher: \(path):3: connection.idleTimout: unknown field; expected one of connectTimeout, idleTimeout, bufferLimit\n"
+        )
     }
 
     @Test func missingConfigFile() throws {

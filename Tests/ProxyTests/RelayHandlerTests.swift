@@ -113,7 +113,8 @@ struct RelaySessionTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-access-\(UUID()).log").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let channel = EmbeddedChannel()
-        let session = RelaySession(environment: testEnvironment(accessLog: try AccessLog(path: path)), downstream: channel)
+        let session = RelaySession(
+            environment: testEnvironment(accessLog: try AccessLog(path: path)), downstream: channel)
         try channel.pipeline.syncOperations.addHandler(RelayHandler(side: .downstream, session: session))
         // An embedded channel has no socket, so SO_ORIGINAL_DST cannot be read: refused like a direct connect.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
@@ -141,10 +142,11 @@ struct RelaySessionTests {
         #expect(session.outcome == .idleTimeout)
     }
 
-    @Test(arguments: [
-        ("198.18.0.2", 15001, nil), ("198.18.0.2", 80, nil),
-        ("127.0.0.2", 15001, RelayOutcome.loop), ("198.18.0.1", 15001, .loop), ("::1", 15001, .loop),
-    ] as [(String, Int, RelayOutcome?)])
+    @Test(
+        arguments: [
+            ("198.18.0.2", 15001, nil), ("198.18.0.2", 80, nil),
+            ("127.0.0.2", 15001, RelayOutcome.loop), ("198.18.0.1", 15001, .loop), ("::1", 15001, .loop),
+        ] as [(String, Int, RelayOutcome?)])
     func refusesDestinationsThatAreMesherItself(_ host: String, _ port: Int, _ expected: RelayOutcome?) throws {
         let settings = testEnvironment().settings
         let local = try SocketAddress(ipAddress: "127.0.0.1", port: 15001)
