@@ -3,7 +3,7 @@ import Synchronization
 
 /// Two hosts made of network namespaces, joined by a veth pair:
 /// the client (app as uid 1000, Mesher as uid 1337) at 198.18.N.1 / 2001:db8:N::1 and
-/// the server (HTTP on 8080, raw TCP peers on 7000-7003) at 198.18.N.2 / 2001:db8:N::2.
+/// the server (HTTP on 8080, raw TCP peers on 7000-7004) at 198.18.N.2 / 2001:db8:N::2.
 /// `destroy()` removes namespaces, processes and files; call it in a `defer`.
 final class Lab {
     static let appUID = 1000
@@ -93,7 +93,7 @@ final class Lab {
                 "\(Self.peerBase)",
             ], log: "peer")
         try waitForListener(in: server, port: 8080)
-        try waitForListener(in: server, port: Self.peerBase + 3)
+        try waitForListener(in: server, port: Self.peerBase + 4)
     }
 
     // MARK: - Running things

@@ -76,6 +76,30 @@ struct OutboundCaptureTests {
         #expect(lab.accessLogHas { $0.contains(#""up":\#(8 << 20)"#) && $0.contains(#""down":\#(32 << 20)"#) })
     }
 
+    /// The server sends 64 MiB to an app that reads nothing for 3 s: Mesher must stop reading from the server
+    /// (backpressure) instead of queueing the difference in memory.
+    @Test func slowReaderDoesNotMakeMesherBuffer() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.mesherCommand(["init"]).check("mesher init")
+        let proxy = try lab.startMesher()
+        let before = try Self.residentKiB(proxy.processIdentifier)
+        let reader = try lab.spawn(
+            in: lab.client, uid: Lab.appUID,
+            ["/usr/bin/python3", peer, "stall", lab.serverIPv4, "\(Lab.peerBase + 4)", "3"], log: "stall")
+        usleep(2_000_000)
+        let during = try Self.residentKiB(proxy.processIdentifier)
+        reader.waitUntilExit()
+        #expect(lab.log("stall") == "\(64 << 20)\n", "the stalled reader must still get everything")
+        #expect(during - before < 16 * 1024, "Mesher grew by \((during - before) / 1024) MiB while the reader stalled")
+    }
+
+    static func residentKiB(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
     @Test func serverFirstProtocolWorks() throws {
         let lab = try Lab()
         defer { lab.destroy() }

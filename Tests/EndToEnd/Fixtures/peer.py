@@ -6,8 +6,10 @@ Servers (run in the server namespace):   serve HOST PORT_BASE
   PORT_BASE+1  sink: reads to EOF, replies "<sha256> <length>"
   PORT_BASE+2  half-close: reads to EOF, then sends 32 MiB and closes
   PORT_BASE+3  hold: accepts, answers "ok\\n" to each line until EOF (for drain tests)
+  PORT_BASE+4  blast: sends 64 MiB at once and closes
 Clients (run as the app, print one result line):
   banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
+  stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
 """
 import hashlib
 import socket
@@ -17,6 +19,7 @@ import threading
 import time
 
 REPLY_SIZE = 32 << 20
+BLAST_SIZE = 64 << 20
 CHUNK = 1 << 16
 
 
@@ -67,6 +70,12 @@ class Hold(socketserver.BaseRequestHandler):
             self.request.sendall(b"ok\n")
 
 
+class Blast(socketserver.BaseRequestHandler):
+    def handle(self):
+        for chunk in pattern(BLAST_SIZE):
+            self.request.sendall(chunk)
+
+
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -75,7 +84,7 @@ class Server(socketserver.ThreadingTCPServer):
 def serve(host, base):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     servers = []
-    for offset, handler in enumerate([Banner, Sink, HalfClose, Hold]):
+    for offset, handler in enumerate([Banner, Sink, HalfClose, Hold, Blast]):
         Server.address_family = family
         server = Server((host, base + offset), handler)
         servers.append(server)
@@ -126,6 +135,10 @@ def main(argv):
                     answers += 1
                 time.sleep(0.1)
             print(f"answers {answers}")
+    elif mode == "stall":
+        with connect(argv[2], argv[3]) as sock:
+            time.sleep(float(argv[4]))
+            print(recv_all(sock)[1])
     else:
         sys.exit(f"unknown mode {mode}")
 
