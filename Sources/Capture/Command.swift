@@ -40,7 +40,7 @@ enum Command {
         posix_spawn_file_actions_adddup2(&actions, stderr[1], 2)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         for fd in [stdin[0], stdout[1], stderr[1]] { close(fd) }

@@ -53,23 +53,25 @@ public enum PortSelection: Hashable, Sendable {
 extension PortRange {
     /// Parses a comma-separated list; the empty string is the empty list.
     public static func list(parsing text: String) throws(CaptureInputError) -> [PortRange] {
-        var result: [PortRange] = []
-        for item in text.split(separator: ",") {
-            let trimmed = item.trimmingCharacters(in: .whitespaces)
-            if !trimmed.isEmpty { result.append(try PortRange(parsing: trimmed)) }
-        }
-        return result
+        try commaSeparated(text) { text throws(CaptureInputError) in try PortRange(parsing: text) }
     }
 }
 
 extension CIDR {
     /// Parses a comma-separated list; the empty string is the empty list.
     public static func list(parsing text: String) throws(CaptureInputError) -> [CIDR] {
-        var result: [CIDR] = []
-        for item in text.split(separator: ",") {
-            let trimmed = item.trimmingCharacters(in: .whitespaces)
-            if !trimmed.isEmpty { result.append(try CIDR(parsing: trimmed)) }
-        }
-        return result
+        try commaSeparated(text) { text throws(CaptureInputError) in try CIDR(parsing: text) }
     }
+}
+
+/// Items of a comma-separated list, blanks skipped.
+private func commaSeparated<Item>(
+    _ text: String, _ parse: (String) throws(CaptureInputError) -> Item
+) throws(CaptureInputError) -> [Item] {
+    var result: [Item] = []
+    for item in text.split(separator: ",") {
+        let trimmed = item.trimmingCharacters(in: .whitespaces)
+        if !trimmed.isEmpty { result.append(try parse(trimmed)) }
+    }
+    return result
 }

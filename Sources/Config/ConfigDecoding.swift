@@ -89,28 +89,30 @@ extension LogConfig: Decodable {
     }
 }
 
-extension ConfigDuration: Decodable {
+/// A value written as text in its own notation ("5s", "64KiB").
+protocol TextualConfigValue: Decodable {
+    init?(parsing text: String)
+    /// What a valid value looks like, for the error message.
+    static var expected: String { get }
+}
+
+extension TextualConfigValue {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         let text = (try? c.decode(String.self)) ?? ""
-        guard let value = ConfigDuration(parsing: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: c, debugDescription: "expected a duration like 250ms, 5s, 2m or 1h, got '\(text)'")
+        guard let value = Self(parsing: text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected \(Self.expected), got '\(text)'")
         }
         self = value
     }
 }
 
-extension ByteSize: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = (try? c.decode(String.self)) ?? ""
-        guard let value = ByteSize(parsing: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: c, debugDescription: "expected a size like 65536, 64KiB or 1MiB, got '\(text)'")
-        }
-        self = value
-    }
+extension ConfigDuration: TextualConfigValue {
+    static let expected = "a duration like 250ms, 5s, 2m or 1h"
+}
+
+extension ByteSize: TextualConfigValue {
+    static let expected = "a size like 65536, 64KiB or 1MiB"
 }
 
 /// Any key, to see the keys a mapping really has.

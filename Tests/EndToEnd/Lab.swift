@@ -137,6 +137,13 @@ final class Lab {
         return process
     }
 
+    /// `mesher init` with default rules, then `mesher run`.
+    @discardableResult
+    func captureWithMesher() throws -> Process {
+        try mesherCommand(["init"]).check("mesher init")
+        return try startMesher()
+    }
+
     var accessLogPath: String { dir.appendingPathComponent("proxy/access.log").path }
 
     func accessLog() -> [String] {

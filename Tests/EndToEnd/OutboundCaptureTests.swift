@@ -9,8 +9,7 @@ struct OutboundCaptureTests {
     @Test func httpGetIsCapturedAndRelayed() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
 
         let get = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):8080/hello.txt"])
         #expect(get.status == 0, "\(get.stderr)")
@@ -31,8 +30,7 @@ struct OutboundCaptureTests {
     @Test func ipv6IsCapturedToo() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         let get = try lab.inClient(["curl", "-sS", "-m", "10", "http://[\(lab.serverIPv6)]:8080/hello.txt"])
         #expect(get.stdout == "hello from the server\n", "\(get.stderr)")
         #expect(
@@ -42,8 +40,7 @@ struct OutboundCaptureTests {
     @Test func twentyMegabytesArriveByteIdenticalBothWays() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         let blob = lab.dir.appendingPathComponent("www/blob.bin")
         try sh(["dd", "if=/dev/urandom", "of=\(blob.path)", "bs=1000000", "count=20", "status=none"]).check("dd")
         chmod(blob.path, 0o644)
@@ -68,8 +65,7 @@ struct OutboundCaptureTests {
     @Test func halfCloseStillDeliversTheWholeReply() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         // The client sends 8 MiB and shuts its write side; only then does the server send 32 MiB.
         let result = try lab.inClient(["/usr/bin/python3", peer, "halfclose", lab.serverIPv4, "\(Lab.peerBase + 2)"])
         #expect(result.stdout == "\(32 << 20) match\n", "\(result.stderr)")
@@ -81,8 +77,7 @@ struct OutboundCaptureTests {
     @Test func slowReaderDoesNotMakeMesherBuffer() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        let proxy = try lab.startMesher()
+        let proxy = try lab.captureWithMesher()
         let before = try Self.residentKiB(proxy.processIdentifier)
         let reader = try lab.spawn(
             in: lab.client, uid: Lab.appUID,
@@ -103,8 +98,7 @@ struct OutboundCaptureTests {
     @Test func serverFirstProtocolWorks() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         let result = try lab.inClient(
             ["/usr/bin/python3", peer, "banner", lab.serverIPv4, "\(Lab.peerBase)"], timeout: 20)
         #expect(result.stdout == "220 mesher-e2e ready | 250 HELO mesher\n", "\(result.stderr)")
@@ -130,8 +124,7 @@ struct OutboundCaptureTests {
     @Test func refusedUpstreamResetsTheClient() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         let result = try lab.inClient(["curl", "-sS", "-m", "5", "http://\(lab.serverIPv4):9/"])
         #expect(Self.wasReset(result), "expected a reset, got \(result.status): \(result.stderr)")
         #expect(lab.accessLogHas { $0.contains(#""result":"connect-refused""#) })
@@ -141,8 +134,7 @@ struct OutboundCaptureTests {
     @Test func directConnectionToTheListenerIsRefused() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        try lab.startMesher()
+        try lab.captureWithMesher()
         let result = try lab.inClient(["curl", "-sS", "-m", "5", "http://127.0.0.1:15001/"])
         #expect(Self.wasReset(result), "expected a reset, got \(result.status): \(result.stderr)")
         #expect(lab.accessLogHas { $0.contains(#""result":"no-original-destination""#) })
@@ -157,8 +149,7 @@ struct OutboundCaptureTests {
     @Test func sigtermDrainsOpenConnectionsThenExits() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        try lab.mesherCommand(["init"]).check("mesher init")
-        let proxy = try lab.startMesher()
+        let proxy = try lab.captureWithMesher()
         // A conversation of 2 s is in flight when SIGTERM arrives after 0.5 s: it must finish.
         let holder = try lab.spawn(
             in: lab.client, uid: Lab.appUID,
