@@ -16,6 +16,8 @@ let package = Package(
     targets: [
         // Capture rules: plan, render (iptables-restore input), apply, uninstall.
         .target(name: "Capture"),
+        // Protocol detection from a connection's first bytes.
+        .target(name: "Sniff", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // mesher.yaml: Codable settings, defaults in one place, validated at load.
         .target(
             name: "Config",
@@ -25,7 +27,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Config",
+                "Config", "Sniff",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -42,6 +44,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
+        .testTarget(
+            name: "SniffTests",
+            dependencies: ["Sniff", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/SniffTests"
+        ),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
         .testTarget(
             name: "ProxyTests",

@@ -5,7 +5,7 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, proxyMark, threads
+        case outbound, connection, drainTimeout, log, sniff, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -15,6 +15,7 @@ extension MesherConfig: Decodable {
         try c.decode(&connection, .connection)
         try c.decode(&drainTimeout, .drainTimeout)
         try c.decode(&log, .log)
+        try c.decode(&sniff, .sniff)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
@@ -86,6 +87,20 @@ extension LogConfig: Decodable {
                 debugDescription: "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
         }
         accessLog = try c.decodeIfPresent(String.self, forKey: .accessLog)
+    }
+}
+
+extension SniffConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case window, opaquePorts }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&window, .window)
+        try c.decode(&opaquePorts, .opaquePorts)
+        guard !opaquePorts.contains(0) else {
+            throw DecodingError.dataCorruptedError(forKey: .opaquePorts, in: c, debugDescription: "ports are 1-65535")
+        }
     }
 }
 

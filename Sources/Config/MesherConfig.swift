@@ -5,6 +5,7 @@ public struct MesherConfig: Equatable, Sendable {
     /// After SIGTERM/SIGINT: how long open connections may finish before they are closed.
     public var drainTimeout = ConfigDuration(seconds: 5)
     public var log = LogConfig()
+    public var sniff = SniffConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -39,4 +40,19 @@ public struct LogConfig: Equatable, Sendable {
     public var accessLog: String? = nil
 
     public init() {}
+}
+
+public struct SniffConfig: Equatable, Sendable {
+    /// Server-first protocols (the server speaks before the client): never sniffed, relayed at once.
+    public static let wellKnownOpaquePorts: Set<UInt16> = [
+        21, 25, 110, 143, 587, 3306, 4444, 5432, 6379, 9300, 11211, 27017,
+    ]
+    /// How long to wait for the client's first bytes; a silent client is relayed as TCP after it.
+    public var window = ConfigDuration(milliseconds: 50)
+    /// Ports added to the well-known opaque ones.
+    public var opaquePorts: [UInt16] = []
+
+    public init() {}
+
+    public var allOpaquePorts: Set<UInt16> { Self.wellKnownOpaquePorts.union(opaquePorts) }
 }

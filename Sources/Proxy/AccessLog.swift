@@ -43,11 +43,27 @@ struct ConnectionSummary {
     var bytesDown: Int
     var durationMilliseconds: Double
     var result: String
+    var protocolName: String
+    /// TLS SNI as the client sent it: escaped, since it is the client's text.
+    var serverName: String?
 
     var json: String {
         let start = String(format: "%.3f", startTime)
         let duration = String(format: "%.3f", durationMilliseconds)
-        return
-            #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
+        let sni = serverName.map { #","sni":"\#(Self.escaped($0))""# } ?? ""
+        return #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","proto":"\#(protocolName)"\#(sni),"#
+            + #""up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
+    }
+
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"", "\\": out += "\\\(scalar)"
+            case _ where scalar.value < 0x20 || scalar.value > 0x7E: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

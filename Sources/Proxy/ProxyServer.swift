@@ -35,7 +35,7 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let session = RelaySession(environment: environment, downstream: channel)
-                    try channel.pipeline.syncOperations.addHandler(RelayHandler(side: .downstream, session: session))
+                    try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
                 }
             }
 

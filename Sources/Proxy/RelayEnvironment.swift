@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Sniff
 
 /// Shared by every relayed connection: settings, logs and the set of open connections.
 struct RelayEnvironment: Sendable {
@@ -29,5 +30,22 @@ extension RelayOutcome {
         case .ok, .reset, .idleTimeout, .drained: false
         case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .loop: true
         }
+    }
+}
+
+extension SniffResult {
+    /// As written to logs.
+    var protocolName: String {
+        switch self {
+        case .http: "http"
+        case .tls: "tls"
+        case .http2: "h2"
+        case .opaque, .needMore: "tcp"
+        }
+    }
+
+    var serverName: String? {
+        if case .tls(let name) = self { return name }
+        return nil
     }
 }

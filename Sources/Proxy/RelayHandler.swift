@@ -23,6 +23,8 @@ final class RelayHandler: ChannelDuplexHandler {
     private var partner: RelayHandler?
     private var pendingRead = false
     private var inputClosed = false
+    /// Bytes that arrived before the partner existed (the sniffed prefix, or one read in flight).
+    private var unpaired: ByteBuffer?
 
     init(side: Side, session: RelaySession) {
         self.side = side
@@ -33,6 +35,11 @@ final class RelayHandler: ChannelDuplexHandler {
     static func pair(_ downstream: RelayHandler, _ upstream: RelayHandler) {
         downstream.partner = upstream
         upstream.partner = downstream
+        if let early = downstream.unpaired {
+            downstream.unpaired = nil
+            upstream.write(early)
+            upstream.context?.flush()
+        }
         if downstream.inputClosed { upstream.shutdownOutputAfterPendingWrites() }
         downstream.partnerBecameWritable()
         upstream.partnerBecameWritable()
@@ -47,11 +54,6 @@ final class RelayHandler: ChannelDuplexHandler {
         partner = nil
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        if side == .downstream { session.start(self) }
-        context.fireChannelActive()
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         session.activity &+= 1
@@ -59,7 +61,12 @@ final class RelayHandler: ChannelDuplexHandler {
         case .downstream: session.bytesUp += buffer.readableBytes
         case .upstream: session.bytesDown += buffer.readableBytes
         }
-        partner?.write(buffer)
+        if let partner {
+            partner.write(buffer)
+        } else {
+            var buffer = buffer
+            unpaired.setOrWriteBuffer(&buffer)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -2,8 +2,8 @@ import NIOCore
 import NIOPosix
 
 extension RelaySession {
-    /// Accepted: find where the app was going, refuse loops, connect there and start relaying.
-    func start(_ downstreamHandler: RelayHandler) {
+    /// Finds where the app was going; refuses (resets) the connection when that is nowhere or Mesher itself.
+    func resolveDestination(_ then: @escaping (SocketAddress) -> Void) {
         OriginalDestination.of(downstream).assumeIsolated().whenComplete { result in
             guard case .success(let destination) = result else {
                 return self.refuse(.noOriginalDestination)
@@ -12,11 +12,12 @@ extension RelaySession {
             if let reason = self.environment.settings.refusal(for: destination, local: self.downstream.localAddress) {
                 return self.refuse(reason)
             }
-            self.connect(to: destination, downstreamHandler)
+            then(destination)
         }
     }
 
-    private func connect(to destination: SocketAddress, _ downstreamHandler: RelayHandler) {
+    /// Connects to `destination` and pairs the upstream with `downstreamHandler` to relay bytes.
+    func connect(to destination: SocketAddress, _ downstreamHandler: RelayHandler) {
         connectStarted()
         let upstreamHandler = RelayHandler(side: .upstream, session: self)
         let connector = UpstreamConnector(settings: environment.settings)

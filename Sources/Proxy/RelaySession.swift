@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Sniff
 
 /// One captured connection: its two sides, counters, idle timer and summary. Lives on one event loop.
 final class RelaySession: NIOScheduledCallbackHandler {
@@ -8,6 +9,8 @@ final class RelaySession: NIOScheduledCallbackHandler {
     let downstream: any Channel
     var destination: SocketAddress?
     var outcome = RelayOutcome.ok
+    /// The protocol seen in the first bytes; `nil` until sniffed.
+    var sniffed: SniffResult?
     var bytesUp = 0
     var bytesDown = 0
     /// Bumped on every read of either side; the idle timer compares it between ticks.
@@ -89,7 +92,9 @@ final class RelaySession: NIOScheduledCallbackHandler {
             bytesUp: bytesUp,
             bytesDown: bytesDown,
             durationMilliseconds: Double((NIODeadline.now() - started).nanoseconds) / 1e6,
-            result: outcome.rawValue)
+            result: outcome.rawValue,
+            protocolName: sniffed?.protocolName ?? "-",
+            serverName: sniffed?.serverName)
         environment.accessLog?.write(summary)
         if refused {
             logger.warning("connection refused", metadata: summary.metadata)
@@ -111,7 +116,7 @@ extension ConnectionSummary {
     var metadata: Logger.Metadata {
         [
             "src": "\(source)", "dst": "\(destination)", "up": "\(bytesUp)", "down": "\(bytesDown)",
-            "ms": "\(String(format: "%.1f", durationMilliseconds))", "result": "\(result)",
+            "ms": "\(String(format: "%.1f", durationMilliseconds))", "result": "\(result)", "proto": "\(protocolName)",
         ]
     }
 }

@@ -8,6 +8,8 @@ struct RelaySettings: Sendable {
     var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
     var proxyMark: UInt32?
     var listenerPort: Int
+    var sniffWindow: TimeAmount
+    var opaquePorts: Set<UInt16>
     /// This host's addresses: a destination among them on `listenerPort` is Mesher itself.
     var localAddresses: Set<[UInt8]>
 
@@ -18,6 +20,8 @@ struct RelaySettings: Sendable {
         writeBufferWaterMark = .init(low: limit / 2, high: limit)
         self.proxyMark = proxyMark
         listenerPort = Int(config.outbound.port)
+        sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
+        opaquePorts = config.sniff.allOpaquePorts
         self.localAddresses = localAddresses
     }
 }

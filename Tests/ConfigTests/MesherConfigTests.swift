@@ -31,9 +31,14 @@ struct MesherConfigTests {
             log:
               level: debug
               accessLog: /var/log/mesher/access.log
+            sniff:
+              window: 20ms
+              opaquePorts: [2575, 7000]
             proxyMark: 0x10
             threads: 2
             """)
+        #expect(config.sniff.window == ConfigDuration(milliseconds: 20))
+        #expect(config.sniff.allOpaquePorts.isSuperset(of: [2575, 7000, 3306, 25]))
         #expect(config.outbound.port == 16001 && config.outbound.addresses == ["127.0.0.1"])
         #expect(config.connection.connectTimeout == ConfigDuration(milliseconds: 250))
         #expect(config.connection.idleTimeout == ConfigDuration(seconds: 120))
@@ -60,6 +65,8 @@ struct MesherConfigTests {
         ("outbound:\n  port: 0\n", 2, "outbound.port", "1-65535"),
         ("outbound:\n  addresses: [localhost]\n", 2, "outbound.addresses", "not an IP address"),
         ("threads: 0\n", 1, "threads", "1-256"),
+        ("sniff:\n  opaquePorts: [25, 0]\n", 2, "sniff.opaquePorts", "1-65535"),
+        ("sniff:\n  window: later\n", 2, "sniff.window", "expected a duration"),
         ("proxyMark: purple\n", 1, "proxyMark", "expected a mark"),
         ("log: [a, b]\n", 1, "log", "expected"),
     ])

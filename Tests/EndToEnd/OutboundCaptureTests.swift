@@ -23,7 +23,7 @@ struct OutboundCaptureTests {
         #expect(
             lab.accessLogHas {
                 $0.contains(#""dst":"\#(lab.serverIPv4):8080""#) && $0.contains(#""src":"\#(lab.clientIPv4):"#)
-                    && $0.contains(#""result":"ok""#)
+                    && $0.contains(#""proto":"http""#) && $0.contains(#""result":"ok""#)
             }, "access log: \(lab.accessLog())")
     }
 
@@ -102,7 +102,38 @@ struct OutboundCaptureTests {
         let result = try lab.inClient(
             ["/usr/bin/python3", peer, "banner", lab.serverIPv4, "\(Lab.peerBase)"], timeout: 20)
         #expect(result.stdout == "220 mesher-e2e ready | 250 HELO mesher\n", "\(result.stderr)")
-        #expect(lab.accessLogHas { $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) })
+        // The client said nothing, so the sniff window ended and the connection went through as TCP.
+        #expect(
+            lab.accessLogHas {
+                $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) && $0.contains(#""proto":"tcp""#)
+            })
+    }
+
+    @Test func tlsPassesThroughUntouchedAndItsServerNameIsLogged() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let key = lab.dir.appendingPathComponent("tls.key").path
+        let certificate = lab.dir.appendingPathComponent("tls.crt").path
+        try sh([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=api.mesher.test",
+            "-keyout", key, "-out", certificate,
+        ]).check("openssl req")
+        try lab.spawn(
+            in: lab.server, ["openssl", "s_server", "-accept", "8443", "-cert", certificate, "-key", key, "-www"],
+            log: "tls")
+        try lab.waitForListener(in: lab.server, port: 8443)
+        try lab.captureWithMesher()
+        let get = try lab.inClient([
+            "curl", "-sS", "-m", "10", "--cacert", certificate, "--resolve", "api.mesher.test:8443:\(lab.serverIPv4)",
+            "https://api.mesher.test:8443/",
+        ])
+        #expect(get.status == 0, "certificate verification end to end means the bytes were untouched: \(get.stderr)")
+        #expect(get.stdout.contains("s_server"))
+        #expect(
+            lab.accessLogHas {
+                $0.contains(#""proto":"tls","sni":"api.mesher.test""#) && $0.contains(#""result":"ok""#)
+            },
+            "\(lab.accessLog())")
     }
 
     @Test func capturedTrafficFailsWhileMesherIsDownAndFlowsDirectAfterUninstall() throws {

@@ -78,6 +78,25 @@ struct RelayHandlerTests {
         #expect(pair.session.activity == 2)
     }
 
+    @Test func bytesReadBeforePairingAreSentFirst() throws {
+        let loop = EmbeddedEventLoop()
+        let downstream = EmbeddedChannel(loop: loop)
+        let upstream = EmbeddedChannel(loop: loop)
+        let session = RelaySession(environment: testEnvironment(), downstream: downstream)
+        let down = RelayHandler(side: .downstream, session: session)
+        let up = RelayHandler(side: .upstream, session: session)
+        try downstream.pipeline.syncOperations.addHandler(down)
+        try upstream.pipeline.syncOperations.addHandler(up)
+        try downstream.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n"))
+        try downstream.writeInbound(ByteBuffer(string: "Host: a\r\n\r\n"))
+        #expect(try upstream.readOutbound(as: ByteBuffer.self) == nil)
+        try upstream.connect(to: SocketAddress(ipAddress: "198.18.0.2", port: 80)).wait()
+        RelayHandler.pair(down, up)
+        #expect(
+            try upstream.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+        #expect(session.bytesUp == 27)
+    }
+
     @Test func stopsReadingWhilePartnerIsNotWritable() throws {
         let pair = try RelayPair()
         pair.upstream.isWritable = false
@@ -115,12 +134,13 @@ struct RelaySessionTests {
         let channel = EmbeddedChannel()
         let session = RelaySession(
             environment: testEnvironment(accessLog: try AccessLog(path: path)), downstream: channel)
-        try channel.pipeline.syncOperations.addHandler(RelayHandler(side: .downstream, session: session))
+        try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
         // An embedded channel has no socket, so SO_ORIGINAL_DST cannot be read: refused like a direct connect.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
         #expect(!channel.isActive)
         #expect(session.outcome == .noOriginalDestination)
         let line = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(line.contains(#""proto":"-""#), "never sniffed: \(line)")
         #expect(line.contains(#""result":"no-original-destination""#) && line.hasSuffix("}\n"))
     }
 
