@@ -27,16 +27,27 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Config", "Sniff",
+                "Config", "Sniff", "Discovery", "Routing",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Where services are: the registry interface and its file backend.
+        .target(
+            name: "Discovery",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Which instance gets a connection or request: service names, virtual IPs, balancers.
+        .target(name: "Routing", dependencies: ["Discovery"]),
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy",
+                "Capture", "Config", "Proxy", "Discovery", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -49,11 +60,18 @@ let package = Package(
             dependencies: ["Sniff", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/SniffTests"
         ),
+        .testTarget(
+            name: "DiscoveryTests",
+            dependencies: ["Discovery", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/DiscoveryTests"
+        ),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Discovery"], path: "Tests/RoutingTests"),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Config",
+                "Proxy", "Config", "Discovery", "Routing",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

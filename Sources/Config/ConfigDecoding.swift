@@ -5,7 +5,7 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, sniff, proxyMark, threads
+        case outbound, connection, drainTimeout, log, sniff, registry, routing, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -16,6 +16,8 @@ extension MesherConfig: Decodable {
         try c.decode(&drainTimeout, .drainTimeout)
         try c.decode(&log, .log)
         try c.decode(&sniff, .sniff)
+        try c.decode(&registry, .registry)
+        try c.decode(&routing, .routing)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
@@ -101,6 +103,34 @@ extension SniffConfig: Decodable {
         guard !opaquePorts.contains(0) else {
             throw DecodingError.dataCorruptedError(forKey: .opaquePorts, in: c, debugDescription: "ports are 1-65535")
         }
+    }
+}
+
+extension RegistryConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, directory }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&kind, .kind)
+        guard Self.kinds.contains(kind) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: c, debugDescription: "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
+        }
+        try c.decode(&directory, .directory)
+        guard !directory.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .directory, in: c, debugDescription: "must not be empty")
+        }
+    }
+}
+
+extension RoutingConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case searchSuffixes }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&searchSuffixes, .searchSuffixes)
     }
 }
 

@@ -6,6 +6,8 @@ public struct MesherConfig: Equatable, Sendable {
     public var drainTimeout = ConfigDuration(seconds: 5)
     public var log = LogConfig()
     public var sniff = SniffConfig()
+    public var registry = RegistryConfig()
+    public var routing = RoutingConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -55,4 +57,20 @@ public struct SniffConfig: Equatable, Sendable {
     public init() {}
 
     public var allOpaquePorts: Set<UInt16> { Self.wellKnownOpaquePorts.union(opaquePorts) }
+}
+
+public struct RegistryConfig: Equatable, Sendable {
+    public static let kinds = ["file"]
+    public var kind = "file"
+    /// The file registry's directory of YAML files (one per instance or per service).
+    public var directory = "/etc/mesher/registry"
+
+    public init() {}
+}
+
+public struct RoutingConfig: Equatable, Sendable {
+    /// Domains a host name may carry and still name the bare service.
+    public var searchSuffixes = ["svc.cluster.local", "cluster.local"]
+
+    public init() {}
 }

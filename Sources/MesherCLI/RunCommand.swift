@@ -1,10 +1,12 @@
 import ArgumentParser
 import Config
+import Discovery
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import Proxy
+import Routing
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,7 +62,11 @@ struct RunCommand: ParsableCommand {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
-        let server = try ProxyServer.start(config: settings, logger: logger, accessLog: accessLog, group: group)
+        let registry = FileRegistry(directory: settings.registry.directory, logger: logger)
+        registry.startWatching()
+        let router = ServiceRouter(discovery: registry, searchSuffixes: settings.routing.searchSuffixes)
+        let server = try ProxyServer.start(
+            config: settings, logger: logger, accessLog: accessLog, router: router, group: group)
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
         logger.info(

@@ -19,7 +19,11 @@ public final class AccessLog: Sendable {
     }
 
     func write(_ summary: ConnectionSummary) {
-        var line = summary.json
+        write(line: summary.json)
+    }
+
+    func write(line: String) {
+        var line = line
         line.append("\n")
         fd.withLock { fd in
             line.withUTF8 { bytes in
@@ -65,5 +69,32 @@ struct ConnectionSummary {
             }
         }
         return out
+    }
+}
+
+/// One HTTP request forwarded (or answered) by Mesher.
+struct RequestSummary {
+    var startTime: Double
+    var source: String
+    var method: String
+    var authority: String
+    var path: String
+    var service: String?
+    var upstream: String
+    var status: UInt
+    var bytesDown: Int
+    var durationMilliseconds: Double
+    var error: String?
+
+    var json: String {
+        let e = ConnectionSummary.escaped
+        let start = String(format: "%.3f", startTime)
+        let duration = String(format: "%.3f", durationMilliseconds)
+        let service = self.service.map { #","service":"\#(e($0))""# } ?? ""
+        let error = self.error.map { #","error":"\#($0)""# } ?? ""
+        return
+            #"{"start":\#(start),"src":"\#(source)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
+            + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"down":\#(bytesDown),"#
+            + #""ms":\#(duration)\#(error)}"#
     }
 }

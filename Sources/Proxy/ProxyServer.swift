@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Routing
 
 /// The outbound capture listener: accepts what iptables REDIRECTs to it and relays each connection
 /// to its original destination.
@@ -17,14 +18,20 @@ public final class ProxyServer: Sendable {
 
     /// Binds every configured address; an address this host does not have (no IPv6) is skipped with a warning.
     public static func start(
-        config: MesherConfig, logger: Logger, accessLog: AccessLog?, group: any EventLoopGroup
+        config: MesherConfig, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?, group: any EventLoopGroup
     ) throws -> ProxyServer {
         let localAddresses = Set(((try? System.enumerateDevices()) ?? []).compactMap { $0.address?.ipBytes })
         // Without a mark a proxy running as root would capture its own upstream connections.
         let mark = config.proxyMark ?? (geteuid() == 0 ? 0x539 : nil)
         let settings = RelaySettings(config, proxyMark: mark, localAddresses: localAddresses)
+        var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
+        for eventLoop in group.makeIterator() {
+            pools[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(
+                UpstreamPool(eventLoop: eventLoop, settings: settings), eventLoop: eventLoop)
+        }
         let environment = RelayEnvironment(
-            settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker())
+            settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(), router: router,
+            pools: pools)
 
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Routing
 import Sniff
 
 /// Shared by every relayed connection: settings, logs and the set of open connections.
@@ -8,6 +9,14 @@ struct RelayEnvironment: Sendable {
     var logger: Logger
     var accessLog: AccessLog?
     var tracker: ConnectionTracker
+    /// Service-name routing; `nil` relays everything to its original destination.
+    var router: ServiceRouter?
+    /// Upstream HTTP connection pools, one per event loop.
+    var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
+
+    func pool(for eventLoop: any EventLoop) -> UpstreamPool? {
+        pools[ObjectIdentifier(eventLoop)]?.value
+    }
 }
 
 /// How a relayed connection ended, as written to logs.
@@ -20,6 +29,7 @@ enum RelayOutcome: String {
     case connectTimeout = "connect-timeout"
     case connectFailed = "connect-failed"
     case noOriginalDestination = "no-original-destination"
+    case noInstance = "no-instance"
     case loop
 }
 
@@ -28,7 +38,7 @@ extension RelayOutcome {
     var isRefusal: Bool {
         switch self {
         case .ok, .reset, .idleTimeout, .drained: false
-        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .loop: true
+        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .loop: true
         }
     }
 }

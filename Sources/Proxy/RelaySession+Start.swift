@@ -39,7 +39,7 @@ extension RelaySession {
             }
     }
 
-    private func refuse(_ reason: RelayOutcome) {
+    func refuse(_ reason: RelayOutcome) {
         fail(reason)
         RelayHandler.reset(downstream)
     }

@@ -13,6 +13,8 @@ final class RelaySession: NIOScheduledCallbackHandler {
     var sniffed: SniffResult?
     var bytesUp = 0
     var bytesDown = 0
+    /// HTTP requests forwarded on this connection.
+    var requests = 0
     /// Bumped on every read of either side; the idle timer compares it between ticks.
     var activity = 0
 
@@ -32,7 +34,11 @@ final class RelaySession: NIOScheduledCallbackHandler {
 
     func connectStarted() {
         connecting = true
-        scheduleIdleCheck()
+        startIdleTimer()
+    }
+
+    func startIdleTimer() {
+        if idleTimer == nil { scheduleIdleCheck() }
     }
 
     func connectFinished(upstreamOpen: Bool) {

@@ -98,18 +98,40 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
         state = .done
         window?.cancel()
         session.sniffed = result
+        let pipeline = context.pipeline.syncOperations
+        if result == .http {
+            do {
+                try HTTPPipeline.install(pipeline, position: .after(self), session: session)
+            } catch {
+                return context.close(promise: nil)
+            }
+            session.startIdleTimer()
+            forwardBufferedAndLeave(context)
+            return
+        }
+        // Not HTTP: a byte relay, to a service instance when the app dialled a service's virtual IP.
+        let route = UpstreamRoute.resolve(host: nil, destination: destination, router: session.environment.router)
+        guard let address = route.address else {
+            state = .resolving  // still ours: channelInactive must end the session
+            return session.refuse(.noInstance)
+        }
         let relay = RelayHandler(side: .downstream, session: session)
         do {
-            try context.pipeline.syncOperations.addHandler(relay, position: .after(self))
+            try pipeline.addHandler(relay, position: .after(self))
         } catch {
             return context.close(promise: nil)
         }
+        forwardBufferedAndLeave(context)
+        session.connect(to: address, relay)
+    }
+
+    /// Hands the sniffed bytes (and an end of input) to the handler that now follows, then leaves.
+    private func forwardBufferedAndLeave(_ context: ChannelHandlerContext) {
         if let buffered {
             self.buffered = nil
             context.fireChannelRead(wrapInboundOut(buffered))
         }
         if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        session.connect(to: destination, relay)
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-/// Opens the upstream side of a relay, on the downstream's event loop (no thread hop).
+/// Opens upstream connections on the downstream's event loop (no thread hop).
 struct UpstreamConnector: Sendable {
     let settings: RelaySettings
     /// SO_MARK (linux/socket.h): not in NIO's option list.
@@ -10,7 +10,15 @@ struct UpstreamConnector: Sendable {
     func connect(to address: SocketAddress, on eventLoop: any EventLoop, handler: RelayHandler) -> EventLoopFuture<
         any Channel
     > {
-        let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
+        connect(to: address, on: eventLoop) { try $0.addHandler(handler) }
+    }
+
+    /// `configure` builds the new channel's pipeline, on `eventLoop`.
+    func connect(
+        to address: SocketAddress, on eventLoop: any EventLoop,
+        configure: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<any Channel> {
+        let configure = NIOLoopBound(configure, eventLoop: eventLoop)
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -21,7 +29,7 @@ struct UpstreamConnector: Sendable {
         }
         return bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(boundHandler.value)
+                try configure.value(channel.pipeline.syncOperations)
             }
         }.connect(to: address)
     }

@@ -57,7 +57,7 @@ final class Lab {
     deinit { destroy() }
 
     private func setUp(net: Int, name: String) throws {
-        for sub in ["app", "proxy", "www"] {
+        for sub in ["app", "proxy", "www", "registry"] {
             try FileManager.default.createDirectory(
                 at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
@@ -142,6 +142,31 @@ final class Lab {
     func captureWithMesher() throws -> Process {
         try mesherCommand(["init"]).check("mesher init")
         return try startMesher()
+    }
+
+    var registryDirectory: String { dir.appendingPathComponent("registry").path }
+
+    /// Writes a registry file (atomically, as a deploy tool would).
+    func register(_ file: String, _ yaml: String) throws {
+        try yaml.write(toFile: registryDirectory + "/" + file, atomically: true, encoding: .utf8)
+        chmod(registryDirectory + "/" + file, 0o644)
+    }
+
+    /// A mesher.yaml in the lab; its path, for `--config`.
+    func writeConfig(_ yaml: String) throws -> String {
+        let path = dir.appendingPathComponent("mesher.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        return path
+    }
+
+    /// An HTTP/1.1 app (peer.py http) in the server namespace that answers GETs with its name.
+    func startApp(name: String, port: Int) throws {
+        try spawn(
+            in: server,
+            ["/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "http", "::", "\(port)", name],
+            log: "app-\(name)")
+        try waitForListener(in: server, port: port)
     }
 
     var accessLogPath: String { dir.appendingPathComponent("proxy/access.log").path }

@@ -7,11 +7,17 @@ Servers (run in the server namespace):   serve HOST PORT_BASE
   PORT_BASE+2  half-close: reads to EOF, then sends 32 MiB and closes
   PORT_BASE+3  hold: accepts, answers "ok\\n" to each line until EOF (for drain tests)
   PORT_BASE+4  blast: sends 64 MiB at once and closes
+HTTP apps (run in the server namespace):   http HOST PORT NAME
+  HTTP/1.1 keep-alive (idle connections closed after 1 s): GET answers NAME, POST answers
+  "<sha256> <length>" of the body (Content-Length or chunked, Expect: 100-continue honoured),
+  an Upgrade request gets 101 and then an echo of every byte.
 Clients (run as the app, print one result line):
   banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
   stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
+  upgrade HOST PORT AUTHORITY: sends an Upgrade request, then "ping" over the switched connection
 """
 import hashlib
+import http.server
 import socket
 import socketserver
 import sys
@@ -81,6 +87,64 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 1  # idle keep-alive connections are closed: the proxy's pool must cope
+    name = "app"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, text):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.headers.get("Upgrade"):
+            self.send_response(101)
+            self.send_header("Upgrade", self.headers["Upgrade"])
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while data := self.connection.recv(CHUNK):
+                self.connection.sendall(data)
+            self.close_connection = True
+            return
+        self.reply(200, f"{self.name} {self.path} host={self.headers.get('Host')}\n")
+
+    def do_POST(self):
+        digest, length = hashlib.sha256(), 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                data = self.rfile.read(size)
+                self.rfile.readline()
+                digest.update(data)
+                length += len(data)
+        else:
+            remaining = int(self.headers.get("Content-Length", "0"))
+            while remaining:
+                data = self.rfile.read(min(CHUNK, remaining))
+                digest.update(data)
+                length += len(data)
+                remaining -= len(data)
+        self.reply(200, f"{digest.hexdigest()} {length}\n")
+
+
+def serve_http(host, port, name):
+    App.name = name
+    http.server.ThreadingHTTPServer.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = http.server.ThreadingHTTPServer((host, port), App)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
 def serve(host, base):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     servers = []
@@ -101,6 +165,17 @@ def main(argv):
     mode = argv[1]
     if mode == "serve":
         serve(argv[2], int(argv[3]))
+    elif mode == "http":
+        serve_http(argv[2], int(argv[3]), argv[4])
+    elif mode == "upgrade":
+        with connect(argv[2], argv[3]) as sock:
+            sock.sendall(f"GET /chat HTTP/1.1\r\nHost: {argv[4]}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n".encode())
+            reader = sock.makefile("rb")
+            status = reader.readline().decode().strip()
+            while reader.readline() not in (b"\r\n", b""):
+                pass
+            sock.sendall(b"ping\n")
+            print(status + " | " + reader.readline().decode().strip())
     elif mode == "banner":
         # Says nothing until the server has spoken: a sniffing proxy that waits for the client would hang.
         with connect(argv[2], argv[3]) as sock:

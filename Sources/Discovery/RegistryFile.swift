@@ -1,0 +1,90 @@
+import Foundation
+import Yams
+
+/// One registry file:
+/// ```yaml
+/// services:
+///   AccountService:
+///     - {address: 198.18.0.2, port: 8080, version: 1.0.0, tags: {zone: a}}
+/// ```
+enum RegistryFile {
+    struct Content: Decodable {
+        var services: [String: [Entry]]
+    }
+
+    struct Entry: Decodable {
+        var address: String
+        var port: Int
+        var version: String?
+        var tags: [String: String]?
+    }
+
+    /// The instances of a file, or an error that names the file, line and field.
+    static func parse(_ text: String, source: String) throws(RegistryError) -> RegistrySnapshot {
+        let content: Content
+        do {
+            guard let node = try Yams.compose(yaml: text) else { return RegistrySnapshot() }
+            content = try YAMLDecoder().decode(Content.self, from: node)
+        } catch let error as YamlError {
+            throw RegistryError(source: source, message: "invalid YAML: \(error)")
+        } catch let error as DecodingError {
+            throw RegistryError(source: source, message: describe(error))
+        } catch {
+            throw RegistryError(source: source, message: "\(error)")
+        }
+        var instances: [ServiceInstance] = []
+        for (service, entries) in content.services.sorted(by: { $0.key < $1.key }) {
+            guard isServiceName(service) else {
+                throw RegistryError(source: source, message: "services.\(service): not a valid service name")
+            }
+            for (index, entry) in entries.enumerated() {
+                let field = "services.\(service)[\(index)]"
+                guard isIPAddress(entry.address) else {
+                    throw RegistryError(
+                        source: source, message: "\(field).address: '\(entry.address)' is not an IP address")
+                }
+                guard (1...65535).contains(entry.port) else {
+                    throw RegistryError(source: source, message: "\(field).port: must be 1-65535")
+                }
+                instances.append(
+                    ServiceInstance(
+                        service: service, address: entry.address, port: entry.port, version: entry.version,
+                        tags: entry.tags ?? [:]))
+            }
+        }
+        return RegistrySnapshot(instances, services: Array(content.services.keys))
+    }
+
+    /// A DNS label: letters, digits and '-', so that it can be looked up as a host name.
+    static func isServiceName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 63
+            && name.unicodeScalars.allSatisfy {
+                ("0"..."9").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || $0 == "-"
+            }
+            && !name.hasPrefix("-") && !name.hasSuffix("-")
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): required field missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+public struct RegistryError: Error, CustomStringConvertible {
+    public let source: String
+    public let message: String
+    public var description: String { "\(source): \(message)" }
+}
+
+func isIPAddress(_ text: String) -> Bool {
+    var buffer = in6_addr()
+    return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
+}

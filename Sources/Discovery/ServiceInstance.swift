@@ -1,0 +1,49 @@
+/// One reachable copy of a service: where it listens and what it says about itself.
+public struct ServiceInstance: Hashable, Sendable {
+    public var service: String
+    public var address: String
+    public var port: Int
+    public var version: String?
+    public var tags: [String: String]
+
+    public init(service: String, address: String, port: Int, version: String? = nil, tags: [String: String] = [:]) {
+        self.service = service
+        self.address = address
+        self.port = port
+        self.version = version
+        self.tags = tags
+    }
+}
+
+/// Every known service and its instances at one moment. Service names match case-insensitively.
+public struct RegistrySnapshot: Equatable, Sendable {
+    /// Keyed by lowercased service name.
+    public private(set) var services: [String: [ServiceInstance]] = [:]
+
+    /// `services` names services that exist even with no instance (a request to one gets a 503, not a pass-through).
+    public init(_ instances: [ServiceInstance] = [], services names: [String] = []) {
+        for name in names { services[name.lowercased()] = [] }
+        for instance in instances {
+            services[instance.service.lowercased(), default: []].append(instance)
+        }
+    }
+
+    /// Several views in one, instances in the given order.
+    public init(merging parts: [RegistrySnapshot]) {
+        for part in parts {
+            services.merge(part.services) { $0 + $1 }
+        }
+    }
+
+    public func instances(of service: String) -> [ServiceInstance] {
+        services[service.lowercased()] ?? []
+    }
+
+    public var serviceNames: [String] { services.keys.sorted() }
+}
+
+/// Where service instances come from: a registry directory, etcd, ...
+public protocol ServiceDiscovery: Sendable {
+    /// The latest view; cheap enough to call per request.
+    var snapshot: RegistrySnapshot { get }
+}

@@ -1,0 +1,327 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Routing
+
+/// L7 forwarding of one downstream HTTP/1.x connection: each request is routed (Host → service →
+/// instance, else the original destination), sent on a pooled keep-alive upstream connection, and its
+/// response streamed back. Requests arrive one at a time (HTTPServerPipelineHandler holds pipelined ones).
+final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseReceiver {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// One request in flight.
+    private final class Exchange {
+        let head: HTTPRequestHead
+        let route: UpstreamRoute
+        let started = NIODeadline.now()
+        let startedWall = Date().timeIntervalSince1970
+        /// Parts not yet sent because the upstream connection is not ready.
+        var queued: [HTTPClientRequestPart] = []
+        var upstream: UpstreamHTTPHandler?
+        var reused = false
+        var retried = false
+        var requestEnded = false
+        var bodySent = false
+        var responseHead: HTTPResponseHead?
+        var responseBytes = 0
+        /// Set when Mesher answers itself; the request's remaining parts are read and dropped.
+        var generatedError: String?
+
+        init(head: HTTPRequestHead, route: UpstreamRoute) {
+            self.head = head
+            self.route = route
+        }
+    }
+
+    private let session: RelaySession
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    private var pendingRead = false
+    /// The app half-closed: close once the request in flight has its response.
+    private var closeWhenIdle = false
+
+    init(session: RelaySession) {
+        self.session = session
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    // MARK: - Requests from the app
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        session.activity &+= 1
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            begin(head, context: context)
+        case .body(let buffer):
+            session.bytesUp += buffer.readableBytes
+            send(.body(.byteBuffer(buffer)))
+        case .end(let trailers):
+            if let exchange, exchange.head.headers.isUpgradeRequest, exchange.generatedError == nil,
+                let address = exchange.route.address
+            {
+                // After the upgrade request the connection speaks another protocol: relay bytes from here on.
+                self.exchange = nil
+                return HTTPUpgradeTunnel.start(head: exchange.head, to: address, session: session, context: context)
+            }
+            exchange?.requestEnded = true
+            send(.end(trailers))
+            if let exchange, let error = exchange.generatedError { finishGenerated(exchange, error: error) }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    /// Backpressure on the request body: read from the app only while the upstream can take it.
+    func read(context: ChannelHandlerContext) {
+        if let exchange, exchange.generatedError == nil, !(exchange.upstream?.isWritable ?? false) {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            closeWhenIdle = true
+            if exchange == nil { context.close(promise: nil) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The app left mid-exchange: that upstream connection is in an unknown state, never reuse it.
+        if let exchange, let upstream = exchange.upstream {
+            upstream.receiver = nil
+            upstream.close()
+        }
+        exchange = nil
+        session.sideClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // HTTPServerProtocolErrorHandler has already answered 400 to a malformed request.
+        session.environment.logger.warning(
+            "bad HTTP request",
+            metadata: [
+                "src": "\(session.downstream.remoteAddress.map(RelaySession.format) ?? "-")", "error": "\(error)",
+            ])
+        session.fail(.reset)
+        context.close(promise: nil)
+    }
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard let destination = session.destination else { return }
+        let route = UpstreamRoute.resolve(
+            host: head.authority, destination: destination, router: session.environment.router)
+        let exchange = Exchange(head: head, route: route)
+        self.exchange = exchange
+        guard let address = route.address else {
+            exchange.generatedError = "no-healthy-instance"
+            return
+        }
+        guard !head.headers.isUpgradeRequest else { return }  // tunnelled at .end
+        exchange.queued.append(.head(Self.upstreamHead(head)))
+        connect(exchange, to: address, fresh: false)
+    }
+
+    private func connect(_ exchange: Exchange, to address: SocketAddress, fresh: Bool) {
+        guard let pool = session.environment.pool(for: session.downstream.eventLoop) else { return }
+        let (reused, future) = pool.acquire(address, fresh: fresh)
+        exchange.reused = reused
+        future.assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange else {
+                // The app went away meanwhile; the connection is fine for the next one.
+                if case .success(let upstream) = result { pool.release(upstream) }
+                return
+            }
+            switch result {
+            case .success(let upstream):
+                exchange.upstream = upstream
+                upstream.receiver = self
+                for part in exchange.queued { upstream.send(part) }
+                exchange.bodySent = exchange.queued.contains { if case .body = $0 { true } else { false } }
+                exchange.queued = []
+                upstream.flush()
+                self.readIfPending()
+            case .failure(let error):
+                self.respondWithError(exchange, error: Self.errorName(RelaySession.outcome(of: error)))
+            }
+        }
+    }
+
+    private func send(_ part: HTTPClientRequestPart) {
+        guard let exchange, exchange.generatedError == nil else { return }
+        if let upstream = exchange.upstream {
+            upstream.send(part)
+            if case .body = part { exchange.bodySent = true }
+        } else {
+            exchange.queued.append(part)
+        }
+    }
+
+    private func readIfPending() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: - Responses from the upstream
+
+    func upstreamResponse(_ part: HTTPClientResponsePart) {
+        guard let context, let exchange else { return }
+        switch part {
+        case .head(var head):
+            if head.status.code / 100 == 1 && head.status != .switchingProtocols {
+                head.version = exchange.head.version
+                return context.write(wrapOutboundOut(.head(head)), promise: nil)  // 100 Continue and friends
+            }
+            exchange.responseHead = head
+            head.version = exchange.head.version
+            head.headers = head.headers.removingHopByHop()
+            if !exchange.head.isKeepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+        case .body(let buffer):
+            exchange.responseBytes += buffer.readableBytes
+            session.bytesDown += buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable { exchange.upstream?.pauseReading() }
+        case .end(let trailers):
+            finish(exchange, trailers: trailers, context: context)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritable() {
+        readIfPending()
+    }
+
+    func upstreamClosed(error: (any Error)?) {
+        guard let context, let exchange else { return }
+        exchange.upstream = nil
+        if exchange.responseHead != nil {
+            // Part of the response is already with the app: the only honest thing left is to cut it off.
+            logExchange(exchange, status: exchange.responseHead?.status.code ?? 0, error: "upstream-reset")
+            self.exchange = nil
+            return RelayHandler.reset(context.channel)
+        }
+        // A pooled connection the upstream had closed meanwhile (the keep-alive race): the request did not
+        // get an answer, so an idempotent one without a body is sent once more on a new connection.
+        if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method),
+            let address = exchange.route.address
+        {
+            exchange.retried = true
+            exchange.queued = [.head(Self.upstreamHead(exchange.head))] + (exchange.requestEnded ? [.end(nil)] : [])
+            return connect(exchange, to: address, fresh: true)
+        }
+        respondWithError(exchange, error: "upstream-reset")
+    }
+
+    static let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE]
+
+    static func upstreamHead(_ head: HTTPRequestHead) -> HTTPRequestHead {
+        var upstream = head
+        upstream.version = .http1_1
+        upstream.headers = head.headers.removingHopByHop()
+        return upstream
+    }
+
+    private func finish(_ exchange: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        let keepAlive = exchange.head.isKeepAlive
+        let upstreamReusable = exchange.requestEnded && (exchange.responseHead?.isKeepAlive ?? false)
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            if upstreamReusable {
+                session.environment.pool(for: context.eventLoop)?.release(upstream)
+            } else {
+                upstream.receiver = nil
+                upstream.close()
+            }
+        }
+        logExchange(exchange, status: exchange.responseHead?.status.code ?? 0, error: nil)
+        self.exchange = nil
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
+        if !keepAlive || closeWhenIdle {
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+        readIfPending()
+    }
+
+    // MARK: - Responses Mesher makes itself
+
+    private func respondWithError(_ exchange: Exchange, error: String) {
+        exchange.generatedError = error
+        exchange.queued = []
+        if exchange.requestEnded { finishGenerated(exchange, error: error) }
+        readIfPending()
+    }
+
+    /// 503 when the service has no instance, 502/504 when the upstream could not be reached.
+    private func finishGenerated(_ exchange: Exchange, error: String) {
+        guard let context else { return }
+        let status: HTTPResponseStatus =
+            switch error {
+            case "no-healthy-instance": .serviceUnavailable
+            case "connect-timeout": .gatewayTimeout
+            default: .badGateway
+            }
+        let body = "mesher: \(error)\(exchange.route.serviceName.map { " (service \($0))" } ?? "")\n"
+        var headers = HTTPHeaders([
+            ("content-type", "text/plain; charset=utf-8"), ("content-length", "\(body.utf8.count)"),
+            ("x-mesher-error", error),
+        ])
+        if !exchange.head.isKeepAlive { headers.add(name: "connection", value: "close") }
+        let head = HTTPResponseHead(version: exchange.head.version, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        session.environment.logger.warning(
+            "request not forwarded",
+            metadata: ["error": "\(error)", "host": "\(exchange.head.authority ?? "-")", "status": "\(status.code)"])
+        logExchange(exchange, status: status.code, error: error)
+        self.exchange = nil
+        let keepAlive = exchange.head.isKeepAlive
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        if !keepAlive || closeWhenIdle {
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    static func errorName(_ outcome: RelayOutcome) -> String {
+        switch outcome {
+        case .connectTimeout: "connect-timeout"
+        case .connectRefused: "connect-refused"
+        default: "connect-failed"
+        }
+    }
+
+    private func logExchange(_ exchange: Exchange, status: UInt, error: String?) {
+        session.requests += 1
+        guard let accessLog = session.environment.accessLog else { return }
+        let line = RequestSummary(
+            startTime: exchange.startedWall,
+            source: session.downstream.remoteAddress.map(RelaySession.format) ?? "-",
+            method: exchange.head.method.rawValue, authority: exchange.head.authority ?? "-", path: exchange.head.uri,
+            service: exchange.route.serviceName,
+            upstream: exchange.route.address.map(RelaySession.format) ?? "-", status: status,
+            bytesDown: exchange.responseBytes,
+            durationMilliseconds: Double((NIODeadline.now() - exchange.started).nanoseconds) / 1e6, error: error)
+        accessLog.write(line: line.json)
+    }
+}

@@ -1,0 +1,54 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Keep-alive HTTP connections to upstreams, one pool per event loop so that no request hops threads.
+final class UpstreamPool {
+    static let maxIdlePerAddress = 64
+    static let idleTimeout = TimeAmount.seconds(60)
+
+    let eventLoop: any EventLoop
+    private let connector: UpstreamConnector
+    private var idle: [SocketAddress: [UpstreamHTTPHandler]] = [:]
+
+    init(eventLoop: any EventLoop, settings: RelaySettings) {
+        self.eventLoop = eventLoop
+        self.connector = UpstreamConnector(settings: settings)
+    }
+
+    /// An idle connection to `address` if there is one, else a new one.
+    func acquire(_ address: SocketAddress, fresh: Bool = false) -> (reused: Bool, EventLoopFuture<UpstreamHTTPHandler>)
+    {
+        if !fresh {
+            while let handler = idle[address]?.popLast() {
+                guard handler.isActive else { continue }
+                handler.cancelIdleTimer()
+                return (true, eventLoop.makeSucceededFuture(handler))
+            }
+        }
+        let handler = UpstreamHTTPHandler(address: address, pool: self)
+        let future = connector.connect(to: address, on: eventLoop) { pipeline in
+            try pipeline.addHandler(HTTPRequestEncoder())
+            try pipeline.addHandler(
+                ByteToMessageHandler(
+                    HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
+            try pipeline.addHandler(handler)
+        }
+        return (false, future.assumeIsolated().map { _ in handler }.nonisolated())
+    }
+
+    /// Back to the pool after a complete response on a keep-alive connection.
+    func release(_ handler: UpstreamHTTPHandler) {
+        handler.receiver = nil
+        handler.resumeReading()
+        guard handler.isActive, idle[handler.address, default: []].count < Self.maxIdlePerAddress else {
+            return handler.close()
+        }
+        idle[handler.address, default: []].append(handler)
+        handler.startIdleTimer(Self.idleTimeout)
+    }
+
+    func forget(_ handler: UpstreamHTTPHandler) {
+        idle[handler.address]?.removeAll { $0 === handler }
+    }
+}

@@ -1,0 +1,68 @@
+import Discovery
+
+/// Turns what a connection or request names (a Host header, a virtual IP) into a service and an instance.
+public final class ServiceRouter: Sendable {
+    public let discovery: any ServiceDiscovery
+    public let virtualIPs: VirtualIPTable
+    private let searchSuffixes: [String]
+    private let balancer = RoundRobinBalancer()
+
+    /// `searchSuffixes`: domains a name may carry and still mean the bare service
+    /// ("accountservice.default.svc.cluster.local" with "svc.cluster.local").
+    public init(
+        discovery: any ServiceDiscovery, virtualIPs: VirtualIPTable = VirtualIPTable(), searchSuffixes: [String]
+    ) {
+        self.discovery = discovery
+        self.virtualIPs = virtualIPs
+        self.searchSuffixes = searchSuffixes.map { $0.lowercased().trimmingDots() }
+    }
+
+    /// The registry's key for the service `host` names (port, case and search suffixes ignored), if any.
+    public func service(forHost host: String) -> String? {
+        guard let name = ServiceName.normalize(host) else { return nil }
+        let snapshot = discovery.snapshot
+        if snapshot.services[name] != nil { return name }
+        guard let dot = name.firstIndex(of: ".") else { return nil }
+        let label = String(name[..<dot])
+        let rest = name[name.index(after: dot)...]
+        guard snapshot.services[label] != nil,
+            searchSuffixes.contains(where: { rest == $0 || rest.hasSuffix("." + $0) })
+        else { return nil }
+        return label
+    }
+
+    /// The service whose virtual IP this is.
+    public func service(forVirtualIP address: [UInt8]) -> String? {
+        virtualIPs.service(at: address)
+    }
+
+    /// The next instance of `service`, round robin; `nil` when it has none.
+    public func pickInstance(of service: String) -> ServiceInstance? {
+        balancer.pick(from: discovery.snapshot.instances(of: service), key: service)
+    }
+}
+
+/// Host names as the registry keys them.
+public enum ServiceName {
+    /// Lowercased, without port or trailing dot; `nil` for IP literals and empty names.
+    public static func normalize(_ host: String) -> String? {
+        var name = Substring(host)
+        if name.hasPrefix("[") { return nil }  // IPv6 literal
+        if let colon = name.lastIndex(of: ":") {
+            guard name[name.index(after: colon)...].allSatisfy(\.isNumber) else { return nil }
+            name = name[..<colon]
+        }
+        let lowered = name.lowercased().trimmingDots()
+        guard !lowered.isEmpty, !lowered.allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
+        return lowered
+    }
+}
+
+extension String {
+    func trimmingDots() -> String {
+        var text = Substring(self)
+        while text.hasSuffix(".") { text = text.dropLast() }
+        while text.hasPrefix(".") { text = text.dropFirst() }
+        return String(text)
+    }
+}

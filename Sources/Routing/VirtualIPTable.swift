@@ -1,0 +1,47 @@
+import Synchronization
+
+/// Stable virtual IPs for service names in 240.240.0.0/16, for DNS answers and L4 routing.
+/// A name's address comes from a hash of the name, so it stays the same across restarts unless
+/// two names collide (then the later one takes the next free address).
+public final class VirtualIPTable: Sendable {
+    public static let prefix: [UInt8] = [240, 240]
+
+    private struct Table {
+        var byName: [String: UInt16] = [:]
+        var byHost: [UInt16: String] = [:]
+    }
+
+    private let table = Mutex(Table())
+
+    public init() {}
+
+    /// The address of `service` (lowercased name), allocating it on first use.
+    public func address(for service: String) -> [UInt8] {
+        let host = table.withLock { table -> UInt16 in
+            if let known = table.byName[service] { return known }
+            var candidate = Self.hash(service)
+            while table.byHost[candidate] != nil { candidate = Self.next(candidate) }
+            table.byName[service] = candidate
+            table.byHost[candidate] = service
+            return candidate
+        }
+        return Self.prefix + [UInt8(host >> 8), UInt8(host & 0xFF)]
+    }
+
+    public func service(at address: [UInt8]) -> String? {
+        guard address.count == 4, Array(address.prefix(2)) == Self.prefix else { return nil }
+        let host = UInt16(address[2]) << 8 | UInt16(address[3])
+        return table.withLock { $0.byHost[host] }
+    }
+
+    /// FNV-1a, folded into 1...65534 (no network or broadcast address).
+    static func hash(_ name: String) -> UInt16 {
+        var value: UInt32 = 2_166_136_261
+        for byte in name.utf8 {
+            value = (value ^ UInt32(byte)) &* 16_777_619
+        }
+        return UInt16(value % 65534) + 1
+    }
+
+    static func next(_ host: UInt16) -> UInt16 { host >= 65534 ? 1 : host + 1 }
+}

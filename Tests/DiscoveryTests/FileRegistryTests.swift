@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import Discovery
+
+struct RegistryFileTests {
+    @Test func parsesServicesAndInstances() throws {
+        let snapshot = try RegistryFile.parse(
+            """
+            services:
+              AccountService:
+                - {address: 198.18.0.2, port: 8080, version: 1.0.0, tags: {zone: a}}
+                - {address: "2001:db8::2", port: 8081}
+              StoreWeb:
+                - {address: 198.18.0.3, port: 80}
+            """, source: "a.yaml")
+        let instances = snapshot.instances(of: "AccountService")
+        #expect(snapshot.services.values.map(\.count).reduce(0, +) == 3)
+        #expect(
+            instances[0]
+                == ServiceInstance(
+                    service: "AccountService", address: "198.18.0.2", port: 8080, version: "1.0.0", tags: ["zone": "a"])
+        )
+        #expect(instances[1].address == "2001:db8::2")
+        #expect(snapshot.instances(of: "accountservice").count == 2)
+        #expect(snapshot.instances(of: "ACCOUNTSERVICE").count == 2)
+    }
+
+    @Test(arguments: [
+        (
+            "services:\n  A:\n    - {address: nowhere, port: 80}\n",
+            "services.A[0].address: 'nowhere' is not an IP address"
+        ),
+        ("services:\n  A:\n    - {address: 198.18.0.2, port: 0}\n", "services.A[0].port: must be 1-65535"),
+        ("services:\n  A:\n    - {address: 198.18.0.2}\n", "services.A[0].port: required field missing"),
+        ("services:\n  'bad name':\n    - {address: 198.18.0.2, port: 1}\n", "not a valid service name"),
+        ("services: [1, 2]\n", "services"),
+        ("services:\n  A: [\n", "invalid YAML"),
+    ])
+    func rejectsBadFiles(_ text: String, _ message: String) {
+        #expect {
+            try RegistryFile.parse(text, source: "bad.yaml")
+        } throws: { error in
+            "\(error)".hasPrefix("bad.yaml: ") && "\(error)".contains(message)
+        }
+    }
+}
+
+struct FileRegistryTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-registry-\(UUID())").path
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+    }
+
+    func registry() -> FileRegistry {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return FileRegistry(directory: directory, logger: logger)
+    }
+
+    @Test func picksUpAddedChangedAndRemovedFiles() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: 8080}\n")
+        let registry = registry()
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.port) == [8080])
+
+        try write("b.yml", "services:\n  AccountService:\n    - {address: 198.18.0.3, port: 8080}\n")
+        #expect(registry.rescan())
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.address) == ["198.18.0.2", "198.18.0.3"])
+        #expect(!registry.rescan(), "nothing changed")
+
+        try FileManager.default.removeItem(atPath: directory + "/a.yaml")
+        #expect(registry.rescan())
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.address) == ["198.18.0.3"])
+    }
+
+    @Test func brokenFileKeepsItsLastGoodContentAndOthersStillCount() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: 8080}\n")
+        try write("b.yaml", "services:\n  StoreWeb:\n    - {address: 198.18.0.4, port: 80}\n")
+        let registry = registry()
+        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: eighty}\n")
+        registry.rescan()
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.port) == [8080])
+        #expect(registry.snapshot.instances(of: "StoreWeb").count == 1)
+        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: 9090}\n")
+        registry.rescan()
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.port) == [9090])
+    }
+
+    @Test func watchingAppliesChangesWithinASecond() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let registry = registry()
+        registry.startWatching(interval: .milliseconds(100))
+        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: 8080}\n")
+        var seen = false
+        for _ in 0..<20 where !seen {
+            try await Task.sleep(for: .milliseconds(50))
+            seen = !registry.snapshot.instances(of: "AccountService").isEmpty
+        }
+        #expect(seen)
+    }
+
+    @Test func missingDirectoryIsAnEmptyRegistry() {
+        #expect(registry().snapshot == RegistrySnapshot())
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+/// HTTP at L7: the app calls a service by name, Mesher picks an instance from the registry directory.
+@Suite(.serialized)
+struct ServiceRoutingTests {
+    let peer = Lab.fixtures.appendingPathComponent("peer.py").path
+
+    /// Two instances of AccountService (alpha on 7100, beta on 7101) and Mesher reading the registry.
+    func lab() throws -> Lab {
+        let lab = try Lab()
+        do {
+            try lab.startApp(name: "alpha", port: 7100)
+            try lab.startApp(name: "beta", port: 7101)
+            try lab.register(
+                "account.yaml",
+                """
+                services:
+                  AccountService:
+                    - {address: \(lab.serverIPv4), port: 7100, version: 1.0.0}
+                    - {address: \(lab.serverIPv4), port: 7101, version: 1.0.0}
+                  EmptyService: []
+                """)
+            let config = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")
+            try lab.mesherCommand(["init"]).check("mesher init")
+            try lab.startMesher(["--config", config])
+        } catch {
+            lab.destroy()
+            throw error
+        }
+        return lab
+    }
+
+    /// curl as the app, to `http://NAME:8080/...`, with the name pinned to the server's address
+    /// (the DNS capture is tested on its own): Mesher sees the Host header and the original destination.
+    func call(_ lab: Lab, _ url: String, _ extra: [String] = []) throws -> CommandResult {
+        try lab.inClient(
+            ["curl", "-sS", "-m", "10", "--connect-to", "::\(lab.serverIPv4):8080"] + extra + [url])
+    }
+
+    @Test func callsAServiceByNameAndAlternatesInstances() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        var names: [String] = []
+        for _ in 0..<4 {
+            let result = try call(lab, "http://AccountService:8080/who")
+            #expect(result.status == 0, "\(result.stderr)")
+            names.append(String(result.stdout.prefix { $0 != " " }))
+        }
+        #expect(Set(names) == ["alpha", "beta"], "\(names)")
+        #expect(names[0] != names[1] && names[1] != names[2] && names[2] != names[3], "round robin: \(names)")
+        #expect(lab.accessLogHas { $0.contains(#""service":"accountservice""#) && $0.contains(#""status":200"#) })
+    }
+
+    @Test func hostNamesMatchWithoutCaseOrSearchSuffix() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        for host in ["accountservice", "ACCOUNTSERVICE", "accountservice.default.svc.cluster.local"] {
+            let result = try call(lab, "http://\(host):8080/who")
+            #expect(result.stdout.hasPrefix("alpha") || result.stdout.hasPrefix("beta"), "\(host): \(result.stdout)")
+        }
+    }
+
+    @Test func removedInstanceStopsReceivingWithinOneSecond() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        try lab.register(
+            "account.yaml", "services:\n  AccountService:\n    - {address: \(lab.serverIPv4), port: 7101}\n")
+        usleep(1_000_000)
+        for _ in 0..<6 {
+            #expect(try call(lab, "http://AccountService:8080/who").stdout.hasPrefix("beta"))
+        }
+    }
+
+    @Test func unknownHostGoesToTheOriginalDestination() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let result = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):7100/who"])
+        #expect(result.stdout == "alpha /who host=\(lab.serverIPv4):7100\n", "\(result.stderr)")
+        #expect(lab.accessLogHas { $0.contains(#""upstream":"\#(lab.serverIPv4):7100""#) && !$0.contains("service") })
+    }
+
+    @Test func serviceWithoutInstancesGets503AndUnreachableInstance502() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let empty = try call(lab, "http://EmptyService:8080/", ["-i"])
+        #expect(empty.stdout.hasPrefix("HTTP/1.1 503"), "\(empty.stdout)")
+        #expect(empty.stdout.lowercased().contains("x-mesher-error: no-healthy-instance"))
+
+        try lab.register("down.yaml", "services:\n  DownService:\n    - {address: \(lab.serverIPv4), port: 9}\n")
+        usleep(600_000)
+        let down = try call(lab, "http://DownService:8080/", ["-i"])
+        #expect(down.stdout.hasPrefix("HTTP/1.1 502"), "\(down.stdout)")
+        #expect(down.stdout.lowercased().contains("x-mesher-error: connect-refused"))
+        #expect(lab.log("mesher").contains("request not forwarded"))
+    }
+
+    @Test func malformedRequestGets400AndALogLine() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let raw = "GET / HTTP/1.1\\r\\nHost: AccountService\\r\\nBad Header\\r\\n\\r\\n"
+        let result = try lab.inClient([
+            "sh", "-c",
+            "printf '\(raw)' | timeout 5 /usr/bin/python3 -c 'import socket,sys; s=socket.create_connection((\"\(lab.serverIPv4)\", 8080)); s.sendall(sys.stdin.buffer.read()); print(s.recv(100).decode().splitlines()[0])'",
+        ])
+        #expect(result.stdout == "HTTP/1.1 400 Bad Request\n", "\(result.stdout) \(result.stderr)")
+        #expect(lab.log("mesher").contains("bad HTTP request"))
+        #expect(try call(lab, "http://AccountService:8080/who").status == 0, "still serving")
+    }
+
+    @Test func largeBodiesStreamBothFramings() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let blob = lab.dir.appendingPathComponent("app/blob.bin").path
+        try lab.inClient(["dd", "if=/dev/urandom", "of=\(blob)", "bs=1000000", "count=20", "status=none"]).check("dd")
+        let expected = try sh(["sha256sum", blob]).check("sha256sum").stdout.prefix(64)
+        // Content-Length, with curl's Expect: 100-continue.
+        let sized = try call(lab, "http://AccountService:8080/upload", ["--data-binary", "@\(blob)"])
+        #expect(sized.stdout == "\(expected) 20000000\n", "\(sized.stderr)")
+        let chunked = try call(
+            lab, "http://AccountService:8080/upload", ["--data-binary", "@\(blob)", "-H", "Transfer-Encoding: chunked"])
+        #expect(chunked.stdout == "\(expected) 20000000\n", "\(chunked.stderr)")
+    }
+
+    @Test func keepAliveSurvivesUpstreamClosingIdleConnections() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        // The apps close idle keep-alive connections after 1 s; the pooled ones must not fail requests.
+        for round in 0..<3 {
+            let result = try call(lab, "http://AccountService:8080/who")
+            #expect(result.status == 0 && !result.stdout.isEmpty, "round \(round): \(result.stderr)")
+            usleep(1_200_000)
+        }
+    }
+
+    @Test func upgradeSwitchesToAByteRelay() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let result = try lab.inClient(
+            ["/usr/bin/python3", peer, "upgrade", lab.serverIPv4, "8080", "AccountService:8080"], timeout: 20)
+        #expect(result.stdout == "HTTP/1.1 101 Switching Protocols | ping\n", "\(result.stderr)")
+    }
+}
