@@ -5,7 +5,7 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, sniff, registry, routing, proxyMark, threads
+        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -18,6 +18,7 @@ extension MesherConfig: Decodable {
         try c.decode(&sniff, .sniff)
         try c.decode(&registry, .registry)
         try c.decode(&routing, .routing)
+        try c.decode(&explicitProxy, .explicitProxy)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
@@ -131,6 +132,25 @@ extension RoutingConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&searchSuffixes, .searchSuffixes)
+    }
+}
+
+extension ExplicitProxyConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, port }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&enabled, .enabled)
+        try c.decode(&address, .address)
+        guard isIPAddress(address) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .address, in: c, debugDescription: "'\(address)' is not an IP address")
+        }
+        try c.decode(&port, .port)
+        guard port > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
+        }
     }
 }
 

@@ -8,6 +8,7 @@ public struct MesherConfig: Equatable, Sendable {
     public var sniff = SniffConfig()
     public var registry = RegistryConfig()
     public var routing = RoutingConfig()
+    public var explicitProxy = ExplicitProxyConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -71,6 +72,15 @@ public struct RegistryConfig: Equatable, Sendable {
 public struct RoutingConfig: Equatable, Sendable {
     /// Domains a host name may carry and still name the bare service.
     public var searchSuffixes = ["svc.cluster.local", "cluster.local"]
+
+    public init() {}
+}
+
+/// The ServiceComb-Mesher-style HTTP proxy (`HTTP_PROXY=http://127.0.0.1:30101`), for apps that opt in.
+public struct ExplicitProxyConfig: Equatable, Sendable {
+    public var enabled = true
+    public var address = "127.0.0.1"
+    public var port: UInt16 = 30101
 
     public init() {}
 }

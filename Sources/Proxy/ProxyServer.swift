@@ -62,7 +62,34 @@ public final class ProxyServer: Sendable {
             }
         }
         if listeners.isEmpty, let lastError { throw lastError }
+        if config.explicitProxy.enabled {
+            let proxy = try explicitProxyBootstrap(group: group, environment: environment)
+                .bind(host: config.explicitProxy.address, port: Int(config.explicitProxy.port)).wait()
+            logger.info(
+                "explicit HTTP proxy", metadata: ["address": "\(proxy.localAddress.map(RelaySession.format) ?? "-")"])
+            listeners.append(proxy)
+        }
         return ProxyServer(listeners: listeners, environment: environment)
+    }
+
+    /// `HTTP_PROXY=http://127.0.0.1:30101`: requests in absolute form and CONNECT, no capture involved.
+    private static func explicitProxyBootstrap(group: any EventLoopGroup, environment: RelayEnvironment)
+        -> ServerBootstrap
+    {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: environment.settings.writeBufferWaterMark)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let session = RelaySession(environment: environment, downstream: channel)
+                    session.sniffed = .http
+                    try HTTPPipeline.install(channel.pipeline.syncOperations, position: .last, session: session)
+                    session.startIdleTimer()
+                }
+            }
     }
 
     public var openConnections: Int { environment.tracker.count }

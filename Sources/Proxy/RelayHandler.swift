@@ -41,8 +41,9 @@ final class RelayHandler: ChannelDuplexHandler {
             upstream.context?.flush()
         }
         if downstream.inputClosed { upstream.shutdownOutputAfterPendingWrites() }
-        downstream.partnerBecameWritable()
-        upstream.partnerBecameWritable()
+        // Whoever had the channel before (sniffer, HTTP codec) may have held back a read: start afresh.
+        downstream.startReading()
+        upstream.startReading()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -113,6 +114,11 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func startReading() {
+        pendingRead = false
+        context?.read()
     }
 
     private func partnerBecameWritable() {

@@ -1,4 +1,5 @@
 import Discovery
+import Dispatch
 import NIOCore
 import Routing
 
@@ -6,34 +7,69 @@ import Routing
 enum UpstreamRoute {
     case service(name: String, instance: ServiceInstance, address: SocketAddress)
     case original(SocketAddress)
+    /// A host name to resolve (explicit proxy: no original destination to fall back on).
+    case named(host: String, port: Int)
     /// A known service with no instance to send to.
     case noInstance(service: String)
+    /// Nothing to send it to (explicit proxy request without a usable host).
+    case unroutable
 
     var address: SocketAddress? {
         switch self {
         case .service(_, _, let address), .original(let address): address
-        case .noInstance: nil
+        case .named, .noInstance, .unroutable: nil
+        }
+    }
+
+    /// The address to connect to; host names are resolved off the event loop (getaddrinfo blocks).
+    func resolveAddress(on eventLoop: any EventLoop) -> EventLoopFuture<SocketAddress> {
+        switch self {
+        case .service(_, _, let address), .original(let address):
+            return eventLoop.makeSucceededFuture(address)
+        case .named(let host, let port):
+            let promise = eventLoop.makePromise(of: SocketAddress.self)
+            DispatchQueue.global().async {
+                promise.completeWith(Result { try SocketAddress.makeAddressResolvingHost(host, port: port) })
+            }
+            return promise.futureResult
+        case .noInstance, .unroutable:
+            return eventLoop.makeFailedFuture(ChannelError.connectPending)
         }
     }
 
     var serviceName: String? {
         switch self {
         case .service(let name, _, _), .noInstance(let name): name
-        case .original: nil
+        case .original, .named, .unroutable: nil
         }
     }
 
     /// A Host header naming a service wins; else a destination that is a service's virtual IP;
     /// else the original destination (egress pass-through).
-    static func resolve(host: String?, destination: SocketAddress, router: ServiceRouter?) -> UpstreamRoute {
-        guard let router else { return .original(destination) }
+    static func resolve(host: String?, destination: SocketAddress?, router: ServiceRouter?) -> UpstreamRoute {
         let service =
-            host.flatMap { router.service(forHost: $0) }
-            ?? destination.ipBytes.flatMap { router.service(forVirtualIP: $0) }
-        guard let service else { return .original(destination) }
+            host.flatMap { router?.service(forHost: $0) }
+            ?? destination?.ipBytes.flatMap { router?.service(forVirtualIP: $0) }
+        guard let router, let service else {
+            if let destination { return .original(destination) }
+            return host.flatMap(Self.named) ?? .unroutable
+        }
         guard let instance = router.pickInstance(of: service),
             let address = try? SocketAddress(ipAddress: instance.address, port: instance.port)
         else { return .noInstance(service: service) }
         return .service(name: service, instance: instance, address: address)
+    }
+
+    /// "host:port", "[v6]:port" or "host" (port 80).
+    static func named(_ authority: String) -> UpstreamRoute? {
+        var host = Substring(authority)
+        var port = 80
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
+            guard let parsed = Int(host[host.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+            port = parsed
+            host = host[..<colon]
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return host.isEmpty ? nil : .named(host: String(host), port: port)
     }
 }

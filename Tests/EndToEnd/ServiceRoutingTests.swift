@@ -140,4 +140,18 @@ struct ServiceRoutingTests {
             ["/usr/bin/python3", peer, "upgrade", lab.serverIPv4, "8080", "AccountService:8080"], timeout: 20)
         #expect(result.stdout == "HTTP/1.1 101 Switching Protocols | ping\n", "\(result.stderr)")
     }
+
+    @Test func explicitProxyModeRoutesServicesAndTunnelsConnect() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let proxy = ["curl", "-sS", "-m", "10", "-x", "http://127.0.0.1:30101"]
+        let service = try lab.inClient(proxy + ["http://AccountService:8080/who"])
+        #expect(service.stdout.hasPrefix("alpha /who") || service.stdout.hasPrefix("beta /who"), "\(service.stderr)")
+        let direct = try lab.inClient(proxy + ["http://\(lab.serverIPv4):7100/who"])
+        #expect(direct.stdout.hasPrefix("alpha /who"), "\(direct.stderr)")
+        let tunnel = try lab.inClient(proxy + ["--proxytunnel", "http://\(lab.serverIPv4):7101/who"])
+        #expect(tunnel.stdout.hasPrefix("beta /who"), "\(tunnel.stderr) \(lab.log("mesher"))")
+        let refused = try lab.inClient(proxy + ["--proxytunnel", "-i", "http://\(lab.serverIPv4):9/"])
+        #expect(refused.stderr.contains("502"), "\(refused.stdout) \(refused.stderr)")
+    }
 }

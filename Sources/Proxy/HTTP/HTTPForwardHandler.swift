@@ -61,11 +61,13 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             send(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             if let exchange, exchange.head.headers.isUpgradeRequest, exchange.generatedError == nil,
-                let address = exchange.route.address
+                exchange.head.method != .CONNECT
             {
                 // After the upgrade request the connection speaks another protocol: relay bytes from here on.
                 self.exchange = nil
-                return HTTPUpgradeTunnel.start(head: exchange.head, to: address, session: session, context: context)
+                return HTTPUpgradeTunnel.start(
+                    head: Self.upstreamHead(exchange.head, keepUpgrade: true), route: exchange.route, session: session,
+                    context: context)
             }
             exchange?.requestEnded = true
             send(.end(trailers))
@@ -123,42 +125,61 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard let destination = session.destination else { return }
+        let destination = session.destination
         let route = UpstreamRoute.resolve(
             host: head.authority, destination: destination, router: session.environment.router)
         let exchange = Exchange(head: head, route: route)
         self.exchange = exchange
-        guard let address = route.address else {
+        switch route {
+        case .noInstance:
             exchange.generatedError = "no-healthy-instance"
             return
+        case .unroutable:
+            exchange.generatedError = "no-route"
+            return
+        case .service, .original, .named: break
+        }
+        if head.method == .CONNECT {
+            self.exchange = nil
+            return HTTPConnectTunnel.start(exchange.route, session: session, context: context)
         }
         guard !head.headers.isUpgradeRequest else { return }  // tunnelled at .end
         exchange.queued.append(.head(Self.upstreamHead(head)))
-        connect(exchange, to: address, fresh: false)
+        connect(exchange, fresh: false)
     }
 
-    private func connect(_ exchange: Exchange, to address: SocketAddress, fresh: Bool) {
+    private func connect(_ exchange: Exchange, fresh: Bool) {
         guard let pool = session.environment.pool(for: session.downstream.eventLoop) else { return }
-        let (reused, future) = pool.acquire(address, fresh: fresh)
-        exchange.reused = reused
-        future.assumeIsolated().whenComplete { result in
-            guard self.exchange === exchange else {
-                // The app went away meanwhile; the connection is fine for the next one.
-                if case .success(let upstream) = result { pool.release(upstream) }
-                return
-            }
+        exchange.route.resolveAddress(on: pool.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let upstream):
-                exchange.upstream = upstream
-                upstream.receiver = self
-                for part in exchange.queued { upstream.send(part) }
-                exchange.bodySent = exchange.queued.contains { if case .body = $0 { true } else { false } }
-                exchange.queued = []
-                upstream.flush()
-                self.readIfPending()
-            case .failure(let error):
-                self.respondWithError(exchange, error: Self.errorName(RelaySession.outcome(of: error)))
+            case .success(let address):
+                let (reused, connection) = pool.acquire(address, fresh: fresh)
+                exchange.reused = reused
+                connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0, pool: pool) }
+            case .failure:
+                guard self.exchange === exchange else { return }
+                self.respondWithError(exchange, error: "name-not-resolved")
             }
+        }
+    }
+
+    private func attach(_ exchange: Exchange, result: Result<UpstreamHTTPHandler, any Error>, pool: UpstreamPool) {
+        guard self.exchange === exchange else {
+            // The app went away meanwhile; the connection is fine for the next one.
+            if case .success(let upstream) = result { pool.release(upstream) }
+            return
+        }
+        switch result {
+        case .success(let upstream):
+            exchange.upstream = upstream
+            upstream.receiver = self
+            for part in exchange.queued { upstream.send(part) }
+            exchange.bodySent = exchange.queued.contains { if case .body = $0 { true } else { false } }
+            exchange.queued = []
+            upstream.flush()
+            readIfPending()
+        case .failure(let error):
+            respondWithError(exchange, error: Self.errorName(RelaySession.outcome(of: error)))
         }
     }
 
@@ -222,22 +243,35 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         }
         // A pooled connection the upstream had closed meanwhile (the keep-alive race): the request did not
         // get an answer, so an idempotent one without a body is sent once more on a new connection.
-        if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method),
-            let address = exchange.route.address
+        if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method)
         {
             exchange.retried = true
             exchange.queued = [.head(Self.upstreamHead(exchange.head))] + (exchange.requestEnded ? [.end(nil)] : [])
-            return connect(exchange, to: address, fresh: true)
+            return connect(exchange, fresh: true)
         }
         respondWithError(exchange, error: "upstream-reset")
     }
 
     static let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE]
 
-    static func upstreamHead(_ head: HTTPRequestHead) -> HTTPRequestHead {
+    /// The request as sent upstream: HTTP/1.1, origin-form target, no hop-by-hop headers
+    /// (but an upgrade keeps the two headers that ask for it).
+    static func upstreamHead(_ head: HTTPRequestHead, keepUpgrade: Bool = false) -> HTTPRequestHead {
         var upstream = head
         upstream.version = .http1_1
         upstream.headers = head.headers.removingHopByHop()
+        if let schemeEnd = head.uri.range(of: "://") {
+            let afterAuthority = head.uri[schemeEnd.upperBound...].drop { $0 != "/" && $0 != "?" }
+            upstream.uri = afterAuthority.hasPrefix("?") ? "/" + afterAuthority : String(afterAuthority)
+            if upstream.uri.isEmpty { upstream.uri = "/" }
+            if !upstream.headers.contains(name: "host"), let authority = head.authority {
+                upstream.headers.add(name: "host", value: authority)
+            }
+        }
+        if keepUpgrade {
+            upstream.headers.add(name: "connection", value: "upgrade")
+            for value in head.headers["upgrade"] { upstream.headers.add(name: "upgrade", value: value) }
+        }
         return upstream
     }
 
@@ -278,6 +312,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let status: HTTPResponseStatus =
             switch error {
             case "no-healthy-instance": .serviceUnavailable
+            case "no-route": .badRequest
             case "connect-timeout": .gatewayTimeout
             default: .badGateway
             }

@@ -33,7 +33,7 @@ enum HTTPPipeline {
 /// request goes upstream as it came and the relay takes over both directions.
 enum HTTPUpgradeTunnel {
     static func start(
-        head: HTTPRequestHead, to address: SocketAddress, session: RelaySession, context: ChannelHandlerContext
+        head: HTTPRequestHead, route: UpstreamRoute, session: RelaySession, context: ChannelHandlerContext
     ) {
         let pipeline = context.pipeline.syncOperations
         let relay = RelayHandler(side: .downstream, session: session)
@@ -41,14 +41,63 @@ enum HTTPUpgradeTunnel {
             try pipeline.addHandler(relay, position: .last)
             // The relay sends what it got before pairing first: the request head, then what the decoder still holds.
             context.fireChannelRead(NIOAny(ByteBuffer(string: head.serialized)))
-            for name in [HTTPPipeline.pipelining, HTTPPipeline.errors, HTTPPipeline.forward, HTTPPipeline.encoder] {
-                pipeline.removeHandler(name: name, promise: nil)
-            }
-            // Last: its unparsed bytes go to the next inbound handler, which is now the relay.
-            pipeline.removeHandler(name: HTTPPipeline.decoder, promise: nil)
+            removeHTTPHandlers(pipeline)
         } catch {
             return context.close(promise: nil)
         }
-        session.connect(to: address, relay)
+        route.resolveAddress(on: context.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let address): session.connect(to: address, relay)
+            case .failure: session.refuse(.connectFailed)
+            }
+        }
+    }
+
+    /// Takes the HTTP handlers out so that the relay, added last, sees raw bytes.
+    static func removeHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
+        for name in [HTTPPipeline.pipelining, HTTPPipeline.errors, HTTPPipeline.forward, HTTPPipeline.encoder] {
+            pipeline.removeHandler(name: name, promise: nil)
+        }
+        // Last: its unparsed bytes go to the next inbound handler, which is now the relay.
+        pipeline.removeHandler(name: HTTPPipeline.decoder, promise: nil)
+    }
+}
+
+/// CONNECT (explicit proxy): connect first, then answer 200 and relay bytes; a failure is answered
+/// by the HTTP path as a 502, since the codec is still in place until the tunnel exists.
+enum HTTPConnectTunnel {
+    static func start(_ route: UpstreamRoute, session: RelaySession, context: ChannelHandlerContext) {
+        let relay = RelayHandler(side: .downstream, session: session)
+        let upstreamRelay = RelayHandler(side: .upstream, session: session)
+        let connector = UpstreamConnector(settings: session.environment.settings)
+        session.connectStarted()
+        route.resolveAddress(on: context.eventLoop).assumeIsolated().flatMap { address in
+            session.destination = address
+            return connector.connect(to: address, on: context.eventLoop, handler: upstreamRelay)
+        }.whenComplete { result in
+            switch result {
+            case .success:
+                session.connectFinished(upstreamOpen: true)
+                let pipeline = context.pipeline.syncOperations
+                do {
+                    try pipeline.addHandler(relay, position: .last)
+                } catch {
+                    return context.close(promise: nil)
+                }
+                HTTPUpgradeTunnel.removeHTTPHandlers(pipeline)
+                context.channel.writeAndFlush(
+                    ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n"), promise: nil)
+                RelayHandler.pair(relay, upstreamRelay)
+            case .failure(let error):
+                session.fail(RelaySession.outcome(of: error))
+                session.connectFinished(upstreamOpen: false)
+                let reply =
+                    "HTTP/1.1 502 Bad Gateway\r\nx-mesher-error: \(HTTPForwardHandler.errorName(RelaySession.outcome(of: error)))\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                HTTPUpgradeTunnel.removeHTTPHandlers(context.pipeline.syncOperations)
+                context.channel.writeAndFlush(ByteBuffer(string: reply)).assumeIsolated().whenComplete { _ in
+                    context.channel.close(promise: nil)
+                }
+            }
+        }
     }
 }
