@@ -44,10 +44,19 @@ let package = Package(
         ),
         // Which instance gets a connection or request: service names, virtual IPs, balancers.
         .target(name: "Routing", dependencies: ["Discovery"]),
+        // DNS listener: service names answer with virtual IPs, everything else is forwarded.
+        .target(
+            name: "DNS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy", "Discovery", "Routing",
+                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -59,6 +68,16 @@ let package = Package(
             name: "SniffTests",
             dependencies: ["Sniff", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/SniffTests"
+        ),
+        .testTarget(
+            name: "DNSTests",
+            dependencies: [
+                "DNS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/DNSTests"
         ),
         .testTarget(
             name: "DiscoveryTests",

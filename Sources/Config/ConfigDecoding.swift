@@ -5,7 +5,7 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, proxyMark, threads
+        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -19,6 +19,7 @@ extension MesherConfig: Decodable {
         try c.decode(&registry, .registry)
         try c.decode(&routing, .routing)
         try c.decode(&explicitProxy, .explicitProxy)
+        try c.decode(&dns, .dns)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
@@ -151,6 +152,27 @@ extension ExplicitProxyConfig: Decodable {
         guard port > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
         }
+    }
+}
+
+extension DNSConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, resolvConf, ttl }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&enabled, .enabled)
+        try c.decode(&port, .port)
+        guard port > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
+        }
+        try c.decode(&addresses, .addresses)
+        for address in addresses where !isIPAddress(address) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .addresses, in: c, debugDescription: "'\(address)' is not an IP address")
+        }
+        try c.decode(&resolvConf, .resolvConf)
+        try c.decode(&ttl, .ttl)
     }
 }
 

@@ -9,6 +9,7 @@ public struct MesherConfig: Equatable, Sendable {
     public var registry = RegistryConfig()
     public var routing = RoutingConfig()
     public var explicitProxy = ExplicitProxyConfig()
+    public var dns = DNSConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -81,6 +82,19 @@ public struct ExplicitProxyConfig: Equatable, Sendable {
     public var enabled = true
     public var address = "127.0.0.1"
     public var port: UInt16 = 30101
+
+    public init() {}
+}
+
+/// The DNS listener that `mesher init --capture-dns` sends the app's queries to: registry services
+/// resolve to virtual IPs, every other name is forwarded to the resolvers of `resolvConf`.
+public struct DNSConfig: Equatable, Sendable {
+    public var enabled = true
+    public var port: UInt16 = 15053
+    public var addresses = ["127.0.0.1", "::1"]
+    public var resolvConf = "/etc/resolv.conf"
+    /// TTL of the answers for services: short, so that a change of registry is seen soon.
+    public var ttl = ConfigDuration(seconds: 5)
 
     public init() {}
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import DNS
 import Discovery
 import Foundation
 import Logging
@@ -67,14 +68,35 @@ struct RunCommand: ParsableCommand {
         let router = ServiceRouter(discovery: registry, searchSuffixes: settings.routing.searchSuffixes)
         let server = try ProxyServer.start(
             config: settings, logger: logger, accessLog: accessLog, router: router, group: group)
+        let dns = settings.dns.enabled ? try startDNS(settings.dns, router: router, group: group, logger: logger) : nil
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
         logger.info(
             "shutting down: draining open connections",
             metadata: ["open": "\(server.openConnections)", "timeout": "\(settings.drainTimeout)"])
+        dns?.close()
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }
         logger.info("stopped")
+    }
+
+    /// Service names answer with their virtual IP; other names go to the resolvers the host was given.
+    private func startDNS(_ config: DNSConfig, router: ServiceRouter, group: any EventLoopGroup, logger: Logger) throws
+        -> DNSServer
+    {
+        let resolvConf = (try? String(contentsOfFile: config.resolvConf, encoding: .utf8)) ?? ""
+        let (upstreams, searchDomains) = DNSServerConfiguration.parseResolvConf(resolvConf)
+        if upstreams.isEmpty {
+            logger.warning(
+                "no upstream resolver: only service names will resolve",
+                metadata: ["resolvConf": "\(config.resolvConf)"])
+        }
+        let configuration = DNSServerConfiguration(
+            addresses: config.addresses, port: Int(config.port), upstreams: upstreams,
+            ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains)
+        return try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
+            router.service(forHost: name).map { DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: nil) }
+        }
     }
 }

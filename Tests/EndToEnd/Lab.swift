@@ -144,6 +144,26 @@ final class Lab {
         return try startMesher()
     }
 
+    /// Gives the client namespace its own resolv.conf (ip netns exec bind-mounts it), a default route
+    /// through the server (so that service virtual IPs are routable, as in a pod) and a DNS server on the
+    /// server host that knows `name`.
+    func useServerAsResolver(knowing name: String) throws {
+        let etc = "/etc/netns/\(client)"
+        try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
+        try "nameserver \(serverIPv4)\nsearch default.svc.cluster.local\n".write(
+            toFile: etc + "/resolv.conf", atomically: true, encoding: .utf8)
+        chmod(etc + "/resolv.conf", 0o644)
+        try sh(["ip", "-n", client, "route", "add", "default", "via", serverIPv4]).check("default route")
+        try spawn(
+            in: server,
+            [
+                "/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "dns", serverIPv4, name,
+                serverIPv4,
+            ],
+            log: "dns")
+        usleep(300_000)
+    }
+
     var registryDirectory: String { dir.appendingPathComponent("registry").path }
 
     /// Writes a registry file (atomically, as a deploy tool would).
@@ -224,6 +244,7 @@ final class Lab {
         for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
         for process in processes { process.waitUntilExit() }
         _ = try? sh(["ip", "netns", "del", client])
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(client)")
         _ = try? sh(["ip", "netns", "del", server])
         try? FileManager.default.removeItem(at: dir)
     }

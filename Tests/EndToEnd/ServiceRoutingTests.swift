@@ -7,9 +7,10 @@ struct ServiceRoutingTests {
     let peer = Lab.fixtures.appendingPathComponent("peer.py").path
 
     /// Two instances of AccountService (alpha on 7100, beta on 7101) and Mesher reading the registry.
-    func lab() throws -> Lab {
+    func lab(captureDNS: Bool = false) throws -> Lab {
         let lab = try Lab()
         do {
+            if captureDNS { try lab.useServerAsResolver(knowing: "example.test") }
             try lab.startApp(name: "alpha", port: 7100)
             try lab.startApp(name: "beta", port: 7101)
             try lab.register(
@@ -22,7 +23,7 @@ struct ServiceRoutingTests {
                   EmptyService: []
                 """)
             let config = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")
-            try lab.mesherCommand(["init"]).check("mesher init")
+            try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
             try lab.startMesher(["--config", config])
         } catch {
             lab.destroy()
@@ -153,5 +154,27 @@ struct ServiceRoutingTests {
         #expect(tunnel.stdout.hasPrefix("beta /who"), "\(tunnel.stderr) \(lab.log("mesher"))")
         let refused = try lab.inClient(proxy + ["--proxytunnel", "-i", "http://\(lab.serverIPv4):9/"])
         #expect(refused.stderr.contains("502"), "\(refused.stdout) \(refused.stderr)")
+    }
+
+    /// No --connect-to, no /etc/hosts: the app resolves the service name through the captured DNS, gets a
+    /// virtual IP, and its connection to that IP is routed to an instance. Other names still resolve upstream.
+    @Test func serviceNamesResolveThroughCapturedDNS() throws {
+        let lab = try lab(captureDNS: true)
+        defer { lab.destroy() }
+        let resolved = try lab.inClient(["getent", "ahostsv4", "AccountService"])
+        #expect(resolved.stdout.hasPrefix("240.240."), "\(resolved.stdout) \(resolved.stderr) \(lab.log("mesher"))")
+        let byName = try lab.inClient(["curl", "-sS", "-m", "10", "http://AccountService:8080/who"])
+        #expect(byName.stdout.hasPrefix("alpha /who") || byName.stdout.hasPrefix("beta /who"), "\(byName.stderr)")
+        let other = try lab.inClient(["getent", "ahostsv4", "example.test"])
+        #expect(other.stdout.hasPrefix(lab.serverIPv4), "forwarded to the resolver in resolv.conf: \(other.stdout)")
+        let counted = try lab.natRules(counters: true).split(separator: "\n").first {
+            $0.contains("udp") && $0.contains("15053")
+        }
+        #expect(counted?.hasPrefix("[0:") == false, "DNS REDIRECT never matched: \(counted ?? "missing")")
+
+        // What decides is the virtual IP the app dialled, even when the Host header names no service.
+        let vip = String(resolved.stdout.prefix { $0 != " " })
+        let tcp = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(vip):8080/who", "-H", "Host: not-a-service"])
+        #expect(tcp.stdout.hasPrefix("alpha /who") || tcp.stdout.hasPrefix("beta /who"), "\(tcp.stderr)")
     }
 }

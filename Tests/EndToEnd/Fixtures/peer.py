@@ -11,6 +11,8 @@ HTTP apps (run in the server namespace):   http HOST PORT NAME
   HTTP/1.1 keep-alive (idle connections closed after 1 s): GET answers NAME, POST answers
   "<sha256> <length>" of the body (Content-Length or chunked, Expect: 100-continue honoured),
   an Upgrade request gets 101 and then an echo of every byte.
+A DNS server (UDP, in the server namespace):   dns HOST NAME IPV4
+  answers A queries for NAME with IPV4, NXDOMAIN for anything else.
 Clients (run as the app, print one result line):
   banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
   stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
@@ -145,6 +147,27 @@ def serve_http(host, port, name):
     server.serve_forever()
 
 
+def serve_dns(host, name, address):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 53))
+    while True:
+        query, client = sock.recvfrom(512)
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1 : i + 1 + query[i]].decode().lower())
+            i += query[i] + 1
+        question = query[12 : i + 5]
+        qtype = int.from_bytes(query[i + 1 : i + 3], "big")
+        found = ".".join(labels) == name
+        answer = b""
+        if found and qtype == 1:
+            answer = b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (30).to_bytes(4, "big")
+            answer += (4).to_bytes(2, "big") + socket.inet_aton(address)
+        flags = 0x8180 if found else 0x8183
+        header = query[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + (1 if answer else 0).to_bytes(2, "big") + b"\x00\x00\x00\x00"
+        sock.sendto(header + question + answer, client)
+
+
 def serve(host, base):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     servers = []
@@ -165,6 +188,8 @@ def main(argv):
     mode = argv[1]
     if mode == "serve":
         serve(argv[2], int(argv[3]))
+    elif mode == "dns":
+        serve_dns(argv[2], argv[3], argv[4])
     elif mode == "http":
         serve_http(argv[2], int(argv[3]), argv[4])
     elif mode == "upgrade":

@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+enum DNSTransport: String, Sendable {
+    case udp
+    case tcp
+}
+
+enum DNSForwardingError: Error {
+    case noUpstreams
+    case timeout
+    case connectionClosed
+}
+
+/// Relays a query's original bytes to the upstream resolvers, one at a time in order, over the transport
+/// the client used. Every exchange has its own socket: a fresh source port per query, and no reply
+/// matching across clients.
+struct DNSForwarder: Sendable {
+    /// UDP replies can be up to 64 KiB with EDNS; a smaller buffer would silently cut them.
+    static let maxUDPReplySize = 65_535
+
+    let upstreams: [SocketAddress]
+    let timeout: TimeAmount
+    let logger: Logger
+
+    /// The first upstream reply, unchanged; fails when no upstream answers.
+    func forward(_ query: ByteBuffer, id: UInt16, over transport: DNSTransport, on eventLoop: any EventLoop)
+        -> EventLoopFuture<ByteBuffer>
+    {
+        guard !upstreams.isEmpty else { return eventLoop.makeFailedFuture(DNSForwardingError.noUpstreams) }
+        return forward(query, id: id, over: transport, on: eventLoop, upstreamIndex: 0)
+    }
+
+    private func forward(
+        _ query: ByteBuffer, id: UInt16, over transport: DNSTransport, on eventLoop: any EventLoop, upstreamIndex: Int
+    ) -> EventLoopFuture<ByteBuffer> {
+        let upstream = upstreams[upstreamIndex]
+        return exchange(query, id: id, with: upstream, over: transport, on: eventLoop).flatMapError { error in
+            logger.warning(
+                "DNS upstream failed",
+                metadata: ["upstream": "\(upstream)", "transport": "\(transport.rawValue)", "error": "\(error)"])
+            let next = upstreamIndex + 1
+            guard next < upstreams.count else { return eventLoop.makeFailedFuture(error) }
+            return forward(query, id: id, over: transport, on: eventLoop, upstreamIndex: next)
+        }
+    }
+
+    private func exchange(
+        _ query: ByteBuffer, id: UInt16, with upstream: SocketAddress, over transport: DNSTransport,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<ByteBuffer> {
+        let reply = eventLoop.makePromise(of: ByteBuffer.self)
+        let deadline = eventLoop.scheduleTask(in: timeout) { reply.fail(DNSForwardingError.timeout) }
+        reply.futureResult.whenComplete { _ in deadline.cancel() }
+
+        let connected: EventLoopFuture<any Channel>
+        let request: ByteBuffer
+        switch transport {
+        case .udp:
+            request = query
+            // Connected, so the kernel drops datagrams from other sources and reports ICMP port unreachable
+            // as an error instead of leaving us to wait for the timeout.
+            connected = DatagramBootstrap(group: eventLoop)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxUDPReplySize))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            DNSUpstreamReplyHandler<AddressedEnvelope<ByteBuffer>>(expectedID: id, reply: reply))
+                    }
+                }
+                .connect(to: upstream)
+        case .tcp:
+            request = DNSTCPFraming.frame(query)
+            connected = ClientBootstrap(group: eventLoop)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(DNSTCPFrameDecoder()),
+                            DNSUpstreamReplyHandler<ByteBuffer>(expectedID: id, reply: reply))
+                    }
+                }
+                .connect(to: upstream)
+        }
+
+        connected.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                // Also closes a channel that connects after the deadline has already passed.
+                reply.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                channel.writeAndFlush(request).whenFailure { reply.fail($0) }
+            case .failure(let error):
+                reply.fail(error)
+            }
+        }
+        return reply.futureResult
+    }
+}

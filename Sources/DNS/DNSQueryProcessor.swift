@@ -1,0 +1,64 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// Counters shared by every listener of one server.
+final class DNSServerMetrics: Sendable {
+    private let malformed = Atomic<Int>(0)
+
+    var malformedQueries: Int { malformed.load(ordering: .relaxed) }
+
+    func recordMalformedQuery() {
+        malformed.add(1, ordering: .relaxed)
+    }
+}
+
+/// Everything a query goes through apart from its transport: decode, answer or forward, and SERVFAIL
+/// when no upstream answers.
+struct DNSQueryProcessor: Sendable {
+    let responder: DNSQueryResponder
+    let forwarder: DNSForwarder
+    let metrics: DNSServerMetrics
+    let logger: Logger
+
+    /// The reply for the client, or nil when the packet is not a DNS query and must be dropped.
+    func reply(to packet: ByteBuffer, over transport: DNSTransport, on eventLoop: any EventLoop)
+        -> EventLoopFuture<ByteBuffer>?
+    {
+        let query: DNSMessage
+        do {
+            query = try DNSMessage(decoding: packet)
+            // Answering or forwarding a response could bounce packets between resolvers forever.
+            guard !query.flags.isResponse else { throw DNSMessageError.notAQuery }
+        } catch {
+            metrics.recordMalformedQuery()
+            logger.debug(
+                "dropping malformed DNS packet",
+                metadata: [
+                    "transport": "\(transport.rawValue)", "bytes": "\(packet.readableBytes)", "error": "\(error)",
+                ])
+            return nil
+        }
+
+        let question = query.questions.first
+        if let response = responder.localResponse(to: query) {
+            logger.debug(
+                "DNS query answered",
+                metadata: [
+                    "name": "\(question?.name.description ?? "")", "type": "\(question?.type.rawValue ?? 0)",
+                    "answers": "\(response.answers.count)", "transport": "\(transport.rawValue)",
+                ])
+            return eventLoop.makeSucceededFuture(response.encoded)
+        }
+
+        logger.debug(
+            "DNS query forwarded",
+            metadata: [
+                "name": "\(question?.name.description ?? "")", "type": "\(question?.type.rawValue ?? 0)",
+                "questions": "\(query.questions.count)", "transport": "\(transport.rawValue)",
+            ])
+        return forwarder.forward(packet, id: query.id, over: transport, on: eventLoop).recover { _ in
+            DNSMessage.response(to: query, code: .serverFailure, authoritative: false).encoded
+        }
+    }
+}
