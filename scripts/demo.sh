@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Two hosts in network namespaces: an app (uid 1000) calls a server with plain curl, no proxy settings;
-# `mesher init` captures the call and `mesher run` (uid 1337) relays it. Everything is removed on exit.
+# Two hosts in network namespaces: a consumer app (uid 1000) calls http://AccountService:8080/ with plain
+# curl and no proxy settings; `mesher init` captures its DNS and TCP, `mesher run` (uid 1337) resolves the
+# name from a registry directory and balances over the provider's two instances. Removed on exit.
 set -euo pipefail
 
 mesher=${MESHER_BIN:-.build/debug/mesher}
@@ -12,7 +13,7 @@ app=mdemo${id}a
 srv=mdemo${id}s
 work=$(mktemp -d /tmp/mesher-demo.XXXX)
 chmod 755 "$work"
-mkdir "$work/www" "$work/proxy"
+mkdir "$work/www" "$work/www2" "$work/proxy" "$work/registry"
 chown 1337:1337 "$work/proxy"
 pids=()
 
@@ -22,7 +23,7 @@ cleanup() {
     wait 2>/dev/null
     ip netns del "$app" 2>/dev/null
     ip netns del "$srv" 2>/dev/null
-    rm -rf "$work"
+    rm -rf "$work" "/etc/netns/$app"
 }
 trap cleanup EXIT
 
@@ -40,33 +41,52 @@ ip -n "$srv" addr add 198.18.0.2/24 dev "md${id}s"
 for ns in "$app" "$srv"; do ip -n "$ns" link set lo up; done
 ip -n "$app" link set "md${id}a" up
 ip -n "$srv" link set "md${id}s" up
-echo "hello from the server, relayed by Mesher" > "$work/www/index.html"
+ip -n "$app" route add default via 198.18.0.2
+echo "AccountService instance 1 (port 8080)" > "$work/www/index.html"
+echo "AccountService instance 2 (port 8081)" > "$work/www2/index.html"
 ip netns exec "$srv" /usr/bin/python3 -m http.server 8080 --bind 198.18.0.2 -d "$work/www" >/dev/null 2>&1 &
 pids+=($!)
+ip netns exec "$srv" /usr/bin/python3 -m http.server 8081 --bind 198.18.0.2 -d "$work/www2" >/dev/null 2>&1 &
+pids+=($!)
+# The app's resolver, as a pod would have it (ip netns exec bind-mounts /etc/netns/<ns>/resolv.conf).
+mkdir -p "/etc/netns/$app"
+echo "nameserver 198.18.0.2" > "/etc/netns/$app/resolv.conf"
 
-step "mesher init: capture rules in the app's namespace"
-ip netns exec "$app" "$mesher" init
+step "the registry: a directory of YAML files, watched by Mesher"
+cat > "$work/registry/account.yaml" <<YAML
+services:
+  AccountService:
+    - {address: 198.18.0.2, port: 8080, version: 1.0.0}
+    - {address: 198.18.0.2, port: 8081, version: 1.0.0}
+YAML
+cat "$work/registry/account.yaml"
+echo "registry: {directory: $work/registry}" > "$work/mesher.yaml"
+
+step "mesher init --capture-dns: capture rules in the app's namespace"
+ip netns exec "$app" "$mesher" init --capture-dns
 ip netns exec "$app" iptables-save -t nat | grep MESHER
 
 step "mesher run as uid 1337, access log on"
 ip netns exec "$app" setpriv --reuid 1337 --regid 1337 --clear-groups \
-    "$mesher" run --access-log "$work/proxy/access.log" &
+    "$mesher" run --config "$work/mesher.yaml" --access-log "$work/proxy/access.log" &
 pids+=($!)
 for _ in $(seq 100); do
     ip netns exec "$app" ss -Htln 'sport = :15001' | grep -q . && break
     sleep 0.1
 done
-for _ in $(seq 50); do
-    as_app curl -s -o /dev/null -m 1 http://198.18.0.2:8080/ && break
-    sleep 0.1
-done
 
-step "the app calls http://198.18.0.2:8080/ with plain curl"
-as_app curl -sS -m 5 http://198.18.0.2:8080/
+step "the app resolves AccountService: Mesher's DNS answers with a virtual IP"
+as_app getent ahostsv4 AccountService | head -1
 
-step "proof: Mesher's access log and the REDIRECT rule's packet counter"
+step "the app calls http://AccountService:8080/ four times with plain curl: round robin over the instances"
+for _ in 1 2 3 4; do as_app curl -sS -m 5 http://AccountService:8080/; done
+
+step "a host that is no service goes to its original destination"
+as_app curl -sS -m 5 http://198.18.0.2:8081/
+
+step "proof: Mesher's access log and the REDIRECT rules' packet counters"
 cat "$work/proxy/access.log"
-ip netns exec "$app" iptables-save -c -t nat | grep -- '--to-ports 15001'
+ip netns exec "$app" iptables-save -c -t nat | grep -- '--to-ports'
 
 step "mesher uninstall: the rules are gone, the app still reaches the server directly"
 ip netns exec "$app" "$mesher" uninstall

@@ -5,7 +5,8 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, proxyMark, threads
+        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http, proxyMark,
+            threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -20,6 +21,7 @@ extension MesherConfig: Decodable {
         try c.decode(&routing, .routing)
         try c.decode(&explicitProxy, .explicitProxy)
         try c.decode(&dns, .dns)
+        try c.decode(&http, .http)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
@@ -173,6 +175,21 @@ extension DNSConfig: Decodable {
         }
         try c.decode(&resolvConf, .resolvConf)
         try c.decode(&ttl, .ttl)
+    }
+}
+
+extension HTTPConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case maxHeaderBytes, forwardedFor }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&maxHeaderBytes, .maxHeaderBytes)
+        guard (1024...(1 << 20)).contains(maxHeaderBytes.bytes) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .maxHeaderBytes, in: c, debugDescription: "must be 1KiB-1MiB")
+        }
+        try c.decode(&forwardedFor, .forwardedFor)
     }
 }
 

@@ -10,6 +10,7 @@ public struct MesherConfig: Equatable, Sendable {
     public var routing = RoutingConfig()
     public var explicitProxy = ExplicitProxyConfig()
     public var dns = DNSConfig()
+    public var http = HTTPConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -95,6 +96,15 @@ public struct DNSConfig: Equatable, Sendable {
     public var resolvConf = "/etc/resolv.conf"
     /// TTL of the answers for services: short, so that a change of registry is seen soon.
     public var ttl = ConfigDuration(seconds: 5)
+
+    public init() {}
+}
+
+public struct HTTPConfig: Equatable, Sendable {
+    /// Request line plus headers; a larger head gets a 400.
+    public var maxHeaderBytes = ByteSize(bytes: 64 * 1024)
+    /// Append the client's address to X-Forwarded-For on requests sent upstream.
+    public var forwardedFor = false
 
     public init() {}
 }

@@ -10,6 +10,8 @@ struct RelaySettings: Sendable {
     var listenerPort: Int
     var sniffWindow: TimeAmount
     var opaquePorts: Set<UInt16>
+    var maxHeaderBytes: Int
+    var addForwardedFor: Bool
     /// This host's addresses: a destination among them on `listenerPort` is Mesher itself.
     var localAddresses: Set<[UInt8]>
 
@@ -22,6 +24,8 @@ struct RelaySettings: Sendable {
         listenerPort = Int(config.outbound.port)
         sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
         opaquePorts = config.sniff.allOpaquePorts
+        maxHeaderBytes = config.http.maxHeaderBytes.bytes
+        addForwardedFor = config.http.forwardedFor
         self.localAddresses = localAddresses
     }
 }

@@ -107,6 +107,10 @@ struct ServiceRoutingTests {
         #expect(result.stdout == "HTTP/1.1 400 Bad Request\n", "\(result.stdout) \(result.stderr)")
         #expect(lab.log("mesher").contains("bad HTTP request"))
         #expect(try call(lab, "http://AccountService:8080/who").status == 0, "still serving")
+        let big = try call(
+            lab, "http://AccountService:8080/who", ["-i", "-H", "X-Big: " + String(repeating: "a", count: 70_000)])
+        #expect(big.stdout.hasPrefix("HTTP/1.1 400"), "\(big.stdout.prefix(200))")
+        #expect(big.stdout.contains("x-mesher-error: header-too-large"))
     }
 
     @Test func largeBodiesStreamBothFramings() throws {

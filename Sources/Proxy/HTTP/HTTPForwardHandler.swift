@@ -42,8 +42,11 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     /// The app half-closed: close once the request in flight has its response.
     private var closeWhenIdle = false
 
-    init(session: RelaySession) {
+    private let headLimit: HeaderSizeLimitHandler
+
+    init(session: RelaySession, headLimit: HeaderSizeLimitHandler) {
         self.session = session
+        self.headLimit = headLimit
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -60,6 +63,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             session.bytesUp += buffer.readableBytes
             send(.body(.byteBuffer(buffer)))
         case .end(let trailers):
+            headLimit.requestEnded()
             if let exchange, exchange.head.headers.isUpgradeRequest, exchange.generatedError == nil,
                 exchange.head.method != .CONNECT
             {
@@ -144,7 +148,13 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             return HTTPConnectTunnel.start(exchange.route, session: session, context: context)
         }
         guard !head.headers.isUpgradeRequest else { return }  // tunnelled at .end
-        exchange.queued.append(.head(Self.upstreamHead(head)))
+        var upstreamHead = Self.upstreamHead(head)
+        if session.environment.settings.addForwardedFor, let client = session.downstream.remoteAddress?.ipAddress {
+            let previous = head.headers["x-forwarded-for"].joined(separator: ", ")
+            upstreamHead.headers.replaceOrAdd(
+                name: "x-forwarded-for", value: previous.isEmpty ? client : "\(previous), \(client)")
+        }
+        exchange.queued.append(.head(upstreamHead))
         connect(exchange, fresh: false)
     }
 

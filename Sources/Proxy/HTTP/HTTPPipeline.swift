@@ -3,6 +3,7 @@ import NIOHTTP1
 
 /// The downstream HTTP handlers, by name so that an upgrade can take them out again.
 enum HTTPPipeline {
+    static let headLimit = "mesher-http-head-limit"
     static let decoder = "mesher-http-decoder"
     static let encoder = "mesher-http-encoder"
     static let pipelining = "mesher-http-pipelining"
@@ -14,12 +15,15 @@ enum HTTPPipeline {
         _ pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position,
         session: RelaySession
     ) throws {
+        let limiter = HeaderSizeLimitHandler(
+            limit: session.environment.settings.maxHeaderBytes, logger: session.environment.logger)
         let handlers: [(String, any ChannelHandler)] = [
+            (headLimit, limiter),
             (decoder, ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))),
             (encoder, HTTPResponseEncoder()),
             (pipelining, HTTPServerPipelineHandler()),
             (errors, HTTPServerProtocolErrorHandler()),
-            (forward, HTTPForwardHandler(session: session)),
+            (forward, HTTPForwardHandler(session: session, headLimit: limiter)),
         ]
         var after = position
         for (name, handler) in handlers {
@@ -55,7 +59,10 @@ enum HTTPUpgradeTunnel {
 
     /// Takes the HTTP handlers out so that the relay, added last, sees raw bytes.
     static func removeHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
-        for name in [HTTPPipeline.pipelining, HTTPPipeline.errors, HTTPPipeline.forward, HTTPPipeline.encoder] {
+        for name in [
+            HTTPPipeline.headLimit, HTTPPipeline.pipelining, HTTPPipeline.errors, HTTPPipeline.forward,
+            HTTPPipeline.encoder,
+        ] {
             pipeline.removeHandler(name: name, promise: nil)
         }
         // Last: its unparsed bytes go to the next inbound handler, which is now the relay.
