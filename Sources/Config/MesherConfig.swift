@@ -1,3 +1,5 @@
+import Foundation
+
 /// `mesher.yaml`: every field optional, defaults here and nowhere else.
 public struct MesherConfig: Equatable, Sendable {
     public var outbound = OutboundConfig()
@@ -18,6 +20,11 @@ public struct MesherConfig: Equatable, Sendable {
     public var threads: Int? = nil
 
     public init() {}
+
+    /// Without a mark a proxy running as root would capture its own upstream connections.
+    public var effectiveProxyMark: UInt32? {
+        proxyMark ?? (geteuid() == 0 ? 0x539 : nil)
+    }
 }
 
 public struct OutboundConfig: Equatable, Sendable {

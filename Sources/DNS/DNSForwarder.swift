@@ -22,7 +22,10 @@ struct DNSForwarder: Sendable {
 
     let upstreams: [SocketAddress]
     let timeout: TimeAmount
+    let socketMark: UInt32?
     let logger: Logger
+    /// SO_MARK (linux/socket.h): not in NIO's option list.
+    private static let soMark = NIOBSDSocket.Option(rawValue: 36)
 
     /// The first upstream reply, unchanged; fails when no upstream answers.
     func forward(_ query: ByteBuffer, id: UInt16, over transport: DNSTransport, on eventLoop: any EventLoop)
@@ -61,8 +64,13 @@ struct DNSForwarder: Sendable {
             request = query
             // Connected, so the kernel drops datagrams from other sources and reports ICMP port unreachable
             // as an error instead of leaving us to wait for the timeout.
-            connected = DatagramBootstrap(group: eventLoop)
+            var bootstrap = DatagramBootstrap(group: eventLoop)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxUDPReplySize))
+            if let socketMark {
+                bootstrap = bootstrap.channelOption(.socketOption(Self.soMark), value: Int(socketMark))
+            }
+            connected =
+                bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
@@ -72,8 +80,12 @@ struct DNSForwarder: Sendable {
                 .connect(to: upstream)
         case .tcp:
             request = DNSTCPFraming.frame(query)
-            connected = ClientBootstrap(group: eventLoop)
-                .connectTimeout(timeout)
+            var bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(timeout)
+            if let socketMark {
+                bootstrap = bootstrap.channelOption(.socketOption(Self.soMark), value: Int(socketMark))
+            }
+            connected =
+                bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers(

@@ -37,7 +37,8 @@ public final class DNSServer: Sendable {
             responder: DNSQueryResponder(
                 ttl: configuration.ttl, searchDomains: configuration.searchDomains, lookup: lookup),
             forwarder: DNSForwarder(
-                upstreams: configuration.upstreams, timeout: configuration.forwardTimeout, logger: logger),
+                upstreams: configuration.upstreams, timeout: configuration.forwardTimeout,
+                socketMark: configuration.socketMark, logger: logger),
             metrics: metrics, logger: logger)
         let tcpConnections = DNSTCPConnections()
         let listeners = try bindListeners(

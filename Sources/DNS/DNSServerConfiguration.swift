@@ -13,11 +13,15 @@ public struct DNSServerConfiguration: Sendable {
     public var forwardTimeout: TimeAmount
     /// Suffixes stripped from a question name before the service lookup (resolv.conf "search").
     public var searchDomains: [String]
+    /// SO_MARK on forwarded queries, so that capture rules skip them when Mesher runs as root
+    /// (otherwise its own forward would be redirected back to itself).
+    public var socketMark: UInt32?
 
     public init(
         addresses: [String], port: Int, upstreams: [SocketAddress] = [], ttl: UInt32 = 5,
-        forwardTimeout: TimeAmount = .seconds(2), searchDomains: [String] = []
+        forwardTimeout: TimeAmount = .seconds(2), searchDomains: [String] = [], socketMark: UInt32? = nil
     ) {
+        self.socketMark = socketMark
         self.addresses = addresses
         self.port = port
         self.upstreams = upstreams

@@ -68,7 +68,11 @@ struct RunCommand: ParsableCommand {
         let router = ServiceRouter(discovery: registry, searchSuffixes: settings.routing.searchSuffixes)
         let server = try ProxyServer.start(
             config: settings, logger: logger, accessLog: accessLog, router: router, group: group)
-        let dns = settings.dns.enabled ? try startDNS(settings.dns, router: router, group: group, logger: logger) : nil
+        let dns =
+            settings.dns.enabled
+            ? try startDNS(
+                settings.dns, proxyMark: settings.effectiveProxyMark, router: router, group: group, logger: logger)
+            : nil
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
         logger.info(
@@ -82,7 +86,9 @@ struct RunCommand: ParsableCommand {
     }
 
     /// Service names answer with their virtual IP; other names go to the resolvers the host was given.
-    private func startDNS(_ config: DNSConfig, router: ServiceRouter, group: any EventLoopGroup, logger: Logger) throws
+    private func startDNS(
+        _ config: DNSConfig, proxyMark: UInt32?, router: ServiceRouter, group: any EventLoopGroup, logger: Logger
+    ) throws
         -> DNSServer
     {
         let resolvConf = (try? String(contentsOfFile: config.resolvConf, encoding: .utf8)) ?? ""
@@ -94,7 +100,8 @@ struct RunCommand: ParsableCommand {
         }
         let configuration = DNSServerConfiguration(
             addresses: config.addresses, port: Int(config.port), upstreams: upstreams,
-            ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains)
+            ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains,
+            socketMark: proxyMark)
         return try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
             router.service(forHost: name).map { DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: nil) }
         }

@@ -21,9 +21,7 @@ public final class ProxyServer: Sendable {
         config: MesherConfig, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?, group: any EventLoopGroup
     ) throws -> ProxyServer {
         let localAddresses = Set(((try? System.enumerateDevices()) ?? []).compactMap { $0.address?.ipBytes })
-        // Without a mark a proxy running as root would capture its own upstream connections.
-        let mark = config.proxyMark ?? (geteuid() == 0 ? 0x539 : nil)
-        let settings = RelaySettings(config, proxyMark: mark, localAddresses: localAddresses)
+        let settings = RelaySettings(config, proxyMark: config.effectiveProxyMark, localAddresses: localAddresses)
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
         for eventLoop in group.makeIterator() {
             pools[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(

@@ -129,9 +129,9 @@ final class Lab {
 
     /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens.
     @discardableResult
-    func startMesher(_ arguments: [String] = []) throws -> Process {
+    func startMesher(_ arguments: [String] = [], asRoot: Bool = false) throws -> Process {
         let process = try spawn(
-            in: client, uid: Self.proxyUID,
+            in: client, uid: asRoot ? nil : Self.proxyUID,
             [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
         try waitForListener(in: client, port: 15001)
         return process

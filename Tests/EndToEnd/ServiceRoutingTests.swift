@@ -7,7 +7,7 @@ struct ServiceRoutingTests {
     let peer = Lab.fixtures.appendingPathComponent("peer.py").path
 
     /// Two instances of AccountService (alpha on 7100, beta on 7101) and Mesher reading the registry.
-    func lab(captureDNS: Bool = false) throws -> Lab {
+    func lab(captureDNS: Bool = false, mesherAsRoot: Bool = false) throws -> Lab {
         let lab = try Lab()
         do {
             if captureDNS { try lab.useServerAsResolver(knowing: "example.test") }
@@ -24,7 +24,7 @@ struct ServiceRoutingTests {
                 """)
             let config = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")
             try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
-            try lab.startMesher(["--config", config])
+            try lab.startMesher(["--config", config], asRoot: mesherAsRoot)
         } catch {
             lab.destroy()
             throw error
@@ -180,5 +180,18 @@ struct ServiceRoutingTests {
         let vip = String(resolved.stdout.prefix { $0 != " " })
         let tcp = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(vip):8080/who", "-H", "Host: not-a-service"])
         #expect(tcp.stdout.hasPrefix("alpha /who") || tcp.stdout.hasPrefix("beta /who"), "\(tcp.stderr)")
+    }
+
+    /// Run as root, Mesher is not excluded by uid: its mark (0x539) must keep its own upstream connections and
+    /// forwarded DNS queries out of the capture, or they would loop back into it.
+    @Test func mesherRunningAsRootDoesNotCaptureItself() throws {
+        let lab = try lab(captureDNS: true, mesherAsRoot: true)
+        defer { lab.destroy() }
+        let other = try lab.inClient(["getent", "ahostsv4", "example.test"], timeout: 20)
+        #expect(other.stdout.hasPrefix(lab.serverIPv4), "\(other.stdout) \(other.stderr)")
+        let byName = try lab.inClient(["curl", "-sS", "-m", "10", "http://AccountService:8080/who"])
+        #expect(byName.stdout.hasPrefix("alpha /who") || byName.stdout.hasPrefix("beta /who"), "\(byName.stderr)")
+        let direct = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):7100/who"])
+        #expect(direct.stdout.hasPrefix("alpha /who"), "\(direct.stderr)")
     }
 }
