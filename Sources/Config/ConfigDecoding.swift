@@ -129,12 +129,17 @@ extension RegistryConfig: Decodable {
 }
 
 extension RoutingConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case searchSuffixes }
+    enum CodingKeys: String, CodingKey, CaseIterable { case searchSuffixes, virtualIPv6Prefix }
 
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&searchSuffixes, .searchSuffixes)
+        virtualIPv6Prefix = try c.decodeIfPresent(String.self, forKey: .virtualIPv6Prefix)
+        if let prefix = virtualIPv6Prefix, Self.parseIPv6Prefix96(prefix) == nil {
+            throw DecodingError.dataCorruptedError(
+                forKey: .virtualIPv6Prefix, in: c, debugDescription: "'\(prefix)' is not an IPv6 /96 like fd00:1::/96")
+        }
     }
 }
 

@@ -81,6 +81,23 @@ public struct RegistryConfig: Equatable, Sendable {
 public struct RoutingConfig: Equatable, Sendable {
     /// Domains a host name may carry and still name the bare service.
     public var searchSuffixes = ["svc.cluster.local", "cluster.local"]
+    /// An IPv6 /96 for services' IPv6 virtual IPs (prefix + the IPv4 virtual IP). None by default: an AAAA
+    /// answer in a pod without IPv6 routes makes clients that take the first address fail.
+    public var virtualIPv6Prefix: String? = nil
+
+    /// The 12 prefix bytes of `virtualIPv6Prefix` (validated at load).
+    public var virtualIPv6PrefixBytes: [UInt8]? {
+        virtualIPv6Prefix.flatMap(RoutingConfig.parseIPv6Prefix96)
+    }
+
+    static func parseIPv6Prefix96(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, parts[1] == "96" else { return nil }
+        var address = in6_addr()
+        guard inet_pton(AF_INET6, String(parts[0]), &address) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: address) { Array($0) }
+        return bytes.suffix(4).allSatisfy { $0 == 0 } ? Array(bytes.prefix(12)) : nil
+    }
 
     public init() {}
 }

@@ -65,7 +65,9 @@ struct RunCommand: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
         let registry = FileRegistry(directory: settings.registry.directory, logger: logger)
         registry.startWatching()
-        let router = ServiceRouter(discovery: registry, searchSuffixes: settings.routing.searchSuffixes)
+        let router = ServiceRouter(
+            discovery: registry, virtualIPs: VirtualIPTable(ipv6Prefix: settings.routing.virtualIPv6PrefixBytes),
+            searchSuffixes: settings.routing.searchSuffixes)
         let server = try ProxyServer.start(
             config: settings, logger: logger, accessLog: accessLog, router: router, group: group)
         let dns =
@@ -103,7 +105,9 @@ struct RunCommand: ParsableCommand {
             ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains,
             socketMark: proxyMark)
         return try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
-            router.service(forHost: name).map { DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: nil) }
+            router.service(forHost: name).map {
+                DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: router.virtualIPs.ipv6Address(for: $0))
+            }
         }
     }
 }

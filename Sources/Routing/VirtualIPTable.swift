@@ -3,8 +3,11 @@ import Synchronization
 /// Stable virtual IPs for service names in 240.240.0.0/16, for DNS answers and L4 routing.
 /// A name's address comes from a hash of the name, so it stays the same across restarts unless
 /// two names collide (then the later one takes the next free address).
+/// With an IPv6 /96 prefix, a service's IPv6 address is that prefix followed by its IPv4 one.
 public final class VirtualIPTable: Sendable {
     public static let prefix: [UInt8] = [240, 240]
+    /// The first 12 bytes of IPv6 virtual IPs; `nil` when there are none.
+    public let ipv6Prefix: [UInt8]?
 
     private struct Table {
         var byName: [String: UInt16] = [:]
@@ -13,7 +16,15 @@ public final class VirtualIPTable: Sendable {
 
     private let table = Mutex(Table())
 
-    public init() {}
+    public init(ipv6Prefix: [UInt8]? = nil) {
+        precondition(ipv6Prefix == nil || ipv6Prefix?.count == 12, "an IPv6 virtual IP prefix is a /96")
+        self.ipv6Prefix = ipv6Prefix
+    }
+
+    /// The IPv6 address of `service`, when IPv6 virtual IPs are configured.
+    public func ipv6Address(for service: String) -> [UInt8]? {
+        ipv6Prefix.map { $0 + address(for: service) }
+    }
 
     /// The address of `service` (lowercased name), allocating it on first use.
     public func address(for service: String) -> [UInt8] {
@@ -29,6 +40,9 @@ public final class VirtualIPTable: Sendable {
     }
 
     public func service(at address: [UInt8]) -> String? {
+        if address.count == 16, let ipv6Prefix, Array(address.prefix(12)) == ipv6Prefix {
+            return service(at: Array(address.suffix(4)))
+        }
         guard address.count == 4, Array(address.prefix(2)) == Self.prefix else { return nil }
         let host = UInt16(address[2]) << 8 | UInt16(address[3])
         return table.withLock { $0.byHost[host] }

@@ -65,6 +65,11 @@ struct MesherConfigTests {
         ("outbound:\n  port: 0\n", 2, "outbound.port", "1-65535"),
         ("outbound:\n  addresses: [localhost]\n", 2, "outbound.addresses", "not an IP address"),
         ("threads: 0\n", 1, "threads", "1-256"),
+        ("routing:\n  virtualIPv6Prefix: 2001:db8::/64\n", 2, "routing.virtualIPv6Prefix", "IPv6 /96"),
+        ("registry:\n  kind: zookeeper\n", 2, "registry.kind", "not one of"),
+        ("http:\n  maxHeaderBytes: 10\n", 2, "http.maxHeaderBytes", "1KiB-1MiB"),
+        ("dns:\n  addresses: [here]\n", 2, "dns.addresses", "not an IP address"),
+        ("explicitProxy:\n  address: anywhere\n", 2, "explicitProxy.address", "not an IP address"),
         ("sniff:\n  opaquePorts: [25, 0]\n", 2, "sniff.opaquePorts", "1-65535"),
         ("sniff:\n  window: later\n", 2, "sniff.window", "expected a duration"),
         ("proxyMark: purple\n", 1, "proxyMark", "expected a mark"),
@@ -78,6 +83,12 @@ struct MesherConfigTests {
             return error.line == line && error.field == field && error.message.contains(message)
                 && error.description.hasPrefix("mesher.yaml:\(line): \(field): ")
         }
+    }
+
+    @Test func ipv6PrefixBytes() throws {
+        let config = try MesherConfig.parse("routing:\n  virtualIPv6Prefix: 2001:db8:ffff::/96\n")
+        #expect(config.routing.virtualIPv6PrefixBytes == [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0])
+        #expect(MesherConfig().routing.virtualIPv6PrefixBytes == nil)
     }
 
     @Test func yamlSyntaxErrorNamesLine() {

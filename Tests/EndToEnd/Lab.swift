@@ -154,6 +154,7 @@ final class Lab {
             toFile: etc + "/resolv.conf", atomically: true, encoding: .utf8)
         chmod(etc + "/resolv.conf", 0o644)
         try sh(["ip", "-n", client, "route", "add", "default", "via", serverIPv4]).check("default route")
+        try sh(["ip", "-6", "-n", client, "route", "add", "default", "via", serverIPv6]).check("IPv6 default route")
         try spawn(
             in: server,
             [

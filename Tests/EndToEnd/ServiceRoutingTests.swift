@@ -22,7 +22,9 @@ struct ServiceRoutingTests {
                     - {address: \(lab.serverIPv4), port: 7101, version: 1.0.0}
                   EmptyService: []
                 """)
-            let config = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")
+            let config = try lab.writeConfig(
+                "registry: {directory: \(lab.registryDirectory)}\nrouting: {virtualIPv6Prefix: \"2001:db8:ffff::/96\"}\n"
+                    + "http: {forwardedFor: true}\n")
             try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
             try lab.startMesher(["--config", config], asRoot: mesherAsRoot)
         } catch {
@@ -49,6 +51,8 @@ struct ServiceRoutingTests {
             names.append(String(result.stdout.prefix { $0 != " " }))
         }
         #expect(Set(names) == ["alpha", "beta"], "\(names)")
+        let forwarded = try call(lab, "http://AccountService:8080/who").stdout
+        #expect(forwarded.hasSuffix(" xff=\(lab.clientIPv4)\n"), "X-Forwarded-For: \(forwarded)")
         #expect(names[0] != names[1] && names[1] != names[2] && names[2] != names[3], "round robin: \(names)")
         #expect(lab.accessLogHas { $0.contains(#""service":"accountservice""#) && $0.contains(#""status":200"#) })
     }
@@ -111,6 +115,33 @@ struct ServiceRoutingTests {
             lab, "http://AccountService:8080/who", ["-i", "-H", "X-Big: " + String(repeating: "a", count: 70_000)])
         #expect(big.stdout.hasPrefix("HTTP/1.1 400"), "\(big.stdout.prefix(200))")
         #expect(big.stdout.contains("x-mesher-error: header-too-large"))
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderAndHTTP10Works() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let pipelined =
+            "GET /one HTTP/1.1\\r\\nHost: AccountService\\r\\n\\r\\n"
+            + "GET /two HTTP/1.1\\r\\nHost: AccountService\\r\\nConnection: close\\r\\n\\r\\n"
+        let result = try lab.inClient(
+            ["/usr/bin/python3", peer, "raw", lab.serverIPv4, "8080", pipelined], timeout: 20)
+        let parts = result.stdout.components(separatedBy: " | ")
+        #expect(parts.count == 4 && parts[0] == "HTTP/1.1 200 OK" && parts[2] == "HTTP/1.1 200 OK", "\(result.stdout)")
+        #expect(parts.count == 4 && parts[1].contains(" /one ") && parts[3].contains(" /two "), "\(result.stdout)")
+
+        let old = try call(lab, "http://AccountService:8080/who", ["-0", "-i"])
+        #expect(old.stdout.hasPrefix("HTTP/1.0 200"), "\(old.stdout)")
+        #expect(old.stdout.contains("/who host=AccountService:8080"))
+    }
+
+    @Test func invalidChunkingGets400() throws {
+        let lab = try lab()
+        defer { lab.destroy() }
+        let bad =
+            "POST /upload HTTP/1.1\\r\\nHost: AccountService\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\nzz\\r\\nhello\\r\\n"
+        let result = try lab.inClient(["/usr/bin/python3", peer, "raw", lab.serverIPv4, "8080", bad], timeout: 20)
+        #expect(result.stdout == "HTTP/1.1 400 Bad Request\n", "\(result.stdout) \(result.stderr)")
+        #expect(lab.log("mesher").contains("bad HTTP request"))
     }
 
     @Test func largeBodiesStreamBothFramings() throws {
@@ -180,6 +211,15 @@ struct ServiceRoutingTests {
         let vip = String(resolved.stdout.prefix { $0 != " " })
         let tcp = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(vip):8080/who", "-H", "Host: not-a-service"])
         #expect(tcp.stdout.hasPrefix("alpha /who") || tcp.stdout.hasPrefix("beta /who"), "\(tcp.stderr)")
+
+        // The IPv6 equivalent: the configured /96 followed by the IPv4 virtual IP, captured by ip6tables.
+        let resolved6 = try lab.inClient(["getent", "ahostsv6", "AccountService"])
+        #expect(resolved6.stdout.hasPrefix("2001:db8:ffff::f0f0:"), "\(resolved6.stdout)")
+        let vip6 = String(resolved6.stdout.prefix { $0 != " " })
+        let tcp6 = try lab.inClient([
+            "curl", "-sS", "-m", "10", "http://[\(vip6)]:8080/who", "-H", "Host: not-a-service",
+        ])
+        #expect(tcp6.stdout.hasPrefix("alpha /who") || tcp6.stdout.hasPrefix("beta /who"), "\(tcp6.stderr)")
     }
 
     /// Run as root, Mesher is not excluded by uid: its mark (0x539) must keep its own upstream connections and

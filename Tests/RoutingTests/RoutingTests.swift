@@ -58,4 +58,14 @@ struct VirtualIPTableTests {
         #expect(addresses.count == names.count)
         #expect(!addresses.contains([240, 240, 0, 0]) && !addresses.contains([240, 240, 255, 255]))
     }
+
+    @Test func ipv6AddressesFollowTheIPv4Ones() {
+        let prefix: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff] + Array(repeating: 0, count: 6)
+        let table = VirtualIPTable(ipv6Prefix: prefix)
+        let v6 = table.ipv6Address(for: "accountservice")
+        #expect(v6 == prefix + table.address(for: "accountservice"))
+        #expect(table.service(at: v6!) == "accountservice")
+        #expect(VirtualIPTable().ipv6Address(for: "accountservice") == nil)
+        #expect(table.service(at: [0x20, 0x01] + Array(repeating: 0, count: 14)) == nil)
+    }
 }

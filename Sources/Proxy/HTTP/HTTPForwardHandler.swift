@@ -299,12 +299,20 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         }
         logExchange(exchange, status: exchange.responseHead?.status.code ?? 0, error: nil)
         self.exchange = nil
+        endResponse(trailers, keepAlive: keepAlive, context: context)
+        readIfPending()
+    }
+
+    /// Ends a response, and the connection too when the app asked for that or half-closed before it.
+    /// Decided before the write: ending a response makes HTTPServerPipelineHandler hand over the next
+    /// pipelined request (and a half-close queued behind it) right inside this call.
+    private func endResponse(_ trailers: HTTPHeaders?, keepAlive: Bool, context: ChannelHandlerContext) {
+        let closeAfter = !keepAlive || closeWhenIdle
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
-        if !keepAlive || closeWhenIdle {
+        if closeAfter {
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        readIfPending()
     }
 
     // MARK: - Responses Mesher makes itself
@@ -340,12 +348,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             metadata: ["error": "\(error)", "host": "\(exchange.head.authority ?? "-")", "status": "\(status.code)"])
         logExchange(exchange, status: status.code, error: error)
         self.exchange = nil
-        let keepAlive = exchange.head.isKeepAlive
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
-        if !keepAlive || closeWhenIdle {
-            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        endResponse(nil, keepAlive: exchange.head.isKeepAlive, context: context)
     }
 
     static func errorName(_ outcome: RelayOutcome) -> String {

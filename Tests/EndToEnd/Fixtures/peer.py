@@ -16,6 +16,7 @@ A DNS server (UDP, in the server namespace):   dns HOST NAME IPV4
 Clients (run as the app, print one result line):
   banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
   stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
+  raw HOST PORT TEXT: sends TEXT (with \\r\\n escapes) at once, prints the status lines of what comes back
   upgrade HOST PORT AUTHORITY: sends an Upgrade request, then "ping" over the switched connection
 """
 import hashlib
@@ -115,7 +116,9 @@ class App(http.server.BaseHTTPRequestHandler):
                 self.connection.sendall(data)
             self.close_connection = True
             return
-        self.reply(200, f"{self.name} {self.path} host={self.headers.get('Host')}\n")
+        forwarded = self.headers.get("X-Forwarded-For")
+        extra = f" xff={forwarded}" if forwarded else ""
+        self.reply(200, f"{self.name} {self.path} host={self.headers.get('Host')}{extra}\n")
 
     def do_POST(self):
         digest, length = hashlib.sha256(), 0
@@ -235,6 +238,13 @@ def main(argv):
                     answers += 1
                 time.sleep(0.1)
             print(f"answers {answers}")
+    elif mode == "raw":
+        with connect(argv[2], argv[3]) as sock:
+            sock.sendall(argv[4].replace("\\r", "\r").replace("\\n", "\n").encode())
+            sock.shutdown(socket.SHUT_WR)
+            data = b"".join(iter(lambda: sock.recv(CHUNK), b""))
+            lines = data.decode(errors="replace").splitlines()
+            print(" | ".join(line for line in lines if line.startswith(("HTTP/", "alpha", "beta"))))
     elif mode == "stall":
         with connect(argv[2], argv[3]) as sock:
             time.sleep(float(argv[4]))
