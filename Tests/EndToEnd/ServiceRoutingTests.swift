@@ -81,7 +81,7 @@ struct ServiceRoutingTests {
         let lab = try lab()
         defer { lab.destroy() }
         let result = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):7100/who"])
-        #expect(result.stdout == "alpha /who host=\(lab.serverIPv4):7100\n", "\(result.stderr)")
+        #expect(result.stdout == "alpha /who host=\(lab.serverIPv4):7100 xff=\(lab.clientIPv4)\n", "\(result.stderr)")
         #expect(lab.accessLogHas { $0.contains(#""upstream":"\#(lab.serverIPv4):7100""#) && !$0.contains("service") })
     }
 
