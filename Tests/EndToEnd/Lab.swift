@@ -18,7 +18,7 @@ final class Lab {
     let clientIPv4: String
     let dir: URL
     let mesher: String
-    private var processes: [Process] = []
+    private var processes: [Child] = []
     private var destroyed = false
 
     static var mesherBinary: String {
@@ -100,19 +100,14 @@ final class Lab {
 
     /// Starts a long-running process in a namespace, optionally as another uid; output goes to `<log>.log`.
     @discardableResult
-    func spawn(in namespace: String, uid: Int? = nil, _ command: [String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace] + Self.asUser(uid) + command
-        let logURL = dir.appendingPathComponent("\(log).log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        processes.append(process)
-        return process
+    func spawn(in namespace: String, uid: Int? = nil, _ command: [String], log: String) throws -> Child {
+        let logPath = dir.appendingPathComponent("\(log).log").path
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ShellError(description: "cannot open \(logPath)") }
+        defer { close(fd) }
+        let child = try Child(["ip", "netns", "exec", namespace] + Self.asUser(uid) + command, stdout: fd, stderr: fd)
+        processes.append(child)
+        return child
     }
 
     /// Runs a command in the client namespace, as the app unless `uid` says otherwise.
@@ -129,7 +124,7 @@ final class Lab {
 
     /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens.
     @discardableResult
-    func startMesher(_ arguments: [String] = [], asRoot: Bool = false) throws -> Process {
+    func startMesher(_ arguments: [String] = [], asRoot: Bool = false) throws -> Child {
         let process = try spawn(
             in: client, uid: asRoot ? nil : Self.proxyUID,
             [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
@@ -139,7 +134,7 @@ final class Lab {
 
     /// `mesher init` with default rules, then `mesher run`.
     @discardableResult
-    func captureWithMesher() throws -> Process {
+    func captureWithMesher() throws -> Child {
         try mesherCommand(["init"]).check("mesher init")
         return try startMesher()
     }
@@ -230,7 +225,7 @@ final class Lab {
     }
 
     /// Sends a signal and waits for the exit; returns the exit status.
-    func stop(_ process: Process, signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32 {
+    func stop(_ process: Child, signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32 {
         kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
@@ -261,7 +256,11 @@ final class Lab {
         for line in list.stdout.split(separator: "\n") {
             let name = String(line.split(separator: " ").first ?? "")
             guard name.hasPrefix("mxe"), let pid = Int(name.dropFirst(3).prefix { $0.isNumber }) else { continue }
-            if pid != Int(getpid()) && kill(pid_t(pid), 0) != 0 { _ = try? sh(["ip", "netns", "del", name]) }
+            guard pid != Int(getpid()) && kill(pid_t(pid), 0) != 0 else { continue }
+            // Its processes outlived the run that started them: end them with their namespace.
+            let pids = (try? sh(["ip", "netns", "pids", name]).stdout) ?? ""
+            for leftover in pids.split(separator: "\n").compactMap({ pid_t($0) }) { kill(leftover, SIGKILL) }
+            _ = try? sh(["ip", "netns", "del", name])
         }
     }
 }
