@@ -24,16 +24,12 @@ extension MesherConfig: Decodable {
         try c.decode(&http, .http)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
-            guard let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .proxyMark, in: c, debugDescription: "expected a mark like 0x539, got '\(mark)'")
-            }
+            let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
+            try c.check(value != nil, .proxyMark, "expected a mark like 0x539, got '\(mark)'")
             proxyMark = value
         }
         if let threads = try c.decodeIfPresent(Int.self, forKey: .threads) {
-            guard (1...256).contains(threads) else {
-                throw DecodingError.dataCorruptedError(forKey: .threads, in: c, debugDescription: "must be 1-256")
-            }
+            try c.check((1...256).contains(threads), .threads, "must be 1-256")
             self.threads = threads
         }
     }
@@ -46,17 +42,12 @@ extension OutboundConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&port, .port)
-        guard port > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
-        }
+        try c.check(port > 0, .port, "must be 1-65535")
         try c.decode(&addresses, .addresses)
-        for address in addresses where !isIPAddress(address) {
-            throw DecodingError.dataCorruptedError(
-                forKey: .addresses, in: c, debugDescription: "'\(address)' is not an IP address")
+        for address in addresses {
+            try c.check(!(!isIPAddress(address)), .addresses, "'\(address)' is not an IP address")
         }
-        guard !addresses.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .addresses, in: c, debugDescription: "must not be empty")
-        }
+        try c.check(!addresses.isEmpty, .addresses, "must not be empty")
     }
 }
 
@@ -69,14 +60,9 @@ extension ConnectionConfig: Decodable {
         try c.decode(&connectTimeout, .connectTimeout)
         try c.decode(&idleTimeout, .idleTimeout)
         try c.decode(&bufferLimit, .bufferLimit)
-        for (key, value) in [(CodingKeys.connectTimeout, connectTimeout), (.idleTimeout, idleTimeout)]
-        where value.nanoseconds == 0 {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be above 0")
-        }
-        guard bufferLimit.bytes >= 4096 else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .bufferLimit, in: c, debugDescription: "must be at least 4KiB")
-        }
+        try c.check(connectTimeout.nanoseconds > 0, .connectTimeout, "must be above 0")
+        try c.check(idleTimeout.nanoseconds > 0, .idleTimeout, "must be above 0")
+        try c.check(bufferLimit.bytes >= 4096, .bufferLimit, "must be at least 4KiB")
     }
 }
 
@@ -87,11 +73,8 @@ extension LogConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&level, .level)
-        guard Self.levels.contains(level) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .level, in: c,
-                debugDescription: "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
-        }
+        try c.check(
+            Self.levels.contains(level), .level, "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
         accessLog = try c.decodeIfPresent(String.self, forKey: .accessLog)
     }
 }
@@ -104,9 +87,7 @@ extension SniffConfig: Decodable {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&window, .window)
         try c.decode(&opaquePorts, .opaquePorts)
-        guard !opaquePorts.contains(0) else {
-            throw DecodingError.dataCorruptedError(forKey: .opaquePorts, in: c, debugDescription: "ports are 1-65535")
-        }
+        try c.check(!opaquePorts.contains(0), .opaquePorts, "ports are 1-65535")
     }
 }
 
@@ -117,14 +98,9 @@ extension RegistryConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&kind, .kind)
-        guard Self.kinds.contains(kind) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .kind, in: c, debugDescription: "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
-        }
+        try c.check(Self.kinds.contains(kind), .kind, "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
         try c.decode(&directory, .directory)
-        guard !directory.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .directory, in: c, debugDescription: "must not be empty")
-        }
+        try c.check(!directory.isEmpty, .directory, "must not be empty")
     }
 }
 
@@ -136,9 +112,10 @@ extension RoutingConfig: Decodable {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&searchSuffixes, .searchSuffixes)
         virtualIPv6Prefix = try c.decodeIfPresent(String.self, forKey: .virtualIPv6Prefix)
-        if let prefix = virtualIPv6Prefix, Self.parseIPv6Prefix96(prefix) == nil {
-            throw DecodingError.dataCorruptedError(
-                forKey: .virtualIPv6Prefix, in: c, debugDescription: "'\(prefix)' is not an IPv6 /96 like fd00:1::/96")
+        if let prefix = virtualIPv6Prefix {
+            try c.check(
+                Self.parseIPv6Prefix96(prefix) != nil, .virtualIPv6Prefix,
+                "'\(prefix)' is not an IPv6 /96 like fd00:1::/96")
         }
     }
 }
@@ -151,14 +128,9 @@ extension ExplicitProxyConfig: Decodable {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&enabled, .enabled)
         try c.decode(&address, .address)
-        guard isIPAddress(address) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .address, in: c, debugDescription: "'\(address)' is not an IP address")
-        }
+        try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address")
         try c.decode(&port, .port)
-        guard port > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
-        }
+        try c.check(port > 0, .port, "must be 1-65535")
     }
 }
 
@@ -170,13 +142,10 @@ extension DNSConfig: Decodable {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&enabled, .enabled)
         try c.decode(&port, .port)
-        guard port > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .port, in: c, debugDescription: "must be 1-65535")
-        }
+        try c.check(port > 0, .port, "must be 1-65535")
         try c.decode(&addresses, .addresses)
-        for address in addresses where !isIPAddress(address) {
-            throw DecodingError.dataCorruptedError(
-                forKey: .addresses, in: c, debugDescription: "'\(address)' is not an IP address")
+        for address in addresses {
+            try c.check(!(!isIPAddress(address)), .addresses, "'\(address)' is not an IP address")
         }
         try c.decode(&resolvConf, .resolvConf)
         try c.decode(&ttl, .ttl)
@@ -190,10 +159,7 @@ extension HTTPConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&maxHeaderBytes, .maxHeaderBytes)
-        guard (1024...(1 << 20)).contains(maxHeaderBytes.bytes) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .maxHeaderBytes, in: c, debugDescription: "must be 1KiB-1MiB")
-        }
+        try c.check((1024...(1 << 20)).contains(maxHeaderBytes.bytes), .maxHeaderBytes, "must be 1KiB-1MiB")
         try c.decode(&forwardedFor, .forwardedFor)
     }
 }
@@ -247,6 +213,11 @@ extension Decoder {
 }
 
 extension KeyedDecodingContainer {
+    /// A value that decoded but is not allowed: the error names the field (and so the line).
+    func check(_ condition: Bool, _ key: Key, _ message: @autoclosure () -> String) throws {
+        if !condition { throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: message()) }
+    }
+
     /// Overwrites `value` only when the key is present.
     func decode<T: Decodable>(_ value: inout T, _ key: Key) throws {
         if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }

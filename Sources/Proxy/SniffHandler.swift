@@ -14,7 +14,13 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
     /// Beyond a full TLS record (the largest thing worth waiting for) the answer is "opaque".
     static let maxSniffBytes = 16384 + 2048 + 5
 
-    private enum State { case resolving, sniffing, done }
+    private enum State {
+        case resolving, sniffing
+        /// Sniffed, and the session is being refused: still this handler's to end.
+        case refusing
+        /// Handed to the relay or the HTTP handlers, which end the session.
+        case done
+    }
 
     private let session: RelaySession
     private var state = State.resolving
@@ -95,7 +101,7 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
 
     private func handOff(_ result: SniffResult) {
         guard let context, let destination = session.destination else { return }
-        state = .done
+        state = .refusing  // until another handler has taken the connection over
         window?.cancel()
         session.sniffed = result
         let pipeline = context.pipeline.syncOperations
@@ -106,15 +112,11 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
                 return context.close(promise: nil)
             }
             session.startIdleTimer()
-            forwardBufferedAndLeave(context)
-            return
+            return forwardBufferedAndLeave(context)
         }
         // Not HTTP: a byte relay, to a service instance when the app dialled a service's virtual IP.
         let route = UpstreamRoute.resolve(host: nil, destination: destination, router: session.environment.router)
-        guard let address = route.address else {
-            state = .resolving  // still ours: channelInactive must end the session
-            return session.refuse(.noInstance)
-        }
+        guard let address = route.address else { return session.refuse(.noInstance) }
         let relay = RelayHandler(side: .downstream, session: session)
         do {
             try pipeline.addHandler(relay, position: .after(self))
@@ -127,6 +129,7 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
 
     /// Hands the sniffed bytes (and an end of input) to the handler that now follows, then leaves.
     private func forwardBufferedAndLeave(_ context: ChannelHandlerContext) {
+        state = .done
         if let buffered {
             self.buffered = nil
             context.fireChannelRead(wrapInboundOut(buffered))
