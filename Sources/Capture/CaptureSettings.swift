@@ -14,8 +14,8 @@ public struct CaptureSettings: Equatable, Sendable {
     public var includeOutboundCIDRs: [CIDR]? = nil
     public var excludeOutboundCIDRs: [CIDR] = []
     public var excludeOutboundPorts: [PortRange] = []
-    /// Inbound capture is off until a port selection is given.
-    public var includeInboundPorts: PortSelection = .none
+    /// Inbound TCP to every port but Mesher's own is captured; "" turns inbound capture off.
+    public var includeInboundPorts: PortSelection = .all
     public var excludeInboundPorts: [PortRange] = []
 
     public init() {}

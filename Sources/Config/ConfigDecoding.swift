@@ -5,7 +5,8 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http, proxyMark,
+        case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http,
+            proxyMark,
             threads
     }
 
@@ -13,6 +14,7 @@ extension MesherConfig: Decodable {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.decode(&outbound, .outbound)
+        try c.decode(&inbound, .inbound)
         try c.decode(&connection, .connection)
         try c.decode(&drainTimeout, .drainTimeout)
         try c.decode(&log, .log)
@@ -48,6 +50,20 @@ extension OutboundConfig: Decodable {
             try c.check(!(!isIPAddress(address)), .addresses, "'\(address)' is not an IP address")
         }
         try c.check(!addresses.isEmpty, .addresses, "must not be empty")
+    }
+}
+
+extension InboundConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&enabled, .enabled)
+        try c.decode(&port, .port)
+        try c.check(port > 0, .port, "must be 1-65535")
+        try c.decode(&addresses, .addresses)
+        for address in addresses { try c.check(isIPAddress(address), .addresses, "'\(address)' is not an IP address") }
     }
 }
 

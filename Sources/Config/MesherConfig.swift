@@ -3,6 +3,7 @@ import Foundation
 /// `mesher.yaml`: every field optional, defaults here and nowhere else.
 public struct MesherConfig: Equatable, Sendable {
     public var outbound = OutboundConfig()
+    public var inbound = InboundConfig()
     public var connection = ConnectionConfig()
     /// After SIGTERM/SIGINT: how long open connections may finish before they are closed.
     public var drainTimeout = ConfigDuration(seconds: 5)
@@ -31,6 +32,16 @@ public struct OutboundConfig: Equatable, Sendable {
     public var port: UInt16 = 15001
     /// Where to listen: REDIRECT in OUTPUT delivers to loopback (127.0.0.1 / ::1).
     public var addresses = ["127.0.0.1", "::1"]
+
+    public init() {}
+}
+
+/// Where inbound capture (`mesher init`, PREROUTING) delivers: REDIRECT there rewrites the destination to
+/// the address of the interface the packet came in on, so the listener takes every address.
+public struct InboundConfig: Equatable, Sendable {
+    public var enabled = true
+    public var port: UInt16 = 15006
+    public var addresses = ["0.0.0.0", "::"]
 
     public init() {}
 }

@@ -21,7 +21,7 @@ struct CaptureOptions: ParsableArguments {
     var excludeOutboundCidrs: String?
     @Option(help: "Comma-separated ports or LOW-HIGH ranges never captured outbound.")
     var excludeOutboundPorts: String?
-    @Option(help: "Inbound ports to capture: a list, '*' for all, empty for none (default: none).")
+    @Option(help: "Inbound ports to capture: a list, '*' for all, empty for none (default '*').")
     var includeInboundPorts: String?
     @Option(help: "Inbound ports never captured.")
     var excludeInboundPorts: String?

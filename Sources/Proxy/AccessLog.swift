@@ -47,6 +47,7 @@ struct ConnectionSummary {
     var bytesDown: Int
     var durationMilliseconds: Double
     var result: String
+    var direction: String
     var protocolName: String
     /// TLS SNI as the client sent it: escaped, since it is the client's text.
     var serverName: String?
@@ -55,7 +56,8 @@ struct ConnectionSummary {
         let start = String(format: "%.3f", startTime)
         let duration = String(format: "%.3f", durationMilliseconds)
         let sni = serverName.map { #","sni":"\#(Self.escaped($0))""# } ?? ""
-        return #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","proto":"\#(protocolName)"\#(sni),"#
+        return
+            #"{"start":\#(start),"src":"\#(source)","dst":"\#(destination)","dir":"\#(direction)","proto":"\#(protocolName)"\#(sni),"#
             + #""up":\#(bytesUp),"down":\#(bytesDown),"ms":\#(duration),"result":"\#(result)"}"#
     }
 
@@ -76,6 +78,7 @@ struct ConnectionSummary {
 struct RequestSummary {
     var startTime: Double
     var source: String
+    var direction: String
     var method: String
     var authority: String
     var path: String
@@ -93,7 +96,7 @@ struct RequestSummary {
         let service = self.service.map { #","service":"\#(e($0))""# } ?? ""
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
         return
-            #"{"start":\#(start),"src":"\#(source)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
+            #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
             + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"down":\#(bytesDown),"#
             + #""ms":\#(duration)\#(error)}"#
     }

@@ -5,8 +5,7 @@ import NIOCore
 import NIOPosix
 import Routing
 
-/// The outbound capture listener: accepts what iptables REDIRECTs to it and relays each connection
-/// to its original destination.
+/// Mesher's listeners: outbound and inbound capture (what iptables REDIRECTs), and the explicit HTTP proxy.
 public final class ProxyServer: Sendable {
     public let listeners: [any Channel]
     private let environment: RelayEnvironment
@@ -31,63 +30,74 @@ public final class ProxyServer: Sendable {
             settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(), router: router,
             pools: pools)
 
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: settings.writeBufferWaterMark)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let session = RelaySession(environment: environment, downstream: channel)
-                    try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
-                }
-            }
-
-        var listeners: [any Channel] = []
-        var lastError: (any Error)?
-        for address in config.outbound.addresses {
-            do {
-                let channel = try bootstrap.bind(host: address, port: Int(config.outbound.port)).wait()
-                logger.info(
-                    "listening", metadata: ["address": "\(channel.localAddress.map(RelaySession.format) ?? address)"])
-                listeners.append(channel)
-            } catch {
-                logger.warning(
-                    "cannot listen",
-                    metadata: ["address": "\(address)", "port": "\(config.outbound.port)", "error": "\(error)"])
-                lastError = error
+        var listeners = try bind(
+            "outbound", config.outbound.addresses, port: config.outbound.port, group: group, environment: environment
+        ) { channel in
+            let session = RelaySession(environment: environment, downstream: channel)
+            try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
+        }
+        if config.inbound.enabled {
+            listeners += try bind(
+                "inbound", config.inbound.addresses, port: config.inbound.port, group: group, environment: environment
+            ) { channel in
+                let session = RelaySession(environment: environment, downstream: channel, direction: .inbound)
+                try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
             }
         }
-        if listeners.isEmpty, let lastError { throw lastError }
         if config.explicitProxy.enabled {
-            let proxy = try explicitProxyBootstrap(group: group, environment: environment)
-                .bind(host: config.explicitProxy.address, port: Int(config.explicitProxy.port)).wait()
-            logger.info(
-                "explicit HTTP proxy", metadata: ["address": "\(proxy.localAddress.map(RelaySession.format) ?? "-")"])
-            listeners.append(proxy)
+            // `HTTP_PROXY=http://127.0.0.1:30101`: requests in absolute form and CONNECT, no capture involved.
+            listeners += try bind(
+                "explicit HTTP proxy", [config.explicitProxy.address], port: config.explicitProxy.port, group: group,
+                environment: environment
+            ) { channel in
+                let session = RelaySession(environment: environment, downstream: channel)
+                session.sniffed = .http
+                try HTTPPipeline.install(channel.pipeline.syncOperations, position: .last, session: session)
+                session.startIdleTimer()
+            }
         }
         return ProxyServer(listeners: listeners, environment: environment)
     }
 
-    /// `HTTP_PROXY=http://127.0.0.1:30101`: requests in absolute form and CONNECT, no capture involved.
-    private static func explicitProxyBootstrap(group: any EventLoopGroup, environment: RelayEnvironment)
-        -> ServerBootstrap
-    {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: environment.settings.writeBufferWaterMark)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let session = RelaySession(environment: environment, downstream: channel)
-                    session.sniffed = .http
-                    try HTTPPipeline.install(channel.pipeline.syncOperations, position: .last, session: session)
-                    session.startIdleTimer()
+    /// Binds `addresses`; one this host does not have (::1 without IPv6) is skipped with a warning, and it
+    /// fails only when none binds. IPv6 sockets are IPv6-only, so that "0.0.0.0" and "::" can both be listed.
+    private static func bind(
+        _ what: String, _ addresses: [String], port: UInt16, group: any EventLoopGroup, environment: RelayEnvironment,
+        initialize: @escaping @Sendable (any Channel) throws -> Void
+    ) throws -> [any Channel] {
+        var channels: [any Channel] = []
+        var lastError: (any Error)?
+        for address in addresses {
+            do {
+                var bootstrap = ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 4096)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: environment.settings.writeBufferWaterMark)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture { try initialize(channel) }
+                    }
+                if address.contains(":") {
+                    bootstrap = bootstrap.serverChannelOption(
+                        ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
                 }
+                let channel = try bootstrap.bind(host: address, port: Int(port)).wait()
+                environment.logger.info(
+                    "listening",
+                    metadata: [
+                        "listener": "\(what)", "address": "\(channel.localAddress.map(RelaySession.format) ?? address)",
+                    ])
+                channels.append(channel)
+            } catch {
+                environment.logger.warning(
+                    "cannot listen",
+                    metadata: ["listener": "\(what)", "address": "\(address)", "port": "\(port)", "error": "\(error)"])
+                lastError = error
             }
+        }
+        if channels.isEmpty, let lastError { throw lastError }
+        return channels
     }
 
     public var openConnections: Int { environment.tracker.count }

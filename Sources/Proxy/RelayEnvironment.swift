@@ -19,6 +19,12 @@ struct RelayEnvironment: Sendable {
     }
 }
 
+/// Outbound: the app calling out (routed by service). Inbound: a caller reaching the app (always to the
+/// port it asked for on this host).
+enum TrafficDirection: String {
+    case outbound, inbound
+}
+
 /// How a relayed connection ended, as written to logs.
 enum RelayOutcome: String {
     case ok

@@ -59,7 +59,7 @@ extension RelaySession {
 extension RelaySettings {
     /// A destination that is Mesher's own listener: not redirected at all, or a loop back into Mesher.
     func refusal(for destination: SocketAddress, local: SocketAddress?) -> RelayOutcome? {
-        guard destination.port == listenerPort else { return nil }
+        guard let port = destination.port, listenerPorts.contains(port) else { return nil }
         if let local, destination == local { return .noOriginalDestination }
         guard let bytes = destination.ipBytes else { return nil }
         let loopback = bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]

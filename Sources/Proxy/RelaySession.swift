@@ -7,6 +7,7 @@ import Sniff
 final class RelaySession: NIOScheduledCallbackHandler {
     let environment: RelayEnvironment
     let downstream: any Channel
+    let direction: TrafficDirection
     var destination: SocketAddress?
     var outcome = RelayOutcome.ok
     /// The protocol seen in the first bytes; `nil` until sniffed.
@@ -26,9 +27,10 @@ final class RelaySession: NIOScheduledCallbackHandler {
     private var lastSeenActivity = 0
     private var silentTicks = 0
 
-    init(environment: RelayEnvironment, downstream: any Channel) {
+    init(environment: RelayEnvironment, downstream: any Channel, direction: TrafficDirection = .outbound) {
         self.environment = environment
         self.downstream = downstream
+        self.direction = direction
         environment.tracker.add(downstream)
     }
 
@@ -99,6 +101,7 @@ final class RelaySession: NIOScheduledCallbackHandler {
             bytesDown: bytesDown,
             durationMilliseconds: Double((NIODeadline.now() - started).nanoseconds) / 1e6,
             result: outcome.rawValue,
+            direction: direction.rawValue,
             protocolName: sniffed?.protocolName ?? "-",
             serverName: sniffed?.serverName)
         environment.accessLog?.write(summary)

@@ -7,12 +7,13 @@ struct RelaySettings: Sendable {
     var idleTimeout: TimeAmount
     var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
     var proxyMark: UInt32?
-    var listenerPort: Int
+    /// Mesher's capture listeners (outbound, inbound): a local destination on one of them is a loop.
+    var listenerPorts: Set<Int>
     var sniffWindow: TimeAmount
     var opaquePorts: Set<UInt16>
     var maxHeaderBytes: Int
     var addForwardedFor: Bool
-    /// This host's addresses: a destination among them on `listenerPort` is Mesher itself.
+    /// This host's addresses: a destination among them on a listener port is Mesher itself.
     var localAddresses: Set<[UInt8]>
 
     init(_ config: MesherConfig, proxyMark: UInt32?, localAddresses: Set<[UInt8]>) {
@@ -21,7 +22,7 @@ struct RelaySettings: Sendable {
         let limit = config.connection.bufferLimit.bytes
         writeBufferWaterMark = .init(low: limit / 2, high: limit)
         self.proxyMark = proxyMark
-        listenerPort = Int(config.outbound.port)
+        listenerPorts = [Int(config.outbound.port), Int(config.inbound.port)]
         sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
         opaquePorts = config.sniff.allOpaquePorts
         maxHeaderBytes = config.http.maxHeaderBytes.bytes

@@ -115,7 +115,7 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
             return forwardBufferedAndLeave(context)
         }
         // Not HTTP: a byte relay, to a service instance when the app dialled a service's virtual IP.
-        let route = UpstreamRoute.resolve(host: nil, destination: destination, router: session.environment.router)
+        let route = UpstreamRoute.resolve(host: nil, destination: destination, session: session)
         guard let address = route.address else { return session.refuse(.noInstance) }
         let relay = RelayHandler(side: .downstream, session: session)
         do {

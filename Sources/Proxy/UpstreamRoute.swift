@@ -44,6 +44,12 @@ enum UpstreamRoute {
         }
     }
 
+    /// Inbound traffic goes to the app, on the port the caller asked for; outbound is routed.
+    static func resolve(host: String?, destination: SocketAddress?, session: RelaySession) -> UpstreamRoute {
+        if session.direction == .inbound, let destination { return .original(destination) }
+        return resolve(host: host, destination: destination, router: session.environment.router)
+    }
+
     /// A Host header naming a service wins; else a destination that is a service's virtual IP;
     /// else the original destination (egress pass-through).
     static func resolve(host: String?, destination: SocketAddress?, router: ServiceRouter?) -> UpstreamRoute {

@@ -55,7 +55,9 @@ struct RestoreScriptTests {
     }
 
     @Test func reinstallReplacesJumpsAndDropsChainsNoLongerUsed() {
-        let outboundOnly = RuleRenderer.rules(for: CaptureSettings(), family: .ipv4)
+        var settings = CaptureSettings()
+        settings.includeInboundPorts = .none
+        let outboundOnly = RuleRenderer.rules(for: settings, family: .ipv4)
         let script = RestoreScript.install(outboundOnly, replacing: InstalledRules(natTableSave: Self.saved))
         let lines = script.split(separator: "\n").map(String.init)
         #expect(lines.contains("-D PREROUTING -p tcp -j MESHER_INBOUND"))

@@ -36,7 +36,7 @@ struct RuleRendererTests {
                     parsing: (1...20).map { "\(1000 + $0)" }.joined(separator: ","))
             }
         ),
-        ("include-inbound-ports-all", { $0.includeInboundPorts = .all }),
+        ("include-inbound-ports-none", { $0.includeInboundPorts = .none }),
         ("include-inbound-ports-list", { $0.includeInboundPorts = try PortSelection(parsing: "8080,9090") }),
         (
             "exclude-inbound-ports",

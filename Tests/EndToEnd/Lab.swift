@@ -132,6 +132,24 @@ final class Lab {
         return process
     }
 
+    /// A Mesher on the server host too (the provider side): `mesher init` there and `mesher run` as the
+    /// proxy uid, with its own access log; ready when the inbound port listens.
+    @discardableResult
+    func startProviderMesher() throws -> Child {
+        try sh(["ip", "netns", "exec", server, mesher, "init"]).check("mesher init (provider)")
+        let process = try spawn(
+            in: server, uid: Self.proxyUID,
+            [mesher, "run", "--log-level", "debug", "--access-log", providerAccessLogPath], log: "provider-mesher")
+        try waitForListener(in: server, port: 15006)
+        return process
+    }
+
+    /// A command in the server namespace, as the app unless `uid` says otherwise.
+    @discardableResult
+    func inServer(_ command: [String], uid: Int? = Lab.appUID, timeout: TimeInterval = 120) throws -> CommandResult {
+        try sh(["ip", "netns", "exec", server] + Self.asUser(uid) + command, timeout: timeout)
+    }
+
     /// `mesher init` with default rules, then `mesher run`.
     @discardableResult
     func captureWithMesher() throws -> Child {
@@ -186,17 +204,19 @@ final class Lab {
     }
 
     var accessLogPath: String { dir.appendingPathComponent("proxy/access.log").path }
+    var providerAccessLogPath: String { dir.appendingPathComponent("proxy/provider-access.log").path }
 
-    func accessLog() -> [String] {
-        ((try? String(contentsOfFile: accessLogPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    func accessLog(_ path: String? = nil) -> [String] {
+        ((try? String(contentsOfFile: path ?? accessLogPath, encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
     }
 
     /// Whether a line matching `predicate` appears within `timeout` (Mesher writes it when the connection ends,
     /// which can be just after the client saw the end).
-    func accessLogHas(timeout: TimeInterval = 5, _ predicate: (String) -> Bool) -> Bool {
+    func accessLogHas(_ path: String? = nil, timeout: TimeInterval = 5, _ predicate: (String) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
-            if accessLog().contains(where: predicate) { return true }
+            if accessLog(path).contains(where: predicate) { return true }
             usleep(20_000)
         } while Date() < deadline
         return false
@@ -207,9 +227,10 @@ final class Lab {
     }
 
     /// iptables-save of the client's nat table, without counters and comments.
-    func natRules(ipv6: Bool = false, counters: Bool = false) throws -> String {
+    func natRules(ipv6: Bool = false, counters: Bool = false, namespace: String? = nil) throws -> String {
         let tool = ipv6 ? "ip6tables-save" : "iptables-save"
-        let result = try inClient([tool, "-t", "nat"] + (counters ? ["-c"] : []), uid: nil).check(tool)
+        let result = try sh(["ip", "netns", "exec", namespace ?? client, tool, "-t", "nat"] + (counters ? ["-c"] : []))
+            .check(tool)
         return result.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
     }
 

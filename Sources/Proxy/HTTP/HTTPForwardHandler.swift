@@ -130,8 +130,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let destination = session.destination
-        let route = UpstreamRoute.resolve(
-            host: head.authority, destination: destination, router: session.environment.router)
+        let route = UpstreamRoute.resolve(host: head.authority, destination: destination, session: session)
         let exchange = Exchange(head: head, route: route)
         self.exchange = exchange
         switch route {
@@ -365,7 +364,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let line = RequestSummary(
             startTime: exchange.startedWall,
             source: session.downstream.remoteAddress.map(RelaySession.format) ?? "-",
-            method: exchange.head.method.rawValue, authority: exchange.head.authority ?? "-", path: exchange.head.uri,
+            direction: session.direction.rawValue, method: exchange.head.method.rawValue,
+            authority: exchange.head.authority ?? "-", path: exchange.head.uri,
             service: exchange.route.serviceName,
             upstream: exchange.route.address.map(RelaySession.format) ?? "-", status: status,
             bytesDown: exchange.responseBytes,
