@@ -44,6 +44,27 @@ let package = Package(
         ),
         // Which instance gets a connection or request: service names, virtual IPs, balancers.
         .target(name: "Routing", dependencies: ["Discovery"]),
+        // A provider's side: registering its app and checking the app's health.
+        .target(
+            name: "Registration",
+            dependencies: [
+                "Discovery",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Mesher's own health and readiness endpoints.
+        .target(
+            name: "Admin",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // DNS listener: service names answer with virtual IPs, everything else is forwarded.
         .target(
             name: "DNS",
@@ -56,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS",
+                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,9 +5,8 @@ import Foundation
 
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http,
-            proxyMark,
-            threads
+        case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http
+        case service, admin, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -24,6 +23,8 @@ extension MesherConfig: Decodable {
         try c.decode(&explicitProxy, .explicitProxy)
         try c.decode(&dns, .dns)
         try c.decode(&http, .http)
+        service = try c.decodeIfPresent(ServiceConfig.self, forKey: .service)
+        try c.decode(&admin, .admin)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
@@ -165,6 +166,75 @@ extension DNSConfig: Decodable {
         }
         try c.decode(&resolvConf, .resolvConf)
         try c.decode(&ttl, .ttl)
+    }
+}
+
+extension ServiceConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, version, app, environment, ports, address, tags, healthCheck
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.strictContainer(CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .name)
+        try c.check(
+            !name.isEmpty && name.count <= 63
+                && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") },
+            .name, "'\(name)' is not a service name (letters, digits and '-')")
+        let ports = try c.decode([UInt16].self, forKey: .ports)
+        try c.check(!ports.isEmpty && !ports.contains(0), .ports, "needs at least one port, each 1-65535")
+        self.init(name: name, ports: ports)
+        version = try c.decodeIfPresent(String.self, forKey: .version)
+        app = try c.decodeIfPresent(String.self, forKey: .app)
+        environment = try c.decodeIfPresent(String.self, forKey: .environment)
+        address = try c.decodeIfPresent(String.self, forKey: .address)
+        if let address { try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address") }
+        try c.decode(&tags, .tags)
+        try c.decode(&healthCheck, .healthCheck)
+    }
+}
+
+extension HealthCheckConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, port, host, path, expectStatus, bodyContains, interval, timeout, failureThreshold, successThreshold
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&kind, .kind)
+        try c.check(Self.kinds.contains(kind), .kind, "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
+        port = try c.decodeIfPresent(UInt16.self, forKey: .port)
+        try c.check(port != 0, .port, "must be 1-65535")
+        try c.decode(&host, .host)
+        try c.check(isIPAddress(host), .host, "'\(host)' is not an IP address")
+        try c.decode(&path, .path)
+        try c.check(path.hasPrefix("/"), .path, "must start with /")
+        expectStatus = try c.decodeIfPresent(Int.self, forKey: .expectStatus)
+        if let expectStatus { try c.check((100...599).contains(expectStatus), .expectStatus, "must be 100-599") }
+        bodyContains = try c.decodeIfPresent(String.self, forKey: .bodyContains)
+        try c.decode(&interval, .interval)
+        try c.decode(&timeout, .timeout)
+        try c.check(
+            interval.nanoseconds > 0 && timeout.nanoseconds > 0, .interval, "interval and timeout must be above 0")
+        try c.decode(&failureThreshold, .failureThreshold)
+        try c.check(failureThreshold >= 1, .failureThreshold, "must be at least 1")
+        try c.decode(&successThreshold, .successThreshold)
+        try c.check(successThreshold >= 1, .successThreshold, "must be at least 1")
+    }
+}
+
+extension AdminConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, port }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&enabled, .enabled)
+        try c.decode(&address, .address)
+        try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address")
+        try c.decode(&port, .port)
+        try c.check(port > 0, .port, "must be 1-65535")
     }
 }
 

@@ -8,6 +8,13 @@ public struct ConfigError: Error, CustomStringConvertible {
     public let field: String?
     public let message: String
 
+    public init(source: String, line: Int?, field: String?, message: String) {
+        self.source = source
+        self.line = line
+        self.field = field
+        self.message = message
+    }
+
     public var description: String {
         let location = line.map { "\(source):\($0)" } ?? source
         return [location, field, message].compactMap { $0 }.joined(separator: ": ")

@@ -14,6 +14,9 @@ public struct MesherConfig: Equatable, Sendable {
     public var explicitProxy = ExplicitProxyConfig()
     public var dns = DNSConfig()
     public var http = HTTPConfig()
+    /// The app this Mesher stands beside, registered so that others find it; `nil` registers nothing.
+    public var service: ServiceConfig? = nil
+    public var admin = AdminConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -140,6 +143,52 @@ public struct HTTPConfig: Equatable, Sendable {
     public var maxHeaderBytes = ByteSize(bytes: 64 * 1024)
     /// Append the client's address to X-Forwarded-For on requests sent upstream.
     public var forwardedFor = false
+
+    public init() {}
+}
+
+/// What a provider's Mesher registers: one instance per port.
+public struct ServiceConfig: Equatable, Sendable {
+    public var name: String
+    public var version: String?
+    public var app: String?
+    public var environment: String?
+    public var ports: [UInt16]
+    /// The address others reach the app at; `nil` is the host's first non-loopback address.
+    public var address: String?
+    public var tags: [String: String] = [:]
+    public var healthCheck = HealthCheckConfig()
+
+    public init(name: String, ports: [UInt16]) {
+        self.name = name
+        self.ports = ports
+    }
+}
+
+/// The local health check of the app: the instance is up only while it passes.
+public struct HealthCheckConfig: Equatable, Sendable {
+    public static let kinds = ["tcp", "http", "none"]
+    public var kind = "tcp"
+    /// Port to check; `nil` is the service's first port.
+    public var port: UInt16? = nil
+    public var host = "127.0.0.1"
+    public var path = "/"
+    /// `nil` accepts any 2xx.
+    public var expectStatus: Int? = nil
+    public var bodyContains: String? = nil
+    public var interval = ConfigDuration(seconds: 5)
+    public var timeout = ConfigDuration(seconds: 1)
+    public var failureThreshold = 3
+    public var successThreshold = 1
+
+    public init() {}
+}
+
+/// Health, readiness (and later metrics) for the kubelet and for people; loopback only by default.
+public struct AdminConfig: Equatable, Sendable {
+    public var enabled = true
+    public var address = "127.0.0.1"
+    public var port: UInt16 = 15000
 
     public init() {}
 }

@@ -6,7 +6,7 @@ import Synchronization
 /// The embedded registry: a directory of YAML files (one per instance or per service), rescanned every
 /// `interval`, so that instances added or removed are used within a second without a restart.
 /// A file that does not parse is reported once and its last good content is kept.
-public final class FileRegistry: ServiceDiscovery {
+public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
     private struct FileState {
         var stamp: Stamp
         var content: RegistrySnapshot
@@ -105,6 +105,22 @@ public final class FileRegistry: ServiceDiscovery {
                 ])
             return true
         }
+    }
+
+    /// Writes `instance` to a file of its own (atomically: readers never see half a file).
+    public func publish(_ instance: ServiceInstance) throws {
+        try RegistryFile.render(instance).write(toFile: path(of: instance), atomically: true, encoding: .utf8)
+        chmod(path(of: instance), 0o644)
+    }
+
+    public func withdraw(_ instance: ServiceInstance) throws {
+        let path = path(of: instance)
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+    }
+
+    private func path(of instance: ServiceInstance) -> String {
+        let address = instance.address.replacingOccurrences(of: ":", with: "_")
+        return "\(directory)/\(instance.service)-\(address)-\(instance.port).yaml"
     }
 
     private static func stamp(_ path: String) -> Stamp? {

@@ -16,7 +16,10 @@ enum RegistryFile {
         var address: String
         var port: Int
         var version: String?
+        var app: String?
+        var environment: String?
         var tags: [String: String]?
+        var status: String?
     }
 
     /// The instances of a file, or an error that names the file, line and field.
@@ -46,13 +49,35 @@ enum RegistryFile {
                 guard (1...65535).contains(entry.port) else {
                     throw RegistryError(source: source, message: "\(field).port: must be 1-65535")
                 }
+                guard entry.status == nil || entry.status == "up" || entry.status == "down" else {
+                    throw RegistryError(source: source, message: "\(field).status: must be up or down")
+                }
                 instances.append(
                     ServiceInstance(
                         service: service, address: entry.address, port: entry.port, version: entry.version,
-                        tags: entry.tags ?? [:]))
+                        app: entry.app, environment: entry.environment, tags: entry.tags ?? [:],
+                        isUp: entry.status != "down"))
             }
         }
         return RegistrySnapshot(instances, services: Array(content.services.keys))
+    }
+
+    /// One instance as a file of its own, as a provider's Mesher writes it.
+    static func render(_ instance: ServiceInstance) -> String {
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        var fields = ["address: \(quoted(instance.address))", "port: \(instance.port)"]
+        if let version = instance.version { fields.append("version: \(quoted(version))") }
+        if let app = instance.app { fields.append("app: \(quoted(app))") }
+        if let environment = instance.environment { fields.append("environment: \(quoted(environment))") }
+        if !instance.tags.isEmpty {
+            let tags = instance.tags.sorted { $0.key < $1.key }.map { "\(quoted($0.key)): \(quoted($0.value))" }
+            fields.append("tags: {\(tags.joined(separator: ", "))}")
+        }
+        fields.append("status: \(instance.isUp ? "up" : "down")")
+        return
+            "# written by mesher: removed when it deregisters\nservices:\n  \(instance.service):\n    - {\(fields.joined(separator: ", "))}\n"
     }
 
     /// A DNS label: letters, digits and '-', so that it can be looked up as a host name.

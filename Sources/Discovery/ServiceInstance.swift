@@ -4,15 +4,31 @@ public struct ServiceInstance: Hashable, Sendable {
     public var address: String
     public var port: Int
     public var version: String?
+    public var app: String?
+    public var environment: String?
     public var tags: [String: String]
+    /// Down when its health check fails: known, but not sent traffic.
+    public var isUp: Bool
 
-    public init(service: String, address: String, port: Int, version: String? = nil, tags: [String: String] = [:]) {
+    public init(
+        service: String, address: String, port: Int, version: String? = nil, app: String? = nil,
+        environment: String? = nil, tags: [String: String] = [:], isUp: Bool = true
+    ) {
         self.service = service
         self.address = address
         self.port = port
         self.version = version
+        self.app = app
+        self.environment = environment
         self.tags = tags
+        self.isUp = isUp
     }
+}
+
+/// Where a provider's Mesher announces its app (and takes it back).
+public protocol ServiceRegistration: Sendable {
+    func publish(_ instance: ServiceInstance) throws
+    func withdraw(_ instance: ServiceInstance) throws
 }
 
 /// Every known service and its instances at one moment. Service names match case-insensitively.

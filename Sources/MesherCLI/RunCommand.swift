@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import Config
 import DNS
@@ -7,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Proxy
+import Registration
 import Routing
 
 struct RunCommand: ParsableCommand {
@@ -75,12 +77,24 @@ struct RunCommand: ParsableCommand {
             ? try startDNS(
                 settings.dns, proxyMark: settings.effectiveProxyMark, router: router, group: group, logger: logger)
             : nil
+        let provider = try settings.service.map {
+            try ProviderSide.start($0, registration: registry, group: group, logger: logger)
+        }
+        let admin =
+            settings.admin.enabled
+            ? try AdminServer.start(
+                host: settings.admin.address, port: Int(settings.admin.port), group: group, logger: logger,
+                isReady: { provider?.registrar.isReady ?? true })
+            : nil
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
+        // Deregister first, so that consumers stop choosing this instance while its connections drain.
+        provider?.stop()
         logger.info(
             "shutting down: draining open connections",
             metadata: ["open": "\(server.openConnections)", "timeout": "\(settings.drainTimeout)"])
         dns?.close()
+        admin?.close()
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }

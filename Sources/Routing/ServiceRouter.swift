@@ -38,7 +38,7 @@ public final class ServiceRouter: Sendable {
 
     /// The next instance of `service`, round robin; `nil` when it has none.
     public func pickInstance(of service: String) -> ServiceInstance? {
-        balancer.pick(from: discovery.snapshot.instances(of: service), key: service)
+        balancer.pick(from: discovery.snapshot.instances(of: service).filter(\.isUp), key: service)
     }
 }
 

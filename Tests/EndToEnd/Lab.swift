@@ -64,6 +64,7 @@ final class Lab {
         chmod(dir.path, 0o755)
         chown(dir.appendingPathComponent("app").path, uid_t(Self.appUID), gid_t(Self.appUID))
         chown(dir.appendingPathComponent("proxy").path, uid_t(Self.proxyUID), gid_t(Self.proxyUID))
+        chown(dir.appendingPathComponent("registry").path, uid_t(Self.proxyUID), gid_t(Self.proxyUID))
         let v6 = String(net, radix: 16)
         let steps: [[String]] = [
             ["ip", "netns", "add", client], ["ip", "netns", "add", server],
@@ -128,19 +129,38 @@ final class Lab {
         let process = try spawn(
             in: client, uid: asRoot ? nil : Self.proxyUID,
             [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
-        try waitForListener(in: client, port: 15001)
+        try waitForListener(in: client, port: 15001, process: process)
         return process
+    }
+
+    /// Writes a config file of its own name in the lab; its path.
+    func writeConfig(_ yaml: String, name: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        return path
+    }
+
+    /// Polls `condition` for up to `timeout` seconds.
+    func eventually(timeout: TimeInterval = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if try condition() { return true }
+            usleep(50_000)
+        } while Date() < deadline
+        return false
     }
 
     /// A Mesher on the server host too (the provider side): `mesher init` there and `mesher run` as the
     /// proxy uid, with its own access log; ready when the inbound port listens.
     @discardableResult
-    func startProviderMesher() throws -> Child {
+    func startProviderMesher(_ arguments: [String] = []) throws -> Child {
         try sh(["ip", "netns", "exec", server, mesher, "init"]).check("mesher init (provider)")
         let process = try spawn(
             in: server, uid: Self.proxyUID,
-            [mesher, "run", "--log-level", "debug", "--access-log", providerAccessLogPath], log: "provider-mesher")
-        try waitForListener(in: server, port: 15006)
+            [mesher, "run", "--log-level", "debug", "--access-log", providerAccessLogPath] + arguments,
+            log: "provider-mesher")
+        try waitForListener(in: server, port: 15006, process: process)
         return process
     }
 
@@ -195,12 +215,14 @@ final class Lab {
     }
 
     /// An HTTP/1.1 app (peer.py http) in the server namespace that answers GETs with its name.
-    func startApp(name: String, port: Int) throws {
-        try spawn(
+    @discardableResult
+    func startApp(name: String, port: Int) throws -> Child {
+        let app = try spawn(
             in: server,
             ["/usr/bin/python3", Self.fixtures.appendingPathComponent("peer.py").path, "http", "::", "\(port)", name],
             log: "app-\(name)")
-        try waitForListener(in: server, port: port)
+        try waitForListener(in: server, port: port, process: app)
+        return app
     }
 
     var accessLogPath: String { dir.appendingPathComponent("proxy/access.log").path }
@@ -234,12 +256,13 @@ final class Lab {
         return result.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
     }
 
-    func waitForListener(in namespace: String, port: Int, timeout: TimeInterval = 15) throws {
+    /// Waits until something listens on `port`; gives up early when `process` (the one expected to listen) died.
+    func waitForListener(in namespace: String, port: Int, process: Child? = nil, timeout: TimeInterval = 15) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let result = try sh(["ip", "netns", "exec", namespace, "ss", "-Htln", "sport = :\(port)"])
             if !result.stdout.isEmpty { return }
-            if processes.contains(where: { !$0.isRunning }) { break }
+            if let process, !process.isRunning { break }
             usleep(50_000)
         }
         throw ShellError(description: "nothing listens on port \(port) in \(namespace); mesher log: \(log("mesher"))")

@@ -1,0 +1,58 @@
+import Config
+import Discovery
+import Logging
+import NIOCore
+import Registration
+
+/// The app this Mesher stands beside: its instances in the registry, kept up or down by its health check.
+struct ProviderSide {
+    let registrar: Registrar
+    let checker: HealthChecker?
+
+    static func start(
+        _ service: ServiceConfig, registration: any ServiceRegistration, group: any EventLoopGroup, logger: Logger
+    ) throws -> ProviderSide {
+        guard let address = service.address ?? Self.primaryAddress() else {
+            throw ConfigError(
+                source: "mesher.yaml", line: nil, field: "service.address",
+                message: "no non-loopback address found on this host: set it")
+        }
+        let check = service.healthCheck
+        let instances = service.ports.map {
+            ServiceInstance(
+                service: service.name, address: address, port: Int($0), version: service.version, app: service.app,
+                environment: service.environment, tags: service.tags, isUp: check.kind == "none")
+        }
+        let registrar = Registrar(instances: instances, registration: registration, logger: logger)
+        registrar.register()
+        guard check.kind != "none" else { return ProviderSide(registrar: registrar, checker: nil) }
+        let kind: HealthProbe.Kind =
+            check.kind == "http"
+            ? .http(path: check.path, expectStatus: check.expectStatus, bodyContains: check.bodyContains) : .tcp
+        let probe = HealthProbe(
+            kind: kind, host: check.host, port: Int(check.port ?? service.ports[0]),
+            timeout: .nanoseconds(check.timeout.nanoseconds))
+        let checker = HealthChecker(
+            probe: probe, interval: .nanoseconds(check.interval.nanoseconds), failureThreshold: check.failureThreshold,
+            successThreshold: check.successThreshold, eventLoop: group.next(), logger: logger
+        ) { registrar.setUp($0) }
+        checker.start()
+        return ProviderSide(registrar: registrar, checker: checker)
+    }
+
+    func stop() {
+        checker?.stop()
+        registrar.deregister()
+    }
+
+    /// The address others reach this host at: its first non-loopback IPv4 address, else IPv6.
+    static func primaryAddress() -> String? {
+        let devices = (try? System.enumerateDevices()) ?? []
+        let addresses = devices.compactMap { $0.address }.filter { address in
+            guard let ip = address.ipAddress else { return false }
+            return !ip.hasPrefix("127.") && ip != "::1" && !ip.lowercased().hasPrefix("fe80")
+        }
+        let preferred = addresses.first { if case .v4 = $0 { true } else { false } } ?? addresses.first
+        return preferred?.ipAddress
+    }
+}
