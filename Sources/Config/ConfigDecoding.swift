@@ -109,7 +109,7 @@ extension SniffConfig: Decodable {
 }
 
 extension RegistryConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case kind, directory }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, directory, endpoints, prefix, leaseTTL }
 
     public init(from decoder: any Decoder) throws {
         self.init()
@@ -117,6 +117,17 @@ extension RegistryConfig: Decodable {
         try c.decode(&kind, .kind)
         try c.check(Self.kinds.contains(kind), .kind, "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
         try c.decode(&directory, .directory)
+        try c.decode(&endpoints, .endpoints)
+        for endpoint in endpoints {
+            let url = URL(string: endpoint)
+            try c.check(
+                url?.scheme == "http" && url?.host != nil, .endpoints,
+                "'\(endpoint)' is not a URL like http://127.0.0.1:2379")
+        }
+        try c.decode(&prefix, .prefix)
+        try c.check(prefix.hasPrefix("/"), .prefix, "must start with /")
+        try c.decode(&leaseTTL, .leaseTTL)
+        try c.check(leaseTTL.nanoseconds >= 3_000_000_000, .leaseTTL, "must be at least 3s")
         try c.check(!directory.isEmpty, .directory, "must not be empty")
     }
 }

@@ -84,10 +84,14 @@ public struct SniffConfig: Equatable, Sendable {
 }
 
 public struct RegistryConfig: Equatable, Sendable {
-    public static let kinds = ["file"]
+    public static let kinds = ["file", "etcd"]
     public var kind = "file"
     /// The file registry's directory of YAML files (one per instance or per service).
     public var directory = "/etc/mesher/registry"
+    /// etcd: client URLs of the cluster, the key prefix, and the TTL of the lease holding this Mesher's instances.
+    public var endpoints = ["http://127.0.0.1:2379"]
+    public var prefix = "/mesher/"
+    public var leaseTTL = ConfigDuration(seconds: 10)
 
     public init() {}
 }

@@ -65,8 +65,7 @@ struct RunCommand: ParsableCommand {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
-        let registry = FileRegistry(directory: settings.registry.directory, logger: logger)
-        registry.startWatching()
+        let (registry, stopRegistry) = Self.registry(settings.registry, group: group, logger: logger)
         let router = ServiceRouter(
             discovery: registry, virtualIPs: VirtualIPTable(ipv6Prefix: settings.routing.virtualIPv6PrefixBytes),
             searchSuffixes: settings.routing.searchSuffixes)
@@ -96,9 +95,28 @@ struct RunCommand: ParsableCommand {
         dns?.close()
         admin?.close()
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
+        stopRegistry()
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }
         logger.info("stopped")
+    }
+
+    /// The registry to read services from and register the app in, and how to stop its background work.
+    private static func registry(_ config: RegistryConfig, group: any EventLoopGroup, logger: Logger)
+        -> (any ServiceDiscovery & ServiceRegistration, @Sendable () -> Void)
+    {
+        switch config.kind {
+        case "etcd":
+            let etcd = EtcdRegistry(
+                endpoints: config.endpoints, prefix: config.prefix,
+                leaseTTL: Int(config.leaseTTL.nanoseconds / 1_000_000_000), group: group, logger: logger)
+            etcd.start()
+            return (etcd, { etcd.stop() })
+        default:
+            let files = FileRegistry(directory: config.directory, logger: logger)
+            files.startWatching()
+            return (files, {})
+        }
     }
 
     /// Service names answer with their virtual IP; other names go to the resolvers the host was given.

@@ -141,6 +141,31 @@ final class Lab {
         return path
     }
 
+    /// A real etcd (Debian's etcd-server) on the server host, with a data directory of `generation`'s own
+    /// (a new generation is an etcd that lost its data).
+    @discardableResult
+    func startEtcd(generation: Int = 1) throws -> Child {
+        let data = dir.appendingPathComponent("etcd-\(generation)").path
+        let etcd = try spawn(
+            in: server,
+            [
+                "etcd", "--name", "lab", "--data-dir", data, "--listen-client-urls", "http://\(serverIPv4):2379",
+                "--advertise-client-urls", "http://\(serverIPv4):2379", "--listen-peer-urls", "http://127.0.0.1:2380",
+                "--initial-advertise-peer-urls", "http://127.0.0.1:2380", "--initial-cluster",
+                "lab=http://127.0.0.1:2380",
+            ], log: "etcd-\(generation)")
+        try waitForListener(in: server, port: 2379, process: etcd)
+        return etcd
+    }
+
+    /// `etcdctl get --prefix`, as a consumer without Mesher would read the registry.
+    func etcdKeys(_ prefix: String = "/mesher/services/") throws -> String {
+        try inServer(
+            ["env", "ETCDCTL_API=3", "etcdctl", "--endpoints", "http://\(serverIPv4):2379", "get", "--prefix", prefix],
+            uid: nil, timeout: 10
+        ).stdout
+    }
+
     /// Polls `condition` for up to `timeout` seconds.
     func eventually(timeout: TimeInterval = 5, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

@@ -1,0 +1,76 @@
+/// The parts of etcd's v3 gateway replies that Mesher reads (int64 fields come as strings).
+struct EtcdHeader: Decodable, Sendable {
+    var revision: String?
+}
+
+struct EtcdKeyValue: Decodable, Sendable {
+    var key: String
+    var value: String?
+}
+
+struct EtcdRangeReply: Decodable, Sendable {
+    var header: EtcdHeader?
+    var kvs: [EtcdKeyValue]?
+}
+
+struct EtcdLeaseGrantReply: Decodable, Sendable {
+    var id: String
+    enum CodingKeys: String, CodingKey { case id = "ID" }
+}
+
+struct EtcdKeepAliveReply: Decodable, Sendable {
+    struct Result: Decodable, Sendable {
+        var ttl: String?
+        enum CodingKeys: String, CodingKey { case ttl = "TTL" }
+    }
+    var result: Result?
+
+    /// etcd answers a lease it no longer has with no TTL: it expired, or etcd lost its data.
+    var leaseAlive: Bool { (result?.ttl).flatMap(Int.init).map { $0 > 0 } ?? false }
+}
+
+struct EtcdWatchReply: Decodable, Sendable {
+    struct Event: Decodable, Sendable {
+        /// Absent for a put.
+        var type: String?
+        var kv: EtcdKeyValue
+    }
+    struct Result: Decodable, Sendable {
+        var events: [Event]?
+        var canceled: Bool?
+    }
+    var result: Result?
+}
+
+/// What Mesher stores under `<prefix>services/<service>/<address>:<port>`: plain JSON, so that a consumer
+/// without Mesher can read it with `etcdctl get --prefix /mesher/services/`.
+struct InstanceRecord: Codable, Sendable {
+    var service: String
+    var address: String
+    var port: Int
+    var version: String?
+    var app: String?
+    var environment: String?
+    var tags: [String: String]?
+    var status: String?
+
+    init(_ instance: ServiceInstance) {
+        service = instance.service
+        address = instance.address
+        port = instance.port
+        version = instance.version
+        app = instance.app
+        environment = instance.environment
+        tags = instance.tags.isEmpty ? nil : instance.tags
+        status = instance.isUp ? "up" : "down"
+    }
+
+    var instance: ServiceInstance? {
+        guard RegistryFile.isServiceName(service), isIPAddress(address), (1...65535).contains(port),
+            status == nil || status == "up" || status == "down"
+        else { return nil }
+        return ServiceInstance(
+            service: service, address: address, port: port, version: version, app: app, environment: environment,
+            tags: tags ?? [:], isUp: status != "down")
+    }
+}

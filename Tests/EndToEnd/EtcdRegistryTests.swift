@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// The etcd registry, with a real etcd: registration under a lease, discovery by watch, serving the last view
+/// while etcd is away, and registration restored when it comes back without its data.
+@Suite(.serialized)
+struct EtcdRegistryTests {
+    @Test func registersDiscoversAndSurvivesEtcdRestarts() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        var etcd = try lab.startEtcd()
+        try lab.startApp(name: "alpha", port: 7100)
+        let registry = "registry: {kind: etcd, endpoints: [\"http://\(lab.serverIPv4):2379\"], leaseTTL: 3s}"
+        let provider = try lab.writeConfig(
+            """
+            \(registry)
+            service:
+              name: AccountService
+              version: 2.0.0
+              ports: [7100]
+              address: \(lab.serverIPv4)
+              healthCheck: {kind: http, path: /who, interval: 200ms}
+            """, name: "provider.yaml")
+        let consumer = try lab.writeConfig(registry + "\n", name: "consumer.yaml")
+        let providerMesher = try lab.startProviderMesher(["--config", provider])
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", consumer])
+        func call() -> String {
+            (try? lab.inClient([
+                "curl", "-sS", "-m", "5", "--connect-to", "::\(lab.serverIPv4):8080", "http://AccountService:8080/who",
+            ]).stdout) ?? ""
+        }
+
+        // Readable without Mesher (topology 3): plain JSON under /mesher/services/<service>/<address>:<port>.
+        let key = "/mesher/services/AccountService/\(lab.serverIPv4):7100"
+        #expect(
+            lab.eventually { ((try? lab.etcdKeys()) ?? "").contains(#""status":"up""#) },
+            "\(lab.log("provider-mesher"))")
+        let keys = try lab.etcdKeys()
+        #expect(keys.contains(key) && keys.contains(#""version":"2.0.0""#), "\(keys)")
+        #expect(lab.eventually { call().hasPrefix("alpha /who") }, "\(lab.log("mesher"))")
+
+        // Another writer's garbage is skipped, the good entries stay.
+        try lab.inServer(
+            [
+                "env", "ETCDCTL_API=3", "etcdctl", "--endpoints", "http://\(lab.serverIPv4):2379", "put",
+                "/mesher/services/Bad/x", "not json",
+            ],
+            uid: nil
+        ).check("etcdctl put")
+        #expect(lab.eventually { lab.log("mesher").contains("registry entry ignored") })
+        #expect(call().hasPrefix("alpha /who"))
+
+        // etcd gone: the consumer keeps routing with what it knows.
+        kill(etcd.processIdentifier, SIGKILL)
+        etcd.waitUntilExit()
+        #expect(call().hasPrefix("alpha /who"))
+        #expect(lab.eventually { lab.log("mesher").contains("etcd unreachable") })
+
+        // etcd back without its data: the provider registers again under a new lease.
+        etcd = try lab.startEtcd(generation: 2)
+        #expect(
+            lab.eventually(timeout: 10) { ((try? lab.etcdKeys()) ?? "").contains(key) }, "\(lab.log("provider-mesher"))"
+        )
+        #expect(lab.eventually { call().hasPrefix("alpha /who") })
+
+        // SIGTERM: the key goes away at once (not only when the lease runs out).
+        #expect(lab.stop(providerMesher) == 0)
+        #expect(try !lab.etcdKeys().contains(key))
+    }
+}
