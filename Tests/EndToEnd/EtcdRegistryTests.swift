@@ -68,4 +68,29 @@ struct EtcdRegistryTests {
         #expect(lab.stop(providerMesher) == 0)
         #expect(try !lab.etcdKeys().contains(key))
     }
+
+    /// Topology 1 with etcd: only the consumer has a Mesher; the instance was written by someone else.
+    @Test func consumerOnlyReadsInstancesOthersWrote() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.startEtcd()
+        try lab.startApp(name: "alpha", port: 7100)
+        let record = #"{"service":"Ledger","address":"\#(lab.serverIPv4)","port":7100,"status":"up"}"#
+        try lab.inServer(
+            [
+                "env", "ETCDCTL_API=3", "etcdctl", "--endpoints", "http://\(lab.serverIPv4):2379", "put",
+                "/mesher/services/Ledger/\(lab.serverIPv4):7100", record,
+            ], uid: nil
+        ).check("etcdctl put")
+        let consumer = try lab.writeConfig(
+            "registry: {kind: etcd, endpoints: [\"http://\(lab.serverIPv4):2379\"]}\n", name: "consumer.yaml")
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", consumer])
+        #expect(
+            lab.eventually {
+                let result = try? lab.inClient(
+                    ["curl", "-sS", "-m", "5", "--connect-to", "::\(lab.serverIPv4):8080", "http://ledger:8080/who"])
+                return result?.stdout.hasPrefix("alpha /who") ?? false
+            }, "\(lab.log("mesher"))")
+    }
 }

@@ -44,6 +44,9 @@ struct RegistrationTests {
         #expect(
             lab.eventually { (try? call().stdout.contains("alpha /who")) ?? false }, "routed to the registered instance"
         )
+        // Both Meshers counted themselves in the hop header.
+        let hops = try call().stdout
+        #expect(hops.contains(" hops=2\n"), "\(hops)")
         #expect(try ready() == "200")
         // Both Meshers saw the request: the consumer's outbound and the provider's inbound.
         #expect(lab.accessLogHas(lab.providerAccessLogPath) { $0.contains(#""dir":"inbound","proto":"http""#) })

@@ -52,7 +52,7 @@ struct ServiceRoutingTests {
         }
         #expect(Set(names) == ["alpha", "beta"], "\(names)")
         let forwarded = try call(lab, "http://AccountService:8080/who").stdout
-        #expect(forwarded.hasSuffix(" xff=\(lab.clientIPv4)\n"), "X-Forwarded-For: \(forwarded)")
+        #expect(forwarded.hasSuffix(" xff=\(lab.clientIPv4) hops=1\n"), "X-Forwarded-For: \(forwarded)")
         #expect(names[0] != names[1] && names[1] != names[2] && names[2] != names[3], "round robin: \(names)")
         #expect(lab.accessLogHas { $0.contains(#""service":"accountservice""#) && $0.contains(#""status":200"#) })
     }
@@ -81,7 +81,9 @@ struct ServiceRoutingTests {
         let lab = try lab()
         defer { lab.destroy() }
         let result = try lab.inClient(["curl", "-sS", "-m", "10", "http://\(lab.serverIPv4):7100/who"])
-        #expect(result.stdout == "alpha /who host=\(lab.serverIPv4):7100 xff=\(lab.clientIPv4)\n", "\(result.stderr)")
+        #expect(
+            result.stdout == "alpha /who host=\(lab.serverIPv4):7100 xff=\(lab.clientIPv4) hops=1\n", "\(result.stderr)"
+        )
         #expect(lab.accessLogHas { $0.contains(#""upstream":"\#(lab.serverIPv4):7100""#) && !$0.contains("service") })
     }
 
@@ -111,6 +113,9 @@ struct ServiceRoutingTests {
         #expect(result.stdout == "HTTP/1.1 400 Bad Request\n", "\(result.stdout) \(result.stderr)")
         #expect(lab.log("mesher").contains("bad HTTP request"))
         #expect(try call(lab, "http://AccountService:8080/who").status == 0, "still serving")
+        let looping = try call(lab, "http://AccountService:8080/who", ["-i", "-H", "x-mesher-hop: 16"])
+        #expect(looping.stdout.hasPrefix("HTTP/1.1 508"), "\(looping.stdout)")
+        #expect(looping.stdout.contains("x-mesher-error: loop-detected"))
         let big = try call(
             lab, "http://AccountService:8080/who", ["-i", "-H", "X-Big: " + String(repeating: "a", count: 70_000)])
         #expect(big.stdout.hasPrefix("HTTP/1.1 400"), "\(big.stdout.prefix(200))")

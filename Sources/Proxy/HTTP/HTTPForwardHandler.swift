@@ -19,6 +19,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let startedWall = Date().timeIntervalSince1970
         /// Parts not yet sent because the upstream connection is not ready.
         var queued: [HTTPClientRequestPart] = []
+        /// The request as sent upstream, kept for a retry.
+        var upstreamHead: HTTPRequestHead?
         var upstream: UpstreamHTTPHandler?
         var reused = false
         var retried = false
@@ -133,6 +135,13 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let route = UpstreamRoute.resolve(host: head.authority, destination: destination, session: session)
         let exchange = Exchange(head: head, route: route)
         self.exchange = exchange
+        // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
+        // misconfiguration that would send it round in circles.
+        let hops = (head.headers.first(name: Self.hopHeader).flatMap(Int.init) ?? 0) + 1
+        guard hops <= Self.maxHops else {
+            exchange.generatedError = "loop-detected"
+            return
+        }
         switch route {
         case .noInstance:
             exchange.generatedError = "no-healthy-instance"
@@ -148,14 +157,20 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         }
         guard !head.headers.isUpgradeRequest else { return }  // tunnelled at .end
         var upstreamHead = Self.upstreamHead(head)
+        upstreamHead.headers.replaceOrAdd(name: Self.hopHeader, value: "\(hops)")
         if session.environment.settings.addForwardedFor, let client = session.downstream.remoteAddress?.ipAddress {
             let previous = head.headers["x-forwarded-for"].joined(separator: ", ")
             upstreamHead.headers.replaceOrAdd(
                 name: "x-forwarded-for", value: previous.isEmpty ? client : "\(previous), \(client)")
         }
+        exchange.upstreamHead = upstreamHead
         exchange.queued.append(.head(upstreamHead))
         connect(exchange, fresh: false)
     }
+
+    static let hopHeader = "x-mesher-hop"
+    /// Two Meshers per call (consumer and provider side), a few calls deep: far more is a loop.
+    static let maxHops = 16
 
     private func connect(_ exchange: Exchange, fresh: Bool) {
         guard let pool = session.environment.pool(for: session.downstream.eventLoop) else { return }
@@ -255,7 +270,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method)
         {
             exchange.retried = true
-            exchange.queued = [.head(Self.upstreamHead(exchange.head))] + (exchange.requestEnded ? [.end(nil)] : [])
+            exchange.queued =
+                [.head(exchange.upstreamHead ?? exchange.head)] + (exchange.requestEnded ? [.end(nil)] : [])
             return connect(exchange, fresh: true)
         }
         respondWithError(exchange, error: "upstream-reset")
@@ -330,6 +346,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             switch error {
             case "no-healthy-instance": .serviceUnavailable
             case "no-route": .badRequest
+            case "loop-detected": .loopDetected
             case "connect-timeout": .gatewayTimeout
             default: .badGateway
             }

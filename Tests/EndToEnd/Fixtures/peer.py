@@ -117,7 +117,8 @@ class App(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         forwarded = self.headers.get("X-Forwarded-For")
-        extra = f" xff={forwarded}" if forwarded else ""
+        hops = self.headers.get("X-Mesher-Hop")
+        extra = (f" xff={forwarded}" if forwarded else "") + (f" hops={hops}" if hops else "")
         self.reply(200, f"{self.name} {self.path} host={self.headers.get('Host')}{extra}\n")
 
     def do_POST(self):
