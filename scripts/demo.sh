@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Two hosts in network namespaces: a consumer app (uid 1000) calls http://AccountService:8080/ with plain
-# curl and no proxy settings; `mesher init` captures its DNS and TCP, `mesher run` (uid 1337) resolves the
-# name from a registry directory and balances over the provider's two instances. Removed on exit.
+# The three topologies of a service mesh, with two hosts made of network namespaces and no change to the
+# apps (plain curl and Python's http.server): only the provider has a Mesher, both have one, only the
+# consumer has one. Apps run as uid 1000, Mesher as uid 1337. Everything is removed on exit.
 set -euo pipefail
 
 mesher=${MESHER_BIN:-.build/debug/mesher}
@@ -9,88 +9,105 @@ mesher=${MESHER_BIN:-.build/debug/mesher}
 [ -x "$mesher" ] || { echo "no mesher binary at $mesher: run 'make build'" >&2; exit 1; }
 
 id=$$
-app=mdemo${id}a
-srv=mdemo${id}s
+consumer=mdemo${id}c
+provider=mdemo${id}p
 work=$(mktemp -d /tmp/mesher-demo.XXXX)
 chmod 755 "$work"
-mkdir "$work/www" "$work/www2" "$work/proxy" "$work/registry"
-chown 1337:1337 "$work/proxy"
+mkdir "$work/www" "$work/logs" "$work/registry"
+chown 1337:1337 "$work/logs" "$work/registry"
 pids=()
 
 cleanup() {
     set +e
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    ip netns del "$app" 2>/dev/null
-    ip netns del "$srv" 2>/dev/null
-    rm -rf "$work" "/etc/netns/$app"
+    ip netns del "$consumer" 2>/dev/null
+    ip netns del "$provider" 2>/dev/null
+    rm -rf "$work" "/etc/netns/$consumer"
 }
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-as_app() { ip netns exec "$app" setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+as_app() { local ns=$1; shift; ip netns exec "$ns" setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+wait_port() { for _ in $(seq 100); do ip netns exec "$1" ss -Htln "sport = :$2" | grep -q . && return; sleep 0.1; done; }
+start_mesher() { # namespace name config
+    ip netns exec "$1" setpriv --reuid 1337 --regid 1337 --clear-groups \
+        "$mesher" run --config "$3" --access-log "$work/logs/$2.log" 2>"$work/logs/$2.err" &
+    pids+=($!)
+    wait_port "$1" 15001
+}
 
-step "two hosts: app 198.18.0.1 and server 198.18.0.2 (network namespaces joined by a veth pair)"
-ip netns add "$app"
-ip netns add "$srv"
-ip link add "md${id}a" type veth peer name "md${id}s"
-ip link set "md${id}a" netns "$app"
-ip link set "md${id}s" netns "$srv"
-ip -n "$app" addr add 198.18.0.1/24 dev "md${id}a"
-ip -n "$srv" addr add 198.18.0.2/24 dev "md${id}s"
-for ns in "$app" "$srv"; do ip -n "$ns" link set lo up; done
-ip -n "$app" link set "md${id}a" up
-ip -n "$srv" link set "md${id}s" up
-ip -n "$app" route add default via 198.18.0.2
-echo "AccountService instance 1 (port 8080)" > "$work/www/index.html"
-echo "AccountService instance 2 (port 8081)" > "$work/www2/index.html"
-ip netns exec "$srv" /usr/bin/python3 -m http.server 8080 --bind 198.18.0.2 -d "$work/www" >/dev/null 2>&1 &
+step "two hosts: consumer 198.18.0.1 and provider 198.18.0.2, the provider app (AccountService) on port 8080"
+ip netns add "$consumer"
+ip netns add "$provider"
+ip link add "md${id}c" type veth peer name "md${id}p"
+ip link set "md${id}c" netns "$consumer"
+ip link set "md${id}p" netns "$provider"
+ip -n "$consumer" addr add 198.18.0.1/24 dev "md${id}c"
+ip -n "$provider" addr add 198.18.0.2/24 dev "md${id}p"
+for ns in "$consumer" "$provider"; do ip -n "$ns" link set lo up; done
+ip -n "$consumer" link set "md${id}c" up
+ip -n "$provider" link set "md${id}p" up
+ip -n "$consumer" route add default via 198.18.0.2
+mkdir -p "/etc/netns/$consumer"
+echo "nameserver 198.18.0.2" > "/etc/netns/$consumer/resolv.conf"
+echo "AccountService answered" > "$work/www/index.html"
+ip netns exec "$provider" /usr/bin/python3 -m http.server 8080 --bind 198.18.0.2 -d "$work/www" >/dev/null 2>&1 &
 pids+=($!)
-ip netns exec "$srv" /usr/bin/python3 -m http.server 8081 --bind 198.18.0.2 -d "$work/www2" >/dev/null 2>&1 &
-pids+=($!)
-# The app's resolver, as a pod would have it (ip netns exec bind-mounts /etc/netns/<ns>/resolv.conf).
-mkdir -p "/etc/netns/$app"
-echo "nameserver 198.18.0.2" > "/etc/netns/$app/resolv.conf"
+wait_port "$provider" 8080
+cat > "$work/provider.yaml" <<YAML
+registry: {directory: $work/registry}
+service:
+  name: AccountService
+  version: 1.0.0
+  app: bank
+  ports: [8080]
+  address: 198.18.0.2
+  healthCheck: {kind: http, host: 198.18.0.2, path: /, interval: 500ms}
+YAML
+echo "registry: {directory: $work/registry}" > "$work/consumer.yaml"
 
-step "the registry: a directory of YAML files, watched by Mesher"
+step "1. only the provider has a Mesher: it registers the app and captures its inbound traffic"
+ip netns exec "$provider" "$mesher" init
+start_mesher "$provider" provider "$work/provider.yaml"
+for _ in $(seq 50); do grep -qs "status: up" "$work/registry/"*.yaml && break; sleep 0.1; done
+cat "$work/registry/"*.yaml
+echo "# the consumer, without a Mesher, found the address in the registry and calls it:"
+as_app "$consumer" curl -sS -m 5 http://198.18.0.2:8080/
+sleep 0.3
+grep '"dir":"inbound"' "$work/logs/provider.log" | tail -1
+
+step "2. both have a Mesher: the consumer calls http://AccountService:8080/ by name"
+ip netns exec "$consumer" "$mesher" init --capture-dns
+start_mesher "$consumer" consumer "$work/consumer.yaml"
+echo "# DNS: $(as_app "$consumer" getent ahostsv4 AccountService | head -1)"
+as_app "$consumer" curl -sS -m 5 http://AccountService:8080/
+sleep 0.3
+echo "# consumer's Mesher:"
+grep '"method"' "$work/logs/consumer.log" | tail -1
+echo "# provider's Mesher, inbound: the same request (it carried x-mesher-hop: 1, and went on with 2)"
+grep '"method"' "$work/logs/provider.log" | tail -1
+
+step "3. only the consumer has a Mesher: the provider's Mesher stops (deregisters), a deploy tool registers the app"
+kill -TERM "${pids[-2]}"
+sleep 1
+echo "# registry files left: $(find "$work/registry" -name '*.yaml' | wc -l)"
+ip netns exec "$provider" "$mesher" uninstall
 cat > "$work/registry/account.yaml" <<YAML
 services:
   AccountService:
     - {address: 198.18.0.2, port: 8080, version: 1.0.0}
-    - {address: 198.18.0.2, port: 8081, version: 1.0.0}
 YAML
-cat "$work/registry/account.yaml"
-echo "registry: {directory: $work/registry}" > "$work/mesher.yaml"
+sleep 0.5
+as_app "$consumer" curl -sS -m 5 http://AccountService:8080/
+sleep 0.3
+grep '"method"' "$work/logs/consumer.log" | tail -1
 
-step "mesher init --capture-dns: capture rules in the app's namespace"
-ip netns exec "$app" "$mesher" init --capture-dns
-ip netns exec "$app" iptables-save -t nat | grep MESHER
+step "proof of capture: the REDIRECT rules' packet counters in the consumer"
+ip netns exec "$consumer" iptables-save -c -t nat | grep -- '--to-ports'
 
-step "mesher run as uid 1337, access log on"
-ip netns exec "$app" setpriv --reuid 1337 --regid 1337 --clear-groups \
-    "$mesher" run --config "$work/mesher.yaml" --access-log "$work/proxy/access.log" &
-pids+=($!)
-for _ in $(seq 100); do
-    ip netns exec "$app" ss -Htln 'sport = :15001' | grep -q . && break
-    sleep 0.1
-done
-
-step "the app resolves AccountService: Mesher's DNS answers with a virtual IP"
-as_app getent ahostsv4 AccountService | head -1
-
-step "the app calls http://AccountService:8080/ four times with plain curl: round robin over the instances"
-for _ in 1 2 3 4; do as_app curl -sS -m 5 http://AccountService:8080/; done
-
-step "a host that is no service goes to its original destination"
-as_app curl -sS -m 5 http://198.18.0.2:8081/
-
-step "proof: Mesher's access log and the REDIRECT rules' packet counters"
-cat "$work/proxy/access.log"
-ip netns exec "$app" iptables-save -c -t nat | grep -- '--to-ports'
-
-step "mesher uninstall: the rules are gone, the app still reaches the server directly"
-ip netns exec "$app" "$mesher" uninstall
-ip netns exec "$app" iptables-save -t nat | grep -c MESHER || true
-as_app curl -sS -m 5 http://198.18.0.2:8080/
+step "mesher uninstall: the rules are gone, the app still reaches the provider directly"
+ip netns exec "$consumer" "$mesher" uninstall
+as_app "$consumer" curl -sS -m 5 http://198.18.0.2:8080/
 
 step "done: namespaces and processes are removed"
