@@ -1,5 +1,6 @@
 import Admin
 import ArgumentParser
+import Capture
 import Config
 import DNS
 import Discovery
@@ -24,6 +25,16 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Access log: '-' for standard output or a file path (overrides log.accessLog).")
     var accessLog: String?
+
+    @Flag(
+        help: """
+            All in one (dev VM, privileged container): install the capture rules for this network namespace once \
+            listening, and remove them on SIGTERM/SIGINT before draining.
+            """)
+    var capture = false
+
+    @OptionGroup(title: "Capture rules, with --capture (as for mesher init; ports come from the config)")
+    var captureOptions: CaptureOptions
 
     func validate() throws {
         if let logLevel, !LogConfig.levels.contains(logLevel) {
@@ -85,8 +96,18 @@ struct RunCommand: ParsableCommand {
                 host: settings.admin.address, port: Int(settings.admin.port), group: group, logger: logger,
                 isReady: { provider?.registrar.isReady ?? true })
             : nil
+        let captured = try capture ? installCapture(settings, logger: logger) : nil
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
+        // Rules first: from now on new connections go direct instead of to a Mesher that is leaving.
+        if let captured {
+            do {
+                try captured.uninstall()
+                logger.info("capture rules removed")
+            } catch {
+                logger.error("cannot remove capture rules", metadata: ["error": "\(error)"])
+            }
+        }
         // Deregister first, so that consumers stop choosing this instance while its connections drain.
         provider?.stop()
         logger.info(
@@ -99,6 +120,22 @@ struct RunCommand: ParsableCommand {
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }
         logger.info("stopped")
+    }
+
+    /// `--capture`: the rules of `mesher init`, pointing at the ports this Mesher listens on.
+    private func installCapture(_ settings: MesherConfig, logger: Logger) throws -> CaptureInstaller {
+        let environment = ProcessInfo.processInfo.environment
+        var rules = try captureOptions.settings(environment: environment)
+        rules.outboundPort = settings.outbound.port
+        rules.inboundPort = settings.inbound.port
+        rules.dnsPort = settings.dns.port
+        if !settings.inbound.enabled { rules.includeInboundPorts = .none }
+        if !settings.dns.enabled { rules.captureDNS = false }
+        if let mark = settings.effectiveProxyMark { rules.proxyMark = mark }
+        let installer = try CaptureCLI.installer(captureOptions, environment: environment)
+        try installer.install(rules)
+        logger.info("capture rules installed", metadata: ["iptables": "\(installer.iptables.tool("restore", .ipv4))"])
+        return installer
     }
 
     /// The registry to read services from and register the app in, and how to stop its background work.
