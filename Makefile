@@ -28,7 +28,7 @@ format:
 
 lint:
 	swift-format lint --recursive Sources Tests Package.swift
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh
 
 clean:
 	rm -rf .build

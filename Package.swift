@@ -109,6 +109,11 @@ let package = Package(
             path: "Tests/DiscoveryTests"
         ),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Discovery"], path: "Tests/RoutingTests"),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["Config", .product(name: "Yams", package: "Yams")],
+            path: "Tests/DeployTests"
+        ),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
         .testTarget(
             name: "ProxyTests",
