@@ -68,6 +68,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `mesher inject`: Kubernetes manifests with the init step and the sidecar added.
+        .target(name: "Inject", dependencies: [.product(name: "Yams", package: "Yams")]),
         // DNS listener: service names answer with virtual IPs, everything else is forwarded.
         .target(
             name: "DNS",
@@ -80,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin",
+                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -114,6 +116,7 @@ let package = Package(
             dependencies: ["Config", .product(name: "Yams", package: "Yams")],
             path: "Tests/DeployTests"
         ),
+        .testTarget(name: "InjectTests", dependencies: ["Inject"], path: "Tests/InjectTests", exclude: ["Golden"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
         .testTarget(
             name: "ProxyTests",

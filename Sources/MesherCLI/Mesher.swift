@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Foundation
+import Inject
 
 @main
 struct Mesher: ParsableCommand {
@@ -8,7 +9,7 @@ struct Mesher: ParsableCommand {
         commandName: "mesher",
         abstract: "Transparent sidecar proxy for service meshes.",
         version: "0.1.0",
-        subcommands: [InitCommand.self, UninstallCommand.self, RunCommand.self])
+        subcommands: [InitCommand.self, UninstallCommand.self, RunCommand.self, InjectCommand.self])
 
     /// Bad input (unknown flag, bad value, bad config file) exits 2 with one line naming what is wrong;
     /// a failure while doing the work exits 1.
@@ -22,7 +23,7 @@ struct Mesher: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let isUsage = code == .validationFailure || error is ConfigError
+            let isUsage = code == .validationFailure || error is ConfigError || error is InjectError
             let hint = code == .validationFailure ? " (see 'mesher --help')" : ""
             FileHandle.standardError.write(Data("mesher: \(message(for: error))\(hint)\n".utf8))
             Foundation.exit(isUsage ? 2 : code.rawValue)

@@ -27,4 +27,15 @@ struct RunCommandTests {
         #expect(result.status == 2)
         #expect(result.stderr.contains("--log-level: 'loud'"))
     }
+
+    @Test func injectRefusesYAMLItDoesNotUnderstandAndWritesNothing() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("inject-\(UUID()).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "kind: Service\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: {name: p}\nspec: [1]\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
+        let result = try sh([Lab.mesherBinary, "inject", "-f", path])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr == "mesher: document 2: Pod p: spec is not a mapping\n", "\(result.stderr)")
+    }
 }

@@ -1,0 +1,57 @@
+import Yams
+
+/// The containers and volume that injection adds, as the manifests in `deploy/` have them.
+enum Containers {
+    static let configVolume = "mesher-config"
+
+    static func initStep(_ options: Injector.Options, environment: [(String, String)]) -> Node {
+        let env = [("MESHER_PROXY_UID", "\(options.proxyUID)")] + environment
+        return parse(
+            """
+            name: mesher-init
+            image: \(quoted(options.image))
+            env:
+            \(env.map { "  - {name: \($0.0), value: \(quoted($0.1))}" }.joined(separator: "\n"))
+            securityContext:
+              runAsUser: 0
+              runAsNonRoot: false
+              allowPrivilegeEscalation: false
+              capabilities: {drop: [ALL], add: [NET_ADMIN, NET_RAW]}
+            """)
+    }
+
+    static func sidecar(_ options: Injector.Options, native: Bool) -> Node {
+        parse(
+            """
+            name: mesher
+            image: \(quoted(options.image))
+            \(native ? "restartPolicy: Always" : "")
+            command: [/usr/local/bin/mesher, run, --config, /etc/mesher/mesher.yaml]
+            readinessProbe:
+              httpGet: {path: /ready, port: 15000}
+              periodSeconds: 2
+            securityContext:
+              runAsUser: \(options.proxyUID)
+              runAsGroup: \(options.proxyUID)
+              runAsNonRoot: true
+              allowPrivilegeEscalation: false
+              readOnlyRootFilesystem: true
+              capabilities: {drop: [ALL]}
+            volumeMounts:
+              - {name: \(configVolume), mountPath: /etc/mesher}
+            """)
+    }
+
+    static func configVolume(_ options: Injector.Options) -> Node {
+        parse("name: \(configVolume)\nconfigMap: {name: \(quoted(options.configMap))}")
+    }
+
+    /// Built from YAML text: the fixed parts read as they will be written.
+    private static func parse(_ yaml: String) -> Node {
+        (try? Yams.compose(yaml: yaml)) ?? Node([(Node, Node)]())
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
