@@ -14,8 +14,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
-        // Capture rules: plan, render (iptables-restore input), apply, uninstall.
-        .target(name: "Capture"),
+        // Capture rules: plan, render (iptables-restore input), apply, uninstall; the NFQUEUE gate.
+        .target(name: "Capture", dependencies: ["CNetfilterQueue"]),
+        // The NFQUEUE reader in C, on Debian's libnetfilter-queue-dev and libmnl-dev.
+        .target(
+            name: "CNetfilterQueue",
+            linkerSettings: [.linkedLibrary("netfilter_queue"), .linkedLibrary("mnl")]
+        ),
         // Protocol detection from a connection's first bytes.
         .target(name: "Sniff", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // mesher.yaml: Codable settings, defaults in one place, validated at load.

@@ -20,10 +20,16 @@ public struct CaptureInstaller: Sendable {
     public func installScripts(_ settings: CaptureSettings) throws(CaptureError) -> [(CIDR.Family, String)] {
         var scripts: [(CIDR.Family, String)] = []
         for family in families {
-            let installed = InstalledRules(natTableSave: try iptables.natTable(family))
-            scripts.append(
-                (family, RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: installed))
-            )
+            var script = RestoreScript.install(
+                RuleRenderer.rules(for: settings, family: family),
+                replacing: InstalledRules(natTableSave: try iptables.natTable(family)))
+            // The mangle table holds the NFQUEUE rules; a change back to redirect mode takes them away.
+            let queueRules = RuleRenderer.queueRules(for: settings, family: family)
+            let queueInstalled = InstalledRules(natTableSave: try iptables.table("mangle", family))
+            if !queueRules.rules.isEmpty || !queueInstalled.isEmpty {
+                script += RestoreScript.install(queueRules, replacing: queueInstalled, table: "mangle")
+            }
+            scripts.append((family, script))
         }
         return scripts
     }
@@ -53,8 +59,12 @@ public struct CaptureInstaller: Sendable {
     }
 
     private func uninstall(family: CIDR.Family) throws(CaptureError) -> Bool {
-        let installed = InstalledRules(natTableSave: try iptables.natTable(family))
-        guard let script = RestoreScript.uninstall(installed) else { return false }
+        var script = ""
+        for table in ["nat", "mangle"] {
+            let installed = InstalledRules(natTableSave: try iptables.table(table, family))
+            script += RestoreScript.uninstall(installed, table: table) ?? ""
+        }
+        guard !script.isEmpty else { return false }
         try iptables.restore(script, family)
         return true
     }

@@ -17,8 +17,18 @@ public struct CaptureSettings: Equatable, Sendable {
     /// Inbound TCP to every port but Mesher's own is captured; "" turns inbound capture off.
     public var includeInboundPorts: PortSelection = .all
     public var excludeInboundPorts: [PortRange] = []
+    /// redirect: REDIRECT every new connection (simple, no capability at run time, but refused while Mesher is
+    /// down). nfqueue: only connections whose first packet Mesher's queue reader marked (fail-open).
+    public var mode = CaptureMode.redirect
+    public var queueNumber: UInt16 = 15001
+    /// The bit the queue reader sets; must not overlap `proxyMark`.
+    public var queueMark: UInt32 = 0x1000
 
     public init() {}
 
     public var capturesInbound: Bool { includeInboundPorts != .none }
+}
+
+public enum CaptureMode: String, Sendable, CaseIterable {
+    case redirect, nfqueue
 }

@@ -40,8 +40,12 @@ public struct Iptables: Sendable {
     }
 
     public func natTable(_ family: CIDR.Family) throws(CaptureError) -> String {
+        try table("nat", family)
+    }
+
+    public func table(_ name: String, _ family: CIDR.Family) throws(CaptureError) -> String {
         let tool = tool("save", family)
-        let result = try Command.run(tool, ["-t", "nat"])
+        let result = try Command.run(tool, ["-t", name])
         guard result.status == 0 else { throw .toolFailed(tool, result.error) }
         return result.output
     }

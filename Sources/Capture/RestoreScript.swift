@@ -29,8 +29,9 @@ public struct InstalledRules: Equatable, Sendable {
 public enum RestoreScript {
     /// Replaces whatever Mesher had installed with `lines`, in one transaction: declaring a chain
     /// flushes it, old jumps are deleted before the new ones are appended, chains no longer used are removed.
-    public static func install(_ lines: RuleLines, replacing installed: InstalledRules) -> String {
-        var out = ["# mesher init: transparent capture rules", "*nat"]
+    public static func install(_ lines: RuleLines, replacing installed: InstalledRules, table: String = "nat") -> String
+    {
+        var out = ["# mesher init: transparent capture rules", "*\(table)"]
         out += lines.chains.map { ":\($0) - [0:0]" }
         out += installed.jumps.map(deleting)
         let stale = installed.chains.filter { !lines.chains.contains($0) }
@@ -42,9 +43,9 @@ public enum RestoreScript {
     }
 
     /// Removes Mesher's jumps and chains; `nil` when nothing is installed.
-    public static func uninstall(_ installed: InstalledRules) -> String? {
+    public static func uninstall(_ installed: InstalledRules, table: String = "nat") -> String? {
         guard !installed.isEmpty else { return nil }
-        var out = ["# mesher uninstall", "*nat"]
+        var out = ["# mesher uninstall", "*\(table)"]
         out += installed.jumps.map(deleting)
         out += installed.chains.map { "-F \($0)" }
         out += installed.chains.map { "-X \($0)" }

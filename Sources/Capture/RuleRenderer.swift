@@ -9,6 +9,9 @@ public enum RuleRenderer {
     /// The rules alone, as lines in `*nat` (without the table header or COMMIT).
     public static func rules(for settings: CaptureSettings, family: CIDR.Family) -> RuleLines {
         var out = RuleLines()
+        // In nfqueue mode only what the queue reader marked is redirected; the rest goes direct.
+        let marked =
+            settings.mode == .nfqueue ? "-m mark --mark \(hex(settings.queueMark))/\(hex(settings.queueMark)) " : ""
         let loopback = family == .ipv4 ? "127.0.0.0/8" : "::1/128"
 
         out.chains += ["MESHER_OUTPUT", "MESHER_REDIRECT"]
@@ -19,7 +22,8 @@ public enum RuleRenderer {
         if settings.captureDNS {
             // Before the loopback exemption: local stub resolvers (127.0.0.53) are captured too.
             for proto in ["udp", "tcp"] {
-                out.rules.append("-A MESHER_OUTPUT -p \(proto) --dport 53 -j REDIRECT --to-ports \(settings.dnsPort)")
+                out.rules.append(
+                    "-A MESHER_OUTPUT -p \(proto) --dport 53 \(marked)-j REDIRECT --to-ports \(settings.dnsPort)")
             }
         }
         out.rules.append("-A MESHER_OUTPUT -d \(loopback) -j RETURN")
@@ -31,10 +35,10 @@ public enum RuleRenderer {
         }
         if let include = settings.includeOutboundCIDRs {
             for cidr in include where cidr.family == family {
-                out.rules.append("-A MESHER_OUTPUT -d \(cidr) -p tcp -j MESHER_REDIRECT")
+                out.rules.append("-A MESHER_OUTPUT -d \(cidr) -p tcp \(marked)-j MESHER_REDIRECT")
             }
         } else {
-            out.rules.append("-A MESHER_OUTPUT -p tcp -j MESHER_REDIRECT")
+            out.rules.append("-A MESHER_OUTPUT -p tcp \(marked)-j MESHER_REDIRECT")
         }
 
         if settings.capturesInbound {
@@ -48,15 +52,39 @@ public enum RuleRenderer {
                 for ports in multiportGroups(skipped) {
                     out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j RETURN")
                 }
-                out.rules.append("-A MESHER_INBOUND -p tcp -j MESHER_IN_REDIRECT")
+                out.rules.append("-A MESHER_INBOUND -p tcp \(marked)-j MESHER_IN_REDIRECT")
             case .some(let include):
                 for ports in multiportGroups(settings.excludeInboundPorts) {
                     out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j RETURN")
                 }
                 for ports in multiportGroups(include) {
-                    out.rules.append("-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) -j MESHER_IN_REDIRECT")
+                    out.rules.append(
+                        "-A MESHER_INBOUND -p tcp -m multiport --dports \(ports) \(marked)-j MESHER_IN_REDIRECT")
                 }
             }
+        }
+        return out
+    }
+
+    /// nfqueue mode, mangle table: the first packet of each new connection (TCP SYN, DNS over UDP) waits for
+    /// Mesher's queue reader, which marks it while Mesher serves; `--queue-bypass` lets it through unmarked
+    /// when no reader is there. Mesher's own traffic never queues.
+    public static func queueRules(for settings: CaptureSettings, family: CIDR.Family) -> RuleLines {
+        guard settings.mode == .nfqueue else { return RuleLines() }
+        var out = RuleLines()
+        let queue = "-j NFQUEUE --queue-num \(settings.queueNumber) --queue-bypass"
+        out.chains.append("MESHER_QUEUE_OUTPUT")
+        out.rules.append("-A OUTPUT -p tcp --syn -j MESHER_QUEUE_OUTPUT")
+        if settings.captureDNS {
+            out.rules.append("-A OUTPUT -p udp --dport 53 -m conntrack --ctstate NEW -j MESHER_QUEUE_OUTPUT")
+        }
+        out.rules.append("-A MESHER_QUEUE_OUTPUT -m owner --uid-owner \(settings.proxyUID) -j RETURN")
+        out.rules.append("-A MESHER_QUEUE_OUTPUT -m mark --mark \(hex(settings.proxyMark)) -j RETURN")
+        out.rules.append("-A MESHER_QUEUE_OUTPUT \(queue)")
+        if settings.capturesInbound {
+            out.chains.append("MESHER_QUEUE_INBOUND")
+            out.rules.append("-A PREROUTING -p tcp --syn -j MESHER_QUEUE_INBOUND")
+            out.rules.append("-A MESHER_QUEUE_INBOUND \(queue)")
         }
         return out
     }

@@ -6,7 +6,7 @@ import Foundation
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http
-        case service, admin, proxyMark, threads
+        case service, admin, capture, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -25,6 +25,7 @@ extension MesherConfig: Decodable {
         try c.decode(&http, .http)
         service = try c.decodeIfPresent(ServiceConfig.self, forKey: .service)
         try c.decode(&admin, .admin)
+        try c.decode(&capture, .capture)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             let hex = mark.lowercased().hasPrefix("0x")
             let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
@@ -232,6 +233,24 @@ extension HealthCheckConfig: Decodable {
         try c.check(failureThreshold >= 1, .failureThreshold, "must be at least 1")
         try c.decode(&successThreshold, .successThreshold)
         try c.check(successThreshold >= 1, .successThreshold, "must be at least 1")
+    }
+}
+
+extension CaptureConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case mode, queueNumber, queueMark }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&mode, .mode)
+        try c.check(Self.modes.contains(mode), .mode, "'\(mode)' is not one of \(Self.modes.joined(separator: ", "))")
+        try c.decode(&queueNumber, .queueNumber)
+        if let mark = try c.decodeIfPresent(String.self, forKey: .queueMark) {
+            let hex = mark.lowercased().hasPrefix("0x")
+            let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
+            try c.check(value != nil && value != 0, .queueMark, "expected a mark like 0x1000, got '\(mark)'")
+            queueMark = value ?? queueMark
+        }
     }
 }
 

@@ -17,6 +17,7 @@ public struct MesherConfig: Equatable, Sendable {
     /// The app this Mesher stands beside, registered so that others find it; `nil` registers nothing.
     public var service: ServiceConfig? = nil
     public var admin = AdminConfig()
+    public var capture = CaptureConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
     /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
     public var proxyMark: UInt32? = nil
@@ -193,6 +194,17 @@ public struct AdminConfig: Equatable, Sendable {
     public var enabled = true
     public var address = "127.0.0.1"
     public var port: UInt16 = 15000
+
+    public init() {}
+}
+
+/// How `mesher init` captured the traffic, as far as `mesher run` must know: in nfqueue mode it runs the
+/// queue reader that marks new connections (use the same queue and mark as `mesher init`).
+public struct CaptureConfig: Equatable, Sendable {
+    public static let modes = ["redirect", "nfqueue"]
+    public var mode = "redirect"
+    public var queueNumber: UInt16 = 15001
+    public var queueMark: UInt32 = 0x1000
 
     public init() {}
 }

@@ -26,6 +26,8 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
         var files: [String: FileState] = [:]
         var snapshot = RegistrySnapshot()
+        /// Said once, not at every scan.
+        var directoryError: String?
     }
 
     public let directory: String
@@ -70,9 +72,17 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+            state.withLock { $0.directoryError = nil }
         } catch {
-            logger.warning(
-                "registry directory unreadable", metadata: ["directory": "\(directory)", "error": "\(error)"])
+            let message = error.localizedDescription
+            let isNew = state.withLock { state in
+                defer { state.directoryError = message }
+                return state.directoryError != message
+            }
+            if isNew {
+                logger.warning(
+                    "registry directory unreadable", metadata: ["directory": "\(directory)", "error": "\(message)"])
+            }
             names = []
         }
         let previous = state.withLock { $0.files }

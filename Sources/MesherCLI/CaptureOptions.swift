@@ -27,6 +27,12 @@ struct CaptureOptions: ParsableArguments {
     var excludeInboundPorts: String?
     @Flag(inversion: .prefixedNo, help: "Redirect DNS (UDP and TCP port 53) to the DNS listener (default off).")
     var captureDns: Bool?
+    @Option(help: "redirect (default) or nfqueue (fail-open: needs Mesher's queue reader, CAP_NET_ADMIN).")
+    var captureMode: String?
+    @Option(help: "NFQUEUE number for nfqueue mode (default 15001).")
+    var queueNum: String?
+    @Option(help: "Mark bit the queue reader sets in nfqueue mode (default 0x1000; must not overlap --proxy-mark).")
+    var queueMark: String?
     @Option(help: "iptables variant: auto, nft or legacy (default auto: the one holding the host's rules).")
     var iptablesMode: String?
 
@@ -55,6 +61,21 @@ struct CaptureOptions: ParsableArguments {
             settings.excludeInboundPorts = try PortRange.list(parsing: $0)
         }
         try input.read(captureDns.map { String($0) }, "capture-dns") { settings.captureDNS = try Input.bool($0) }
+        try input.read(captureMode, "capture-mode") { text in
+            guard let mode = CaptureMode(rawValue: text) else {
+                throw CaptureInputError.invalid(text, "expected redirect or nfqueue")
+            }
+            settings.mode = mode
+        }
+        try input.read(queueNum, "queue-num") { settings.queueNumber = try Input.port($0) }
+        try input.read(queueMark, "queue-mark") { text in
+            let mark = try Input.mark(text)
+            guard mark & settings.proxyMark == 0 else {
+                throw CaptureInputError.invalid(
+                    text, "overlaps the proxy mark \(String(settings.proxyMark, radix: 16))")
+            }
+            settings.queueMark = mark
+        }
         return settings
     }
 

@@ -96,10 +96,16 @@ struct RunCommand: ParsableCommand {
                 host: settings.admin.address, port: Int(settings.admin.port), group: group, logger: logger,
                 isReady: { provider?.registrar.isReady ?? true })
             : nil
+        // nfqueue mode: the reader binds before the rules exist (--capture) and marks only once listening.
+        let gate =
+            settings.capture.mode == "nfqueue"
+            ? try QueueGate(queueNumber: settings.capture.queueNumber, mark: settings.capture.queueMark) : nil
         let captured = try capture ? installCapture(settings, logger: logger) : nil
+        gate?.open()
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         stop.wait()
-        // Rules first: from now on new connections go direct instead of to a Mesher that is leaving.
+        // New connections go direct from now on, not to a Mesher that is leaving.
+        gate?.close()
         if let captured {
             do {
                 try captured.uninstall()
@@ -117,6 +123,7 @@ struct RunCommand: ParsableCommand {
         admin?.close()
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
         stopRegistry()
+        gate?.stop()
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }
         logger.info("stopped")
@@ -132,6 +139,9 @@ struct RunCommand: ParsableCommand {
         if !settings.inbound.enabled { rules.includeInboundPorts = .none }
         if !settings.dns.enabled { rules.captureDNS = false }
         if let mark = settings.effectiveProxyMark { rules.proxyMark = mark }
+        rules.mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
+        rules.queueNumber = settings.capture.queueNumber
+        rules.queueMark = settings.capture.queueMark
         let installer = try CaptureCLI.installer(captureOptions, environment: environment)
         try installer.install(rules)
         logger.info("capture rules installed", metadata: ["iptables": "\(installer.iptables.tool("restore", .ipv4))"])

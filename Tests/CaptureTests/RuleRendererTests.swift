@@ -45,6 +45,16 @@ struct RuleRendererTests {
                 $0.excludeInboundPorts = try PortRange.list(parsing: "22")
             }
         ),
+        ("capture-mode-nfqueue", { $0.mode = .nfqueue }),
+        (
+            "capture-mode-nfqueue-dns",
+            {
+                $0.mode = .nfqueue
+                $0.captureDNS = true
+                $0.queueNumber = 7
+                $0.queueMark = 0x4000
+            }
+        ),
         (
             "inbound-port",
             {
@@ -59,8 +69,11 @@ struct RuleRendererTests {
         var settings = CaptureSettings()
         try Self.cases.first { $0.0 == name }!.1(&settings)
         let rendered = [CIDR.Family.ipv4, .ipv6].map { family in
-            "# \(family)\n"
+            let queue = RuleRenderer.queueRules(for: settings, family: family)
+            return "# \(family)\n"
                 + RestoreScript.install(RuleRenderer.rules(for: settings, family: family), replacing: InstalledRules())
+                + (queue.rules.isEmpty
+                    ? "" : RestoreScript.install(queue, replacing: InstalledRules(), table: "mangle"))
         }.joined()
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "Golden/\(name).rules")

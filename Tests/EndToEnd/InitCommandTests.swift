@@ -10,7 +10,8 @@ struct InitCommandTests {
         "--proxy-mark", "0x77", "--capture-dns", "--include-outbound-cidrs",
         "198.18.0.0/15,240.240.0.0/16,2001:db8::/32",
         "--exclude-outbound-cidrs", "198.18.9.0/24,2001:db8:9::/48", "--exclude-outbound-ports", "22,8000-8010",
-        "--include-inbound-ports", "*", "--exclude-inbound-ports", "2222",
+        "--include-inbound-ports", "*", "--exclude-inbound-ports", "2222", "--capture-mode", "nfqueue", "--queue-num",
+        "9", "--queue-mark", "0x2000",
     ]
 
     @Test func initIsIdempotentAndUninstallRestoresTheTable() throws {
@@ -32,10 +33,15 @@ struct InitCommandTests {
         let full = try lab.natRules()
         #expect(full.contains("-A MESHER_IN_REDIRECT -p tcp -j REDIRECT --to-ports 16006"))
         #expect(full.contains("--to-ports 16053"))
-        #expect(try lab.natRules(ipv6: true).contains("-A MESHER_OUTPUT -d 2001:db8::/32 -p tcp -j MESHER_REDIRECT"))
+        #expect(
+            try lab.natRules(ipv6: true).contains(
+                "-A MESHER_OUTPUT -d 2001:db8::/32 -p tcp -m mark --mark 0x2000/0x2000 -j MESHER_REDIRECT"))
+        let mangle = try lab.inClient(["iptables-save", "-t", "mangle"], uid: nil).stdout
+        #expect(mangle.contains("-A MESHER_QUEUE_OUTPUT -j NFQUEUE --queue-num 9 --queue-bypass"), "\(mangle)")
 
         try lab.mesherCommand(["init"]).check("back to defaults")
         #expect(try lab.natRules() == once, "re-init must drop chains the new settings do not use")
+        #expect(try !lab.inClient(["iptables-save", "-t", "mangle"], uid: nil).stdout.contains("MESHER"))
 
         let removed = try lab.mesherCommand(["uninstall"])
         #expect(removed.status == 0 && removed.stdout.contains("removed"))
@@ -105,6 +111,8 @@ struct InitCommandTests {
             (["init", "--outbound-port", "70000"], "--outbound-port"),
             (["init", "--include-inbound-ports", "80,http"], "--include-inbound-ports"),
             (["init", "--no-such-flag"], "Unknown option '--no-such-flag'"),
+            (["init", "--queue-mark", "0x1"], "--queue-mark: '0x1': overlaps the proxy mark"),
+            (["init", "--capture-mode", "tproxy"], "--capture-mode: 'tproxy': expected redirect or nfqueue"),
         ] {
             let result = try lab.mesherCommand(arguments)
             #expect(result.status == 2, "\(arguments): exit \(result.status)")

@@ -101,12 +101,15 @@ final class Lab {
 
     /// Starts a long-running process in a namespace, optionally as another uid; output goes to `<log>.log`.
     @discardableResult
-    func spawn(in namespace: String, uid: Int? = nil, _ command: [String], log: String) throws -> Child {
+    func spawn(in namespace: String, uid: Int? = nil, netAdmin: Bool = false, _ command: [String], log: String) throws
+        -> Child
+    {
         let logPath = dir.appendingPathComponent("\(log).log").path
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ShellError(description: "cannot open \(logPath)") }
         defer { close(fd) }
-        let child = try Child(["ip", "netns", "exec", namespace] + Self.asUser(uid) + command, stdout: fd, stderr: fd)
+        let child = try Child(
+            ["ip", "netns", "exec", namespace] + Self.asUser(uid, netAdmin: netAdmin) + command, stdout: fd, stderr: fd)
         processes.append(child)
         return child
     }
@@ -125,9 +128,9 @@ final class Lab {
 
     /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens.
     @discardableResult
-    func startMesher(_ arguments: [String] = [], asRoot: Bool = false) throws -> Child {
+    func startMesher(_ arguments: [String] = [], asRoot: Bool = false, netAdmin: Bool = false) throws -> Child {
         let process = try spawn(
-            in: client, uid: asRoot ? nil : Self.proxyUID,
+            in: client, uid: asRoot ? nil : Self.proxyUID, netAdmin: netAdmin,
             [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
         try waitForListener(in: client, port: 15001, process: process)
         return process
@@ -314,9 +317,11 @@ final class Lab {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    private static func asUser(_ uid: Int?) -> [String] {
+    /// `netAdmin`: keep CAP_NET_ADMIN alone (ambient), as the sidecar has it in nfqueue mode.
+    private static func asUser(_ uid: Int?, netAdmin: Bool = false) -> [String] {
         guard let uid else { return [] }
-        return ["setpriv", "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups"]
+        let capability = netAdmin ? ["--inh-caps", "+net_admin", "--ambient-caps", "+net_admin"] : []
+        return ["setpriv", "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups"] + capability
     }
 
     /// Namespaces left by a test run that crashed (its pid is gone).
