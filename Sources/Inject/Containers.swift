@@ -5,7 +5,8 @@ enum Containers {
     static let configVolume = "mesher-config"
 
     static func initStep(_ options: Injector.Options, environment: [(String, String)]) -> Node {
-        let env = [("MESHER_PROXY_UID", "\(options.proxyUID)")] + environment
+        let mode = options.failOpen ? [("MESHER_CAPTURE_MODE", "nfqueue")] : []
+        let env = [("MESHER_PROXY_UID", "\(options.proxyUID)")] + mode + environment
         return parse(
             """
             name: mesher-init
@@ -21,22 +22,27 @@ enum Containers {
     }
 
     static func sidecar(_ options: Injector.Options, native: Bool) -> Node {
-        parse(
+        // The queue reader's one capability, from the binary's file capability: it needs privilege escalation
+        // allowed (no_new_privs would ignore file capabilities).
+        let capabilities = options.failOpen ? "{drop: [ALL], add: [NET_ADMIN]}" : "{drop: [ALL]}"
+        let environment =
+            options.failOpen ? "env:\n  - {name: MESHER_CAPTURE_MODE, value: nfqueue}\n" : ""
+        return parse(
             """
             name: mesher
             image: \(quoted(options.image))
             \(native ? "restartPolicy: Always" : "")
             command: [/usr/local/bin/mesher, run, --config, /etc/mesher/mesher.yaml]
-            readinessProbe:
+            \(environment)readinessProbe:
               httpGet: {path: /ready, port: 15000}
               periodSeconds: 2
             securityContext:
               runAsUser: \(options.proxyUID)
               runAsGroup: \(options.proxyUID)
               runAsNonRoot: true
-              allowPrivilegeEscalation: false
+              allowPrivilegeEscalation: \(options.failOpen)
               readOnlyRootFilesystem: true
-              capabilities: {drop: [ALL]}
+              capabilities: \(capabilities)
             volumeMounts:
               - {name: \(configVolume), mountPath: /etc/mesher}
             """)

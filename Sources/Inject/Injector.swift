@@ -9,6 +9,8 @@ public enum Injector {
         public var proxyUID = 1337
         /// Kubernetes 1.29+: the sidecar is an init container with `restartPolicy: Always`.
         public var nativeSidecar = true
+        /// Fail-open capture: the init step installs NFQUEUE rules, the sidecar keeps CAP_NET_ADMIN for its reader.
+        public var failOpen = false
 
         public init() {}
     }

@@ -27,6 +27,9 @@ struct InjectCommand: ParsableCommand {
     @Flag(help: "Sidecar as an ordinary container, for Kubernetes before 1.29.")
     var classic = false
 
+    @Flag(help: "Fail-open capture (nfqueue mode): the sidecar keeps CAP_NET_ADMIN for its queue reader.")
+    var failOpen = false
+
     func run() throws {
         let input: Data
         if filename == "-" {
@@ -42,6 +45,7 @@ struct InjectCommand: ParsableCommand {
         options.configMap = configMap
         options.proxyUID = proxyUid
         options.nativeSidecar = !classic
+        options.failOpen = failOpen
         print(try Injector.inject(String(decoding: input, as: UTF8.self), options: options), terminator: "")
     }
 }

@@ -48,6 +48,14 @@ struct RunCommand: ParsableCommand {
         if let path = config ?? ProcessInfo.processInfo.environment["MESHER_CONFIG"] {
             settings = try MesherConfig.load(path: path)
         }
+        // As the init step is configured: an injected sidecar learns the capture mode from its environment.
+        if let mode = ProcessInfo.processInfo.environment["MESHER_CAPTURE_MODE"] {
+            guard CaptureConfig.modes.contains(mode) else {
+                throw ValidationError(
+                    "MESHER_CAPTURE_MODE: '\(mode)' is not one of \(CaptureConfig.modes.joined(separator: ", "))")
+            }
+            settings.capture.mode = mode
+        }
         if let logLevel { settings.log.level = logLevel }
         if let accessLog { settings.log.accessLog = accessLog }
 

@@ -50,6 +50,18 @@ struct InjectorTests {
         #expect(statefulset.contains("emptyDir: {}") && statefulset.contains("name: mesher-config"))
     }
 
+    @Test func failOpenSidecarKeepsNetAdminOnly() throws {
+        let input = try String(contentsOf: Self.golden.appendingPathComponent("pod.in.yaml"), encoding: .utf8)
+        var options = Injector.Options()
+        options.failOpen = true
+        let output = try Injector.inject(input, options: options)
+        #expect(output.components(separatedBy: "name: MESHER_CAPTURE_MODE").count == 3, "init step and sidecar")
+        #expect(output.contains("allowPrivilegeEscalation: true"))
+        let sidecar = try #require(output.range(of: "name: mesher\n"))
+        #expect(output[sidecar.upperBound...].contains("- NET_ADMIN\n"))
+        #expect(!output[sidecar.upperBound...].contains("NET_RAW"))
+    }
+
     @Test func annotationsBecomeInitVariables() throws {
         let (output, _) = try run("daemonset")
         #expect(output.contains("name: MESHER_INCLUDE_INBOUND_PORTS\n          value: \"\""))
