@@ -27,10 +27,8 @@ extension MesherConfig: Decodable {
         try c.decode(&admin, .admin)
         try c.decode(&capture, .capture)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
-            let hex = mark.lowercased().hasPrefix("0x")
-            let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
-            try c.check(value != nil, .proxyMark, "expected a mark like 0x539, got '\(mark)'")
-            proxyMark = value
+            proxyMark = parseMark(mark)
+            try c.check(proxyMark != nil, .proxyMark, "expected a mark like 0x539, got '\(mark)'")
         }
         if let threads = try c.decodeIfPresent(Int.self, forKey: .threads) {
             try c.check((1...256).contains(threads), .threads, "must be 1-256")
@@ -149,19 +147,7 @@ extension RoutingConfig: Decodable {
     }
 }
 
-extension ExplicitProxyConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, port }
-
-    public init(from decoder: any Decoder) throws {
-        self.init()
-        let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&enabled, .enabled)
-        try c.decode(&address, .address)
-        try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address")
-        try c.decode(&port, .port)
-        try c.check(port > 0, .port, "must be 1-65535")
-    }
-}
+extension ExplicitProxyConfig: LocalEndpointConfig {}
 
 extension DNSConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, resolvConf, ttl }
@@ -246,20 +232,29 @@ extension CaptureConfig: Decodable {
         try c.check(Self.modes.contains(mode), .mode, "'\(mode)' is not one of \(Self.modes.joined(separator: ", "))")
         try c.decode(&queueNumber, .queueNumber)
         if let mark = try c.decodeIfPresent(String.self, forKey: .queueMark) {
-            let hex = mark.lowercased().hasPrefix("0x")
-            let value = UInt32(hex ? String(mark.dropFirst(2)) : mark, radix: hex ? 16 : 10)
+            let value = parseMark(mark)
             try c.check(value != nil && value != 0, .queueMark, "expected a mark like 0x1000, got '\(mark)'")
             queueMark = value ?? queueMark
         }
     }
 }
 
-extension AdminConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, port }
+extension AdminConfig: LocalEndpointConfig {}
 
+/// A listener of Mesher's own on one address (admin, explicit proxy): same fields, own defaults.
+protocol LocalEndpointConfig: Decodable {
+    init()
+    var enabled: Bool { get set }
+    var address: String { get set }
+    var port: UInt16 { get set }
+}
+
+enum LocalEndpointKeys: String, CodingKey, CaseIterable { case enabled, address, port }
+
+extension LocalEndpointConfig {
     public init(from decoder: any Decoder) throws {
         self.init()
-        let c = try decoder.strictContainer(CodingKeys.self)
+        let c = try decoder.strictContainer(LocalEndpointKeys.self)
         try c.decode(&enabled, .enabled)
         try c.decode(&address, .address)
         try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address")
@@ -338,6 +333,12 @@ extension KeyedDecodingContainer {
     func decode<T: Decodable>(_ value: inout T, _ key: Key) throws {
         if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
     }
+}
+
+/// "0x539" or "1337".
+func parseMark(_ text: String) -> UInt32? {
+    let hex = text.lowercased().hasPrefix("0x")
+    return UInt32(hex ? String(text.dropFirst(2)) : text, radix: hex ? 16 : 10)
 }
 
 func isIPAddress(_ text: String) -> Bool {
