@@ -16,9 +16,17 @@ let package = Package(
     targets: [
         // Capture rules: plan, render (iptables-restore input), apply, uninstall; the NFQUEUE gate.
         .target(name: "Capture", dependencies: ["CNetfilterQueue"]),
-        // The NFQUEUE reader in C, on Debian's libnetfilter-queue-dev and libmnl-dev.
+        // libnetfilter_queue and libmnl, from Debian's -dev packages.
+        .systemLibrary(
+            name: "CLibNetfilterQueue",
+            pkgConfig: "libnetfilter_queue",
+            providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]
+        ),
+        // The NFQUEUE verdict loop, in C: netlink attribute handling reads better there than through unsafe Swift.
+        // (Its link flags are repeated here: a module map's `link` reaches Swift importers only.)
         .target(
             name: "CNetfilterQueue",
+            dependencies: ["CLibNetfilterQueue"],
             linkerSettings: [.linkedLibrary("netfilter_queue"), .linkedLibrary("mnl")]
         ),
         // Protocol detection from a connection's first bytes.

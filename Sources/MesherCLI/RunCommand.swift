@@ -29,7 +29,8 @@ struct RunCommand: ParsableCommand {
     @Flag(
         help: """
             All in one (dev VM, privileged container): install the capture rules for this network namespace once \
-            listening, and remove them on SIGTERM/SIGINT before draining.
+            listening, and remove them on SIGTERM/SIGINT before draining. Fail-open nfqueue mode unless \
+            --capture-mode redirect: a crash leaves the rules but not a black hole.
             """)
     var capture = false
 
@@ -55,6 +56,12 @@ struct RunCommand: ParsableCommand {
                     "MESHER_CAPTURE_MODE: '\(mode)' is not one of \(CaptureConfig.modes.joined(separator: ", "))")
             }
             settings.capture.mode = mode
+        }
+        // All in one: nfqueue unless asked otherwise, so that a crash leaves the box working (fail-open).
+        if capture && captureOptions.captureMode == nil
+            && ProcessInfo.processInfo.environment["MESHER_CAPTURE_MODE"] == nil
+        {
+            settings.capture.mode = "nfqueue"
         }
         if let logLevel { settings.log.level = logLevel }
         if let accessLog { settings.log.accessLog = accessLog }

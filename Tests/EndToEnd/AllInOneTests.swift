@@ -21,4 +21,16 @@ struct AllInOneTests {
         let direct = try lab.inClient(["curl", "-sS", "-m", "5", url])
         #expect(direct.stdout == "hello from the server\n", "traffic goes direct again: \(direct.stderr)")
     }
+
+    @Test func aCrashLeavesTheRulesButNotABlackHole() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let mesher = try lab.startMesher(["--capture"], asRoot: true)
+        #expect(lab.eventually { ((try? lab.natRules()) ?? "").contains("-m mark --mark 0x1000/0x1000") })
+        kill(mesher.processIdentifier, SIGKILL)
+        mesher.waitUntilExit()
+        #expect(try lab.natRules().contains("MESHER_OUTPUT"), "SIGKILL gave it no chance to clean up")
+        let get = try lab.inClient(["curl", "-sS", "-m", "5", "http://\(lab.serverIPv4):8080/hello.txt"])
+        #expect(get.stdout == "hello from the server\n", "fail-open: \(get.stderr)")
+    }
 }
