@@ -2,7 +2,9 @@
 SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all build release deps demo test format lint clean
+BENCH_SECONDS ?= 5
+
+.PHONY: all build release deps demo test bench format lint clean
 
 all: build
 
@@ -23,12 +25,16 @@ test: deps
 	$(SWIFT) build --build-tests
 	MESHER_BIN=$(BIN_DIR)/mesher $(SWIFT) test --skip-build
 
+# Direct vs HAProxy vs Mesher, side by side in one run (release build).
+bench: deps release
+	MESHER_BIN=.build/release/mesher bench/sidecar-bench.sh $(BENCH_SECONDS)
+
 format:
 	swift-format format --in-place --recursive Sources Tests Package.swift
 
 lint:
 	swift-format lint --recursive Sources Tests Package.swift
-	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh
+	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh bench/sidecar-bench.sh
 
 clean:
 	rm -rf .build

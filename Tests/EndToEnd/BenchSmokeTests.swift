@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+
+/// `make bench` runs from a clean clone: one short pass with the debug build, checking that every row of
+/// the table is there and holds numbers. Speed is never asserted here.
+struct BenchSmokeTests {
+    @Test func benchmarkCompletesAndItsTableParses() throws {
+        let script = InitContainerTests.repository.appendingPathComponent("bench/sidecar-bench.sh").path
+        let result = try sh(
+            ["env", "MESHER_BIN=\(Lab.mesherBinary)", "BENCH_IDLE_CONNS=200", "bash", script, "1"], timeout: 300)
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = Dictionary(
+            result.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix(" ") }
+                .map { line in (String(line.split(separator: " ")[0]), line.split(separator: " ").map(String.init)) },
+            uniquingKeysWith: { first, _ in first })
+        for scenario in ["ka-c32", "ka-c1", "close-c8"] {
+            let row = try #require(rows[scenario], "\(result.stdout)")
+            #expect(row.count == 9, "5 proxies and 3 ratios: \(row)")
+            #expect(row[1...5].allSatisfy { Double($0) ?? 0 > 0 }, "requests per second: \(row)")
+        }
+        for scenario in ["rss-idle", "rss-load", "cpu-100k", "route-c32", "idle-200"] {
+            let row = try #require(rows[scenario], "\(result.stdout)")
+            let mesher = row.filter { Double($0) != nil }
+            #expect(!mesher.isEmpty, "\(scenario): \(row)")
+        }
+    }
+}
