@@ -24,7 +24,7 @@ struct EtcdClient: Sendable {
     func call(_ path: String, _ body: [String: String]) -> EventLoopFuture<Data> {
         let eventLoop = group.next()
         let json = (try? JSONEncoder().encode(body)) ?? Data()
-        func attempt(_ index: Int) -> EventLoopFuture<Data> {
+        @Sendable func attempt(_ index: Int) -> EventLoopFuture<Data> {
             request(path, body: json, endpoint: endpoints[index], on: eventLoop, stream: nil).flatMapError { error in
                 index + 1 < endpoints.count ? attempt(index + 1) : eventLoop.makeFailedFuture(error)
             }

@@ -23,7 +23,7 @@ final class UpstreamPool {
             while let handler = idle[address]?.popLast() {
                 guard handler.isActive else { continue }
                 handler.cancelIdleTimer()
-                return (true, eventLoop.makeSucceededFuture(handler))
+                return (true, eventLoop.assumeIsolated().makeSucceededFuture(handler))
             }
         }
         let handler = UpstreamHTTPHandler(address: address, pool: self)
