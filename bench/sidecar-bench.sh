@@ -17,6 +17,8 @@ cleanup() {
     set +e
     for f in "$HERE"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
     sleep 0.3
+    # Whatever ignored SIGTERM (a parent may have left signals blocked) goes with SIGKILL.
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
     rm -rf "$HERE"
 }

@@ -311,6 +311,11 @@ final class Lab {
         destroyed = true
         for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
         for process in processes { process.waitUntilExit() }
+        // And whatever those started inside the namespaces.
+        for namespace in [client, server] {
+            let pids = (try? sh(["ip", "netns", "pids", namespace]).stdout) ?? ""
+            for pid in pids.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
+        }
         _ = try? sh(["ip", "netns", "del", client])
         try? FileManager.default.removeItem(atPath: "/etc/netns/\(client)")
         _ = try? sh(["ip", "netns", "del", server])

@@ -46,10 +46,22 @@ final class Child: @unchecked Sendable {
         }
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // The test runner's threads block most signals, and a child inherits its parent thread's mask: without
+        // this reset a child would ignore SIGTERM (and so would everything it starts).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0
-        let result = Self.launchLock.withLock { posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ) }
+        let result = Self.launchLock.withLock { posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ) }
         guard result == 0 else {
             throw ShellError(description: "cannot start \(arguments[0]): \(String(cString: strerror(result)))")
         }
