@@ -46,9 +46,7 @@ extension OutboundConfig: Decodable {
         try c.decode(&port, .port)
         try c.check(port > 0, .port, "must be 1-65535")
         try c.decode(&addresses, .addresses)
-        for address in addresses {
-            try c.check(!(!isIPAddress(address)), .addresses, "'\(address)' is not an IP address")
-        }
+        try c.checkIPAddresses(addresses, .addresses)
         try c.check(!addresses.isEmpty, .addresses, "must not be empty")
     }
 }
@@ -63,7 +61,7 @@ extension InboundConfig: Decodable {
         try c.decode(&port, .port)
         try c.check(port > 0, .port, "must be 1-65535")
         try c.decode(&addresses, .addresses)
-        for address in addresses { try c.check(isIPAddress(address), .addresses, "'\(address)' is not an IP address") }
+        try c.checkIPAddresses(addresses, .addresses)
     }
 }
 
@@ -159,9 +157,7 @@ extension DNSConfig: Decodable {
         try c.decode(&port, .port)
         try c.check(port > 0, .port, "must be 1-65535")
         try c.decode(&addresses, .addresses)
-        for address in addresses {
-            try c.check(!(!isIPAddress(address)), .addresses, "'\(address)' is not an IP address")
-        }
+        try c.checkIPAddresses(addresses, .addresses)
         try c.decode(&resolvConf, .resolvConf)
         try c.decode(&ttl, .ttl)
     }
@@ -186,7 +182,7 @@ extension ServiceConfig: Decodable {
         app = try c.decodeIfPresent(String.self, forKey: .app)
         environment = try c.decodeIfPresent(String.self, forKey: .environment)
         address = try c.decodeIfPresent(String.self, forKey: .address)
-        if let address { try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address") }
+        if let address { try c.checkIPAddresses([address], .address) }
         try c.decode(&tags, .tags)
         try c.decode(&healthCheck, .healthCheck)
     }
@@ -205,7 +201,7 @@ extension HealthCheckConfig: Decodable {
         port = try c.decodeIfPresent(UInt16.self, forKey: .port)
         try c.check(port != 0, .port, "must be 1-65535")
         try c.decode(&host, .host)
-        try c.check(isIPAddress(host), .host, "'\(host)' is not an IP address")
+        try c.checkIPAddresses([host], .host)
         try c.decode(&path, .path)
         try c.check(path.hasPrefix("/"), .path, "must start with /")
         expectStatus = try c.decodeIfPresent(Int.self, forKey: .expectStatus)
@@ -257,7 +253,7 @@ extension LocalEndpointConfig {
         let c = try decoder.strictContainer(LocalEndpointKeys.self)
         try c.decode(&enabled, .enabled)
         try c.decode(&address, .address)
-        try c.check(isIPAddress(address), .address, "'\(address)' is not an IP address")
+        try c.checkIPAddresses([address], .address)
         try c.decode(&port, .port)
         try c.check(port > 0, .port, "must be 1-65535")
     }
@@ -327,6 +323,10 @@ extension KeyedDecodingContainer {
     /// A value that decoded but is not allowed: the error names the field (and so the line).
     func check(_ condition: Bool, _ key: Key, _ message: @autoclosure () -> String) throws {
         if !condition { throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: message()) }
+    }
+
+    func checkIPAddresses(_ addresses: [String], _ key: Key) throws {
+        for address in addresses { try check(isIPAddress(address), key, "'\(address)' is not an IP address") }
     }
 
     /// Overwrites `value` only when the key is present.
