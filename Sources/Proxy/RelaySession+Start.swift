@@ -16,27 +16,43 @@ extension RelaySession {
         }
     }
 
-    /// Connects to `destination` and pairs the upstream with `downstreamHandler` to relay bytes.
-    func connect(to destination: SocketAddress, _ downstreamHandler: RelayHandler) {
+    /// Connects where `route` leads and pairs the upstream with `downstreamHandler` to relay bytes.
+    /// `beforePairing` runs once connected (CONNECT answers 200 there); `onFailure` replaces the reset.
+    func connect(
+        to route: UpstreamRoute, _ downstreamHandler: RelayHandler, beforePairing: (() -> Void)? = nil,
+        onFailure: ((RelayOutcome) -> Void)? = nil
+    ) {
         connectStarted()
-        let upstreamHandler = RelayHandler(side: .upstream, session: self)
-        let connector = UpstreamConnector(settings: environment.settings)
-        connector.connect(to: destination, on: downstream.eventLoop, handler: upstreamHandler)
-            .assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let upstream):
-                    self.connectFinished(upstreamOpen: true)
-                    if self.downstream.isActive {
+        let failed = { (outcome: RelayOutcome) in
+            self.fail(outcome)
+            self.connectFinished(upstreamOpen: false)
+            if let onFailure { onFailure(outcome) } else { RelayHandler.reset(self.downstream) }
+        }
+        let connect = { (address: SocketAddress) in
+            if self.destination == nil { self.destination = address }
+            let upstreamHandler = RelayHandler(side: .upstream, session: self)
+            UpstreamConnector(settings: self.environment.settings)
+                .connect(to: address, on: self.downstream.eventLoop, handler: upstreamHandler)
+                .assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let upstream):
+                        self.connectFinished(upstreamOpen: true)
+                        guard self.downstream.isActive else { return upstream.close(promise: nil) }
+                        beforePairing?()
                         RelayHandler.pair(downstreamHandler, upstreamHandler)
-                    } else {
-                        upstream.close(promise: nil)
+                    case .failure(let error):
+                        failed(Self.outcome(of: error))
                     }
-                case .failure(let error):
-                    self.fail(Self.outcome(of: error))
-                    self.connectFinished(upstreamOpen: false)
-                    RelayHandler.reset(self.downstream)
                 }
+        }
+        // Addresses are known except for host names (explicit proxy), resolved off the event loop.
+        if let address = route.address { return connect(address) }
+        route.resolveAddress(on: downstream.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let address): connect(address)
+            case .failure: failed(.connectFailed)
             }
+        }
     }
 
     func refuse(_ reason: RelayOutcome) {

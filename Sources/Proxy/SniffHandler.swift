@@ -116,7 +116,7 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
         }
         // Not HTTP: a byte relay, to a service instance when the app dialled a service's virtual IP.
         let route = UpstreamRoute.resolve(host: nil, destination: destination, session: session)
-        guard let address = route.address else { return session.refuse(.noInstance) }
+        guard route.address != nil else { return session.refuse(.noInstance) }
         let relay = RelayHandler(side: .downstream, session: session)
         do {
             try pipeline.addHandler(relay, position: .after(self))
@@ -124,7 +124,7 @@ final class SniffHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSch
             return context.close(promise: nil)
         }
         forwardBufferedAndLeave(context)
-        session.connect(to: address, relay)
+        session.connect(to: route, relay)
     }
 
     /// Hands the sniffed bytes (and an end of input) to the handler that now follows, then leaves.

@@ -49,12 +49,7 @@ enum HTTPUpgradeTunnel {
         } catch {
             return context.close(promise: nil)
         }
-        route.resolveAddress(on: context.eventLoop).assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let address): session.connect(to: address, relay)
-            case .failure: session.refuse(.connectFailed)
-            }
-        }
+        session.connect(to: route, relay)
     }
 
     /// Takes the HTTP handlers out so that the relay, added last, sees raw bytes.
@@ -75,17 +70,10 @@ enum HTTPUpgradeTunnel {
 enum HTTPConnectTunnel {
     static func start(_ route: UpstreamRoute, session: RelaySession, context: ChannelHandlerContext) {
         let relay = RelayHandler(side: .downstream, session: session)
-        let upstreamRelay = RelayHandler(side: .upstream, session: session)
-        let connector = UpstreamConnector(settings: session.environment.settings)
-        session.connectStarted()
-        route.resolveAddress(on: context.eventLoop).assumeIsolated().flatMap { address in
-            session.destination = address
-            return connector.connect(to: address, on: context.eventLoop, handler: upstreamRelay)
-        }.whenComplete { result in
-            switch result {
-            case .success:
-                session.connectFinished(upstreamOpen: true)
-                let pipeline = context.pipeline.syncOperations
+        let pipeline = context.pipeline.syncOperations
+        session.connect(
+            to: route, relay,
+            beforePairing: {
                 do {
                     try pipeline.addHandler(relay, position: .last)
                 } catch {
@@ -94,17 +82,14 @@ enum HTTPConnectTunnel {
                 HTTPUpgradeTunnel.removeHTTPHandlers(pipeline)
                 context.channel.writeAndFlush(
                     ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n"), promise: nil)
-                RelayHandler.pair(relay, upstreamRelay)
-            case .failure(let error):
-                session.fail(RelaySession.outcome(of: error))
-                session.connectFinished(upstreamOpen: false)
+            },
+            onFailure: { outcome in
                 let reply =
-                    "HTTP/1.1 502 Bad Gateway\r\nx-mesher-error: \(HTTPForwardHandler.errorName(RelaySession.outcome(of: error)))\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                HTTPUpgradeTunnel.removeHTTPHandlers(context.pipeline.syncOperations)
+                    "HTTP/1.1 502 Bad Gateway\r\nx-mesher-error: \(HTTPForwardHandler.errorName(outcome))\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                HTTPUpgradeTunnel.removeHTTPHandlers(pipeline)
                 context.channel.writeAndFlush(ByteBuffer(string: reply)).assumeIsolated().whenComplete { _ in
                     context.channel.close(promise: nil)
                 }
-            }
-        }
+            })
     }
 }
