@@ -72,11 +72,11 @@ public final class ProxyServer: Sendable {
                 var bootstrap = ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 4096)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.allowRemoteHalfClosure, value: true)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .childChannelOption(.writeBufferWaterMark, value: environment.settings.writeBufferWaterMark)
                     .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture { try initialize(channel) }
+                        channel.eventLoop.makeCompletedFuture {
+                            try environment.settings.applySocketOptions(channel, noDelay: true)
+                            try initialize(channel)
+                        }
                     }
                 if address.contains(":") {
                     bootstrap = bootstrap.serverChannelOption(

@@ -14,8 +14,10 @@ struct RelayEnvironment: Sendable {
     /// Upstream HTTP connection pools, one per event loop.
     var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
 
-    func pool(for eventLoop: any EventLoop) -> UpstreamPool? {
-        pools[ObjectIdentifier(eventLoop)]?.value
+    /// The pool of `eventLoop`; every loop of the group has one. Call it on that loop.
+    func pool(for eventLoop: any EventLoop) -> UpstreamPool {
+        guard let box = pools[ObjectIdentifier(eventLoop)] else { preconditionFailure("no upstream pool for \(eventLoop)") }
+        return box.value
     }
 }
 

@@ -20,7 +20,6 @@ final class RelaySession: NIOScheduledCallbackHandler {
     var activity = 0
 
     private let started = NIODeadline.now()
-    private let startedWall = Date().timeIntervalSince1970
     private var openSides = 1
     private var connecting = false
     private var idleTimer: NIOScheduledCallback?
@@ -93,13 +92,14 @@ final class RelaySession: NIOScheduledCallbackHandler {
         let refused = outcome.isRefusal
         // Formatting addresses costs more than the relay of a small request: only when someone reads it.
         guard refused || environment.accessLog != nil || logger.logLevel <= .debug else { return }
+        let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
         let summary = ConnectionSummary(
-            startTime: startedWall,
+            startTime: Date().timeIntervalSince1970 - elapsed,
             source: downstream.remoteAddress.map(Self.format) ?? "-",
             destination: destination.map(Self.format) ?? "-",
             bytesUp: bytesUp,
             bytesDown: bytesDown,
-            durationMilliseconds: Double((NIODeadline.now() - started).nanoseconds) / 1e6,
+            durationMilliseconds: elapsed * 1e3,
             result: outcome.rawValue,
             direction: direction.rawValue,
             protocolName: sniffed?.protocolName ?? "-",

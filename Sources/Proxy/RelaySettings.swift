@@ -31,6 +31,18 @@ struct RelaySettings: Sendable {
     }
 }
 
+extension RelaySettings {
+    /// Options of every relayed socket, both sides, set from the channel initializer: the bootstraps'
+    /// option lists cost a future chain per option on every connection. `noDelay` for accepted sockets
+    /// (ClientBootstrap already sets it).
+    func applySocketOptions(_ channel: any Channel, noDelay: Bool) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+        if noDelay { try options.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+    }
+}
+
 extension SocketAddress {
     /// The raw address bytes (4 or 16), for comparisons without string formatting.
     var ipBytes: [UInt8]? {

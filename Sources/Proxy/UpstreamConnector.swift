@@ -19,18 +19,18 @@ struct UpstreamConnector: Sendable {
         configure: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
     ) -> EventLoopFuture<any Channel> {
         let configure = NIOLoopBound(configure, eventLoop: eventLoop)
-        var bootstrap = ClientBootstrap(group: eventLoop)
+        let settings = settings
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: settings.writeBufferWaterMark)
-        if let mark = settings.proxyMark {
-            bootstrap = bootstrap.channelOption(.socketOption(Self.soMark), value: Int(mark))
-        }
-        return bootstrap.channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try configure.value(channel.pipeline.syncOperations)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try settings.applySocketOptions(channel, noDelay: false)
+                    if let mark = settings.proxyMark {
+                        try channel.syncOptions?.setOption(.socketOption(Self.soMark), value: Int(mark))
+                    }
+                    try configure.value(channel.pipeline.syncOperations)
+                }
             }
-        }.connect(to: address)
+            .connect(to: address)
     }
 }

@@ -16,7 +16,6 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let head: HTTPRequestHead
         let route: UpstreamRoute
         let started = NIODeadline.now()
-        let startedWall = Date().timeIntervalSince1970
         /// Parts not yet sent because the upstream connection is not ready.
         var queued: [HTTPClientRequestPart] = []
         /// The request as sent upstream, kept for a retry.
@@ -38,6 +37,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     }
 
     private let session: RelaySession
+    private let pool: UpstreamPool
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
     private var pendingRead = false
@@ -48,6 +48,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     init(session: RelaySession, headLimit: HeaderSizeLimitHandler) {
         self.session = session
+        self.pool = session.environment.pool(for: session.downstream.eventLoop)
         self.headLimit = headLimit
     }
 
@@ -173,13 +174,12 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     static let maxHops = 16
 
     private func connect(_ exchange: Exchange, fresh: Bool) {
-        guard let pool = session.environment.pool(for: session.downstream.eventLoop) else { return }
+        // The usual case, a known address and an idle pooled connection, takes no future and no closure.
+        if let address = exchange.route.address { return acquire(exchange, address: address, fresh: fresh) }
         exchange.route.resolveAddress(on: pool.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let address):
-                let (reused, connection) = pool.acquire(address, fresh: fresh)
-                exchange.reused = reused
-                connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0, pool: pool) }
+                self.acquire(exchange, address: address, fresh: fresh)
             case .failure:
                 guard self.exchange === exchange else { return }
                 self.respondWithError(exchange, error: "name-not-resolved")
@@ -187,7 +187,17 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         }
     }
 
-    private func attach(_ exchange: Exchange, result: Result<UpstreamHTTPHandler, any Error>, pool: UpstreamPool) {
+    private func acquire(_ exchange: Exchange, address: SocketAddress, fresh: Bool) {
+        switch pool.acquire(address, fresh: fresh) {
+        case .idle(let upstream):
+            exchange.reused = true
+            attach(exchange, result: .success(upstream))
+        case .connecting(let connection):
+            connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0) }
+        }
+    }
+
+    private func attach(_ exchange: Exchange, result: Result<UpstreamHTTPHandler, any Error>) {
         guard self.exchange === exchange else {
             // The app went away meanwhile; the connection is fine for the next one.
             if case .success(let upstream) = result { pool.release(upstream) }
@@ -235,7 +245,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             }
             exchange.responseHead = head
             head.version = exchange.head.version
-            head.headers = head.headers.removingHopByHop()
+            head.headers.removeHopByHop()
             if !exchange.head.isKeepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
@@ -284,7 +294,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     static func upstreamHead(_ head: HTTPRequestHead, keepUpgrade: Bool = false) -> HTTPRequestHead {
         var upstream = head
         upstream.version = .http1_1
-        upstream.headers = head.headers.removingHopByHop()
+        upstream.headers.removeHopByHop()
         if let schemeEnd = head.uri.range(of: "://") {
             let afterAuthority = head.uri[schemeEnd.upperBound...].drop { $0 != "/" && $0 != "?" }
             upstream.uri = afterAuthority.hasPrefix("?") ? "/" + afterAuthority : String(afterAuthority)
@@ -306,7 +316,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             if upstreamReusable {
-                session.environment.pool(for: context.eventLoop)?.release(upstream)
+                pool.release(upstream)
             } else {
                 upstream.receiver = nil
                 upstream.close()
@@ -322,12 +332,12 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     /// Decided before the write: ending a response makes HTTPServerPipelineHandler hand over the next
     /// pipelined request (and a half-close queued behind it) right inside this call.
     private func endResponse(_ trailers: HTTPHeaders?, keepAlive: Bool, context: ChannelHandlerContext) {
-        let closeAfter = !keepAlive || closeWhenIdle
+        guard !keepAlive || closeWhenIdle else {
+            return context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        }
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
-        if closeAfter {
-            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     // MARK: - Responses Mesher makes itself
@@ -378,15 +388,16 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     private func logExchange(_ exchange: Exchange, status: UInt, error: String?) {
         session.requests += 1
         guard let accessLog = session.environment.accessLog else { return }
+        let elapsed = Double((NIODeadline.now() - exchange.started).nanoseconds) / 1e9
         let line = RequestSummary(
-            startTime: exchange.startedWall,
+            startTime: Date().timeIntervalSince1970 - elapsed,
             source: session.downstream.remoteAddress.map(RelaySession.format) ?? "-",
             direction: session.direction.rawValue, method: exchange.head.method.rawValue,
             authority: exchange.head.authority ?? "-", path: exchange.head.uri,
             service: exchange.route.serviceName,
             upstream: exchange.route.address.map(RelaySession.format) ?? "-", status: status,
             bytesDown: exchange.responseBytes,
-            durationMilliseconds: Double((NIODeadline.now() - exchange.started).nanoseconds) / 1e6, error: error)
+            durationMilliseconds: elapsed * 1e3, error: error)
         accessLog.write(line: line.json)
     }
 }

@@ -1,21 +1,31 @@
 import NIOHTTP1
 
 extension HTTPHeaders {
-    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those `Connection` names.
-    /// Framing (Transfer-Encoding) is redone by the encoder of the next hop.
-    func removingHopByHop() -> HTTPHeaders {
-        var named: Set<String> = ["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"]
-        for value in self[canonicalForm: "connection"] { named.insert(value.lowercased()) }
-        var out = HTTPHeaders()
-        for (name, value) in self where !named.contains(name.lowercased()) {
-            out.add(name: name, value: value)
+    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1). Framing (Transfer-Encoding)
+    /// is redone by the encoder of the next hop.
+    private static let hopByHop = ["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"]
+
+    /// Removes the hop-by-hop headers and those `Connection` names, in place. Most messages have none or
+    /// only `Connection`, so one scan without allocation decides whether anything needs to go.
+    mutating func removeHopByHop() {
+        guard contains(where: { name, _ in Self.hopByHop.contains { name.equalsASCIICaseInsensitive($0) } }) else {
+            return
         }
-        return out
+        for listed in self[canonicalForm: "connection"] { remove(name: String(listed)) }
+        for name in Self.hopByHop { remove(name: name) }
     }
 
     /// Whether the request asks to switch protocols (WebSocket and the like).
     var isUpgradeRequest: Bool {
-        self[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" } && !self["upgrade"].isEmpty
+        contains(name: "upgrade") && self[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality with a lowercase `other`, without building a lowercased copy.
+    fileprivate func equalsASCIICaseInsensitive(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        return zip(utf8, other.utf8).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61 && $1 <= 0x7A) }
     }
 }
 

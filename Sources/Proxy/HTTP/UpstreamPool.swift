@@ -16,14 +16,18 @@ final class UpstreamPool {
         self.connector = UpstreamConnector(settings: settings)
     }
 
-    /// An idle connection to `address` if there is one, else a new one.
-    func acquire(_ address: SocketAddress, fresh: Bool = false) -> (reused: Bool, EventLoopFuture<UpstreamHTTPHandler>)
-    {
+    enum Acquired {
+        case idle(UpstreamHTTPHandler)
+        case connecting(EventLoopFuture<UpstreamHTTPHandler>)
+    }
+
+    /// An idle connection to `address` if there is one (unless `fresh`), else a new one.
+    func acquire(_ address: SocketAddress, fresh: Bool = false) -> Acquired {
         if !fresh {
             while let handler = idle[address]?.popLast() {
                 guard handler.isActive else { continue }
                 handler.cancelIdleTimer()
-                return (true, eventLoop.assumeIsolated().makeSucceededFuture(handler))
+                return .idle(handler)
             }
         }
         let handler = UpstreamHTTPHandler(address: address, pool: self)
@@ -34,7 +38,7 @@ final class UpstreamPool {
                     HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
             try pipeline.addHandler(handler)
         }
-        return (false, future.assumeIsolated().map { _ in handler }.nonisolated())
+        return .connecting(future.assumeIsolated().map { _ in handler }.nonisolated())
     }
 
     /// Back to the pool after a complete response on a keep-alive connection.
