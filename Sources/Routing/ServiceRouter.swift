@@ -49,12 +49,17 @@ public enum ServiceName {
         var name = Substring(host)
         if name.hasPrefix("[") { return nil }  // IPv6 literal
         if let colon = name.lastIndex(of: ":") {
-            guard name[name.index(after: colon)...].allSatisfy(\.isNumber) else { return nil }
+            guard name.utf8[name.index(after: colon)...].allSatisfy(isDigit) else { return nil }
             name = name[..<colon]
         }
-        let lowered = name.lowercased().trimmingDots()
-        guard !lowered.isEmpty, !lowered.allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
-        return lowered
+        // IPv4 literals (and empty names) first, before any copy: most egress requests name an address.
+        guard !name.utf8.allSatisfy({ isDigit($0) || $0 == UInt8(ascii: ".") }) else { return nil }
+        return name.lowercased().trimmingDots()
+    }
+
+    /// ASCII only: this runs on every request, and Unicode digit classes mean nothing in a host name.
+    private static func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 }
 

@@ -5,7 +5,11 @@ import Routing
 
 /// L7 forwarding of one downstream HTTP/1.x connection: each request is routed (Host → service →
 /// instance, else the original destination), sent on a pooled keep-alive upstream connection, and its
-/// response streamed back. Requests arrive one at a time (HTTPServerPipelineHandler holds pipelined ones).
+/// response streamed back.
+///
+/// It also orders pipelined requests and answers malformed ones (NIO's HTTPServerPipelineHandler and
+/// HTTPServerProtocolErrorHandler do that too, but stop reading after every request: two epoll_ctl calls
+/// per request). Reading stops only while a request that arrived early is held.
 final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseReceiver {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -16,10 +20,11 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let head: HTTPRequestHead
         let route: UpstreamRoute
         let started = NIODeadline.now()
-        /// Parts not yet sent because the upstream connection is not ready.
-        var queued: [HTTPClientRequestPart] = []
-        /// The request as sent upstream, kept for a retry.
+        /// The request head as sent upstream (when it is forwarded at all), kept for a retry.
         var upstreamHead: HTTPRequestHead?
+        var headSent = false
+        /// Body parts and end not yet sent because the upstream connection is not ready.
+        var queued: [HTTPClientRequestPart] = []
         var upstream: UpstreamHTTPHandler?
         var reused = false
         var retried = false
@@ -43,13 +48,20 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     private var pendingRead = false
     /// The app half-closed: close once the request in flight has its response.
     private var closeWhenIdle = false
+    /// What arrived after a complete request whose response is not done yet: the next request(s).
+    private var held = CircularBuffer<HeldInput>()
+    /// The connection closes once the current response is written; later requests are dropped.
+    private var closing = false
 
-    private let headLimit: HeaderSizeLimitHandler
+    private enum HeldInput {
+        case part(HTTPServerRequestPart)
+        case inputClosed
+        case error(any Error)
+    }
 
-    init(session: RelaySession, headLimit: HeaderSizeLimitHandler) {
+    init(session: RelaySession) {
         self.session = session
         self.pool = session.environment.pool(for: session.downstream.eventLoop)
-        self.headLimit = headLimit
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -59,14 +71,23 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         session.activity &+= 1
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if closing { return }
+        if mustHold { return held.append(.part(part)) }
+        handle(part, context: context)
+    }
+
+    /// A complete request waits for its response, or earlier input waits: new input waits its turn.
+    private var mustHold: Bool { exchange?.requestEnded == true || !held.isEmpty }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             begin(head, context: context)
         case .body(let buffer):
             session.bytesUp += buffer.readableBytes
             send(.body(.byteBuffer(buffer)))
         case .end(let trailers):
-            headLimit.requestEnded()
             if let exchange, exchange.head.headers.isUpgradeRequest, exchange.generatedError == nil,
                 exchange.head.method != .CONNECT
             {
@@ -87,9 +108,12 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         context.fireChannelReadComplete()
     }
 
-    /// Backpressure on the request body: read from the app only while the upstream can take it.
+    /// Backpressure: read from the app only while the upstream can take the request body, and not while
+    /// a pipelined request is held.
     func read(context: ChannelHandlerContext) {
-        if let exchange, exchange.generatedError == nil, !(exchange.upstream?.isWritable ?? false) {
+        if !held.isEmpty {
+            pendingRead = true
+        } else if let exchange, exchange.generatedError == nil, !(exchange.upstream?.isWritable ?? false) {
             pendingRead = true
         } else {
             context.read()
@@ -103,10 +127,14 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent {
-            closeWhenIdle = true
-            if exchange == nil { context.close(promise: nil) }
+            if mustHold { held.append(.inputClosed) } else { inputClosed(context: context) }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func inputClosed(context: ChannelHandlerContext) {
+        closeWhenIdle = true
+        if exchange == nil { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -121,14 +149,57 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // HTTPServerProtocolErrorHandler has already answered 400 to a malformed request.
+        guard error is HTTPParserError else {
+            // The app reset the connection or similar: nothing to answer.
+            session.environment.logger.debug("downstream error", metadata: ["error": "\(error)"])
+            session.fail(.reset)
+            return context.close(promise: nil)
+        }
+        if closing { return }
+        if mustHold { return held.append(.error(error)) }
+        badRequest(error, context: context)
+    }
+
+    /// A malformed request: 400 unless part of a response is already out, then close (the decoder has
+    /// stopped; nothing after the error can be trusted).
+    private func badRequest(_ error: any Error, context: ChannelHandlerContext) {
+        let tooLarge = (error as? HTTPParserError) == .headerOverflow
         session.environment.logger.warning(
-            "bad HTTP request",
+            tooLarge ? "request head too large" : "bad HTTP request",
             metadata: [
                 "src": "\(session.downstream.remoteAddress.map(RelaySession.format) ?? "-")", "error": "\(error)",
             ])
         session.fail(.reset)
-        context.close(promise: nil)
+        closing = true
+        held.removeAll()
+        if let exchange {
+            self.exchange = nil
+            if let upstream = exchange.upstream {
+                upstream.receiver = nil
+                upstream.close()
+            }
+            if exchange.responseHead != nil { return context.close(promise: nil) }
+        }
+        var headers = HTTPHeaders([("connection", "close"), ("content-length", "0")])
+        if tooLarge { headers.add(name: "x-mesher-error", value: "header-too-large") }
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))),
+            promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// Once a response is done: the held input, in order, until a request is complete again.
+    private func releaseHeld(context: ChannelHandlerContext) {
+        while !closing, exchange?.requestEnded != true, let next = held.popFirst() {
+            switch next {
+            case .part(let part): handle(part, context: context)
+            case .inputClosed: inputClosed(context: context)
+            case .error(let error): badRequest(error, context: context)
+            }
+        }
+        readIfPending()
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -165,7 +236,6 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
                 name: "x-forwarded-for", value: previous.isEmpty ? client : "\(previous), \(client)")
         }
         exchange.upstreamHead = upstreamHead
-        exchange.queued.append(.head(upstreamHead))
         connect(exchange, fresh: false)
     }
 
@@ -207,6 +277,10 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         case .success(let upstream):
             exchange.upstream = upstream
             upstream.receiver = self
+            if let head = exchange.upstreamHead, !exchange.headSent {
+                exchange.headSent = true
+                upstream.send(.head(head))
+            }
             for part in exchange.queued { upstream.send(part) }
             exchange.bodySent = exchange.queued.contains { if case .body = $0 { true } else { false } }
             exchange.queued = []
@@ -228,7 +302,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     }
 
     private func readIfPending() {
-        guard pendingRead, let context else { return }
+        guard pendingRead, held.isEmpty, let context else { return }
         pendingRead = false
         context.read()
     }
@@ -280,8 +354,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method)
         {
             exchange.retried = true
-            exchange.queued =
-                [.head(exchange.upstreamHead ?? exchange.head)] + (exchange.requestEnded ? [.end(nil)] : [])
+            exchange.headSent = false
+            exchange.queued = exchange.requestEnded ? [.end(nil)] : []
             return connect(exchange, fresh: true)
         }
         respondWithError(exchange, error: "upstream-reset")
@@ -325,19 +399,20 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         logExchange(exchange, status: exchange.responseHead?.status.code ?? 0, error: nil)
         self.exchange = nil
         endResponse(trailers, keepAlive: keepAlive, context: context)
-        readIfPending()
     }
 
-    /// Ends a response, and the connection too when the app asked for that or half-closed before it.
-    /// Decided before the write: ending a response makes HTTPServerPipelineHandler hand over the next
-    /// pipelined request (and a half-close queued behind it) right inside this call.
+    /// Ends a response, and the connection too when the app asked for that or half-closed before it;
+    /// else the next held request goes on.
     private func endResponse(_ trailers: HTTPHeaders?, keepAlive: Bool, context: ChannelHandlerContext) {
         guard !keepAlive || closeWhenIdle else {
-            return context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            return releaseHeld(context: context)
         }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        closing = true
+        held.removeAll()
+        context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Responses Mesher makes itself

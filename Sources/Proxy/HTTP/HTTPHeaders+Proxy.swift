@@ -2,17 +2,34 @@ import NIOHTTP1
 
 extension HTTPHeaders {
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1). Framing (Transfer-Encoding)
-    /// is redone by the encoder of the next hop.
-    private static let hopByHop = ["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"]
+    /// is redone by the encoder of the next hop. "connection" first: its bit is checked by position.
+    private static let hopByHop = [
+        "connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade",
+    ]
 
-    /// Removes the hop-by-hop headers and those `Connection` names, in place. Most messages have none or
-    /// only `Connection`, so one scan without allocation decides whether anything needs to go.
+    /// Removes the hop-by-hop headers and those `Connection` names, in place. One scan without allocation
+    /// finds which are there (usually none, or `Connection: keep-alive`); only those are removed.
     mutating func removeHopByHop() {
-        guard contains(where: { name, _ in Self.hopByHop.contains { name.equalsASCIICaseInsensitive($0) } }) else {
-            return
+        var found: UInt8 = 0
+        for (name, _) in self {
+            if let index = Self.hopByHop.firstIndex(where: { name.equalsASCIICaseInsensitive($0) }) {
+                found |= 1 << index
+            }
         }
-        for listed in self[canonicalForm: "connection"] { remove(name: String(listed)) }
-        for name in Self.hopByHop { remove(name: name) }
+        guard found != 0 else { return }
+        if found & 1 != 0 {  // Connection: its options "close" and "keep-alive" name no header
+            for value in self["connection"] {
+                for token in value.split(separator: ",") {
+                    let name = token.trimmingSpaces
+                    if !name.isEmpty && !name.equalsASCIICaseInsensitive("close")
+                        && !name.equalsASCIICaseInsensitive("keep-alive")
+                    {
+                        remove(name: String(name))
+                    }
+                }
+            }
+        }
+        for (index, name) in Self.hopByHop.enumerated() where found & (1 << index) != 0 { remove(name: name) }
     }
 
     /// Whether the request asks to switch protocols (WebSocket and the like).
@@ -21,11 +38,17 @@ extension HTTPHeaders {
     }
 }
 
-extension String {
+extension StringProtocol {
     /// ASCII case-insensitive equality with a lowercase `other`, without building a lowercased copy.
     fileprivate func equalsASCIICaseInsensitive(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         return zip(utf8, other.utf8).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61 && $1 <= 0x7A) }
+    }
+
+    fileprivate var trimmingSpaces: SubSequence {
+        let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
+        let end = lastIndex { $0 != " " && $0 != "\t" }.map { index(after: $0) } ?? start
+        return self[start..<end]
     }
 }
 

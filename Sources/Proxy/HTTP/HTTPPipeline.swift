@@ -3,27 +3,27 @@ import NIOHTTP1
 
 /// The downstream HTTP handlers, by name so that an upgrade can take them out again.
 enum HTTPPipeline {
-    static let headLimit = "mesher-http-head-limit"
     static let decoder = "mesher-http-decoder"
     static let encoder = "mesher-http-encoder"
-    static let pipelining = "mesher-http-pipelining"
-    static let errors = "mesher-http-errors"
     static let forward = "mesher-http-forward"
 
     /// Adds the codec and the forwarder after `position`; bytes fired into it afterwards are parsed as HTTP.
+    /// The decoder caps a request head at `http.maxHeaderBytes` (a 400 `header-too-large` past it).
     static func install(
         _ pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position,
         session: RelaySession
     ) throws {
-        let limiter = HeaderSizeLimitHandler(
-            limit: session.environment.settings.maxHeaderBytes, logger: session.environment.logger)
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = session.environment.settings.maxHeaderBytes
+        limits.maxHeaderListSize = session.environment.settings.maxHeaderBytes
         let handlers: [(String, any ChannelHandler)] = [
-            (headLimit, limiter),
-            (decoder, ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))),
+            (
+                decoder,
+                ByteToMessageHandler(
+                    HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits))
+            ),
             (encoder, HTTPResponseEncoder()),
-            (pipelining, HTTPServerPipelineHandler()),
-            (errors, HTTPServerProtocolErrorHandler()),
-            (forward, HTTPForwardHandler(session: session, headLimit: limiter)),
+            (forward, HTTPForwardHandler(session: session)),
         ]
         var after = position
         for (name, handler) in handlers {
@@ -54,10 +54,7 @@ enum HTTPUpgradeTunnel {
 
     /// Takes the HTTP handlers out so that the relay, added last, sees raw bytes.
     static func removeHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
-        for name in [
-            HTTPPipeline.headLimit, HTTPPipeline.pipelining, HTTPPipeline.errors, HTTPPipeline.forward,
-            HTTPPipeline.encoder,
-        ] {
+        for name in [HTTPPipeline.forward, HTTPPipeline.encoder] {
             pipeline.removeHandler(name: name, promise: nil)
         }
         // Last: its unparsed bytes go to the next inbound handler, which is now the relay.

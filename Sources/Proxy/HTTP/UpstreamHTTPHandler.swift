@@ -104,18 +104,27 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler, NIOScheduledCallbackHandl
 
     // MARK: - Idle in the pool
 
-    func startIdleTimer(_ timeout: TimeAmount) {
-        guard let context else { return }
+    /// When the connection last went back to the pool. The timer is not moved on every request: when it
+    /// fires it closes the connection only if that was a whole timeout ago, else it waits the rest.
+    private var idleSince = NIODeadline.distantFuture
+    private var idleTimeout = TimeAmount.zero
+
+    func markIdle(timeout: TimeAmount) {
+        idleSince = .now()
+        idleTimeout = timeout
+        guard idleTimer == nil, let context else { return }
         idleTimer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
     }
 
-    func cancelIdleTimer() {
-        idleTimer?.cancel()
-        idleTimer = nil
+    func markInUse() {
+        idleSince = .distantFuture
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         idleTimer = nil
-        if receiver == nil { close() }
+        guard receiver == nil, idleSince != .distantFuture else { return }
+        let due = idleSince + idleTimeout
+        if due <= .now() { return close() }
+        idleTimer = try? eventLoop.assumeIsolated().scheduleCallback(at: due, handler: self)
     }
 }

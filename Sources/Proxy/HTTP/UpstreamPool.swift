@@ -26,7 +26,7 @@ final class UpstreamPool {
         if !fresh {
             while let handler = idle[address]?.popLast() {
                 guard handler.isActive else { continue }
-                handler.cancelIdleTimer()
+                handler.markInUse()
                 return .idle(handler)
             }
         }
@@ -49,7 +49,7 @@ final class UpstreamPool {
             return handler.close()
         }
         idle[handler.address, default: []].append(handler)
-        handler.startIdleTimer(Self.idleTimeout)
+        handler.markIdle(timeout: Self.idleTimeout)
     }
 
     func forget(_ handler: UpstreamHTTPHandler) {
