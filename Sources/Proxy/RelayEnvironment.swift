@@ -16,7 +16,9 @@ struct RelayEnvironment: Sendable {
 
     /// The pool of `eventLoop`; every loop of the group has one. Call it on that loop.
     func pool(for eventLoop: any EventLoop) -> UpstreamPool {
-        guard let box = pools[ObjectIdentifier(eventLoop)] else { preconditionFailure("no upstream pool for \(eventLoop)") }
+        guard let box = pools[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("no upstream pool for \(eventLoop)")
+        }
         return box.value
     }
 }
