@@ -40,10 +40,10 @@ public final class VirtualIPTable: Sendable {
     }
 
     public func service(at address: [UInt8]) -> String? {
-        if address.count == 16, let ipv6Prefix, Array(address.prefix(12)) == ipv6Prefix {
+        if address.count == 16, let ipv6Prefix, address.starts(with: ipv6Prefix) {
             return service(at: Array(address.suffix(4)))
         }
-        guard address.count == 4, Array(address.prefix(2)) == Self.prefix else { return nil }
+        guard address.count == 4, address.starts(with: Self.prefix) else { return nil }
         let host = UInt16(address[2]) << 8 | UInt16(address[3])
         return table.withLock { $0.byHost[host] }
     }

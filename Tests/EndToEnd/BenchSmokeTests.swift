@@ -18,7 +18,7 @@ struct BenchSmokeTests {
             #expect(row.count == 9, "5 proxies and 3 ratios: \(row)")
             #expect(row[1...5].allSatisfy { Double($0) ?? 0 > 0 }, "requests per second: \(row)")
         }
-        for scenario in ["rss-idle", "rss-load", "cpu-100k", "route-c32", "idle-200"] {
+        for scenario in ["rss-idle", "rss-load", "anon-idle", "anon-load", "cpu-100k", "route-c32", "idle-200"] {
             let row = try #require(rows[scenario], "\(result.stdout)")
             let mesher = row.filter { Double($0) != nil }
             #expect(!mesher.isEmpty, "\(scenario): \(row)")
