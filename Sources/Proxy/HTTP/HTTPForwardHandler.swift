@@ -369,7 +369,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         var upstream = head
         upstream.version = .http1_1
         upstream.headers.removeHopByHop()
-        if let schemeEnd = head.uri.range(of: "://") {
+        // Origin form ("/path", the usual case) needs no search; absolute form comes from explicit-proxy clients.
+        if !head.uri.hasPrefix("/"), let schemeEnd = head.uri.range(of: "://") {
             let afterAuthority = head.uri[schemeEnd.upperBound...].drop { $0 != "/" && $0 != "?" }
             upstream.uri = afterAuthority.hasPrefix("?") ? "/" + afterAuthority : String(afterAuthority)
             if upstream.uri.isEmpty { upstream.uri = "/" }

@@ -42,7 +42,12 @@ extension StringProtocol {
     /// ASCII case-insensitive equality with a lowercase `other`, without building a lowercased copy.
     fileprivate func equalsASCIICaseInsensitive(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
-        return zip(utf8, other.utf8).allSatisfy { $0 == $1 || ($0 | 0x20 == $1 && $1 >= 0x61 && $1 <= 0x7A) }
+        var mine = utf8.makeIterator()
+        for expected in other.utf8 {
+            guard let byte = mine.next() else { return false }
+            if byte != expected && (byte | 0x20 != expected || expected < 0x61 || expected > 0x7A) { return false }
+        }
+        return true
     }
 
     fileprivate var trimmingSpaces: SubSequence {
@@ -63,7 +68,7 @@ extension HTTPRequestHead {
     /// The authority the request names: the Host header, else the absolute-form target.
     var authority: String? {
         if let host = headers.first(name: "host") { return host }
-        guard let schemeEnd = uri.range(of: "://") else { return nil }
+        guard !uri.hasPrefix("/"), let schemeEnd = uri.range(of: "://") else { return nil }
         let rest = uri[schemeEnd.upperBound...]
         return String(rest.prefix { $0 != "/" && $0 != "?" })
     }
