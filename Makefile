@@ -3,6 +3,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 
 BENCH_SECONDS ?= 5
+BENCH_ROUNDS ?= 3
 
 .PHONY: all build release deps demo test bench format lint clean
 
@@ -29,7 +30,7 @@ test: deps
 
 # Direct vs HAProxy vs Mesher, side by side in one run (release build).
 bench: deps release
-	MESHER_BIN=.build/release/mesher bench/sidecar-bench.sh $(BENCH_SECONDS)
+	MESHER_BIN=.build/release/mesher BENCH_ROUNDS=$(BENCH_ROUNDS) bench/sidecar-bench.sh $(BENCH_SECONDS)
 
 format:
 	swift-format format --in-place --recursive Sources Tests Package.swift

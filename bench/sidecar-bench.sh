@@ -4,9 +4,11 @@
 # Proxies: none (direct), HAProxy TCP and HTTP mode (transparent, `server orig 0.0.0.0:0`), Mesher at L7
 # (its default for HTTP) and Mesher as a byte relay (port made opaque). Same run, so ratios compare.
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
-# BENCH_IDLE_CONNS (idle connections held through Mesher, default 10000).
+# BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
+# held through Mesher, default 10000).
 set -euo pipefail
 D=${1:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 MESHER=${MESHER_BIN:-.build/release/mesher}
 IDLE=${BENCH_IDLE_CONNS:-10000}
 NS=mbench$$
@@ -16,7 +18,7 @@ N=(ip netns exec "$NS")
 cleanup() {
     set +e
     for f in "$HERE"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-    sleep 0.3
+    for _ in $(seq 30); do [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break; sleep 0.1; done
     # Whatever ignored SIGTERM (a parent may have left signals blocked) goes with SIGKILL.
     for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
@@ -65,15 +67,21 @@ log: {level: warning}
 dns: {enabled: false}
 admin: {enabled: false}
 explicitProxy: {enabled: false}
-inbound: {enabled: false}"
+inbound: {enabled: false}
+drainTimeout: 1s"
 printf '%s\n' "$common" >"$HERE/mesher.yaml"
 printf '%s\nsniff: {opaquePorts: [8080]}\n' "$common" >"$HERE/mesher-tcp.yaml"
 "${N[@]}" iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 & echo $! >"$HERE/iperf.pid"
 sleep 0.5
 
-capture_on() { "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,5201 -j REDIRECT --to-ports 15001; }
-capture_off() { "${N[@]}" iptables -t nat -F OUTPUT; }
 asuser() { "${N[@]}" setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+# Traffic to nginx and iperf3 goes to one proxy at a time: REDIRECT to its port, or nowhere (direct).
+route_to() {
+    "${N[@]}" iptables -t nat -F OUTPUT
+    [ "$1" = 0 ] && return
+    "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,5201 \
+        -j REDIRECT --to-ports "$1"
+}
 # One line: rps p50 p99 requests [errors]
 wrkrun() {
     local c=$1; shift
@@ -87,54 +95,73 @@ rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 anon_mib() { awk '/RssAnon/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 result() { echo "$1 $2 $3" >>"$HERE/results"; }
 
-scenarios() { # name pid
-    local name=$1 pid=${2:-} line before
-    [ -n "$pid" ] && before=$(cpu_seconds "$pid")
-    line=$(wrkrun 32)
-    result "$name" ka-c32 "$line"
-    if [ -n "$pid" ]; then
-        result "$name" rss-load "$(rss_mib "$pid") MiB"
-        result "$name" anon-load "$(anon_mib "$pid") MiB"
-        local requests cpu
-        requests=$(echo "$line" | awk '{print $4}')
-        cpu=$(awk -v a="$before" -v b="$(cpu_seconds "$pid")" -v n="$requests" 'BEGIN {printf "%.2f", (b - a) * 100000 / n}')
-        result "$name" cpu-100k "$cpu s"
-    fi
-    result "$name" ka-c1 "$(wrkrun 1)"
-    result "$name" close-c8 "$(wrkrun 8 -H 'Connection: close')"
-    local bw
-    # HAProxy in HTTP mode cannot carry iperf3's protocol (Mesher sniffs it and relays it as TCP).
-    if [ "$name" = haproxy-http ]; then result "$name" tcp-bulk "n/a"; return; fi
-    bw=$(asuser iperf3 -c 127.0.0.1 -p 5201 -t "$D" -J 2>/dev/null |
-        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo fail)
-    result "$name" tcp-bulk "$bw Gbit/s"
-}
+# Every proxy runs for the whole benchmark, each on its own port (uid 1337, so its own connections are not
+# redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
+PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
+declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014)
 startproxy() { # name cmd...
     local name=$1; shift
     "${N[@]}" setpriv --reuid 1337 --regid 1337 --clear-groups "$@" >"$HERE/$name.log" 2>&1 & echo $! >"$HERE/$name.pid"
-    for _ in $(seq 100); do "${N[@]}" ss -ltn | grep -q ':15001 ' && break; sleep 0.1; done
-    sleep 0.2
-    result "$name" rss-idle "$(rss_mib "$(cat "$HERE/$name.pid")") MiB"
-    result "$name" anon-idle "$(anon_mib "$(cat "$HERE/$name.pid")") MiB"
+    for _ in $(seq 100); do "${N[@]}" ss -ltn | grep -q ":${PORT[$name]} " && break; sleep 0.1; done
 }
-stopproxy() { local pid; pid=$(cat "$HERE/$1.pid"); kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$HERE/$1.pid"; sleep 0.3; }
-
-capture_off
-scenarios direct
-capture_on
-for proxy in haproxy-tcp haproxy-http; do
-    startproxy "$proxy" haproxy -f "$HERE/$proxy.cfg" -db
-    scenarios "$proxy" "$(cat "$HERE/$proxy.pid")"
-    stopproxy "$proxy"
+pid_of() { cat "$HERE/$1.pid"; }
+for mode in tcp http; do
+    sed -e "s/15001/${PORT[haproxy-$mode]}/" "$HERE/haproxy-$mode.cfg" >"$HERE/haproxy-$mode.port.cfg"
+    startproxy "haproxy-$mode" haproxy -f "$HERE/haproxy-$mode.port.cfg" -db
 done
+printf 'outbound: {port: %s}\n' "${PORT[mesher-tcp]}" >>"$HERE/mesher-tcp.yaml"
+printf 'outbound: {port: %s}\n' "${PORT[mesher]}" >>"$HERE/mesher.yaml"
 startproxy mesher-tcp "$MESHER" run --config "$HERE/mesher-tcp.yaml"
-scenarios mesher-tcp "$(cat "$HERE/mesher-tcp.pid")"
-stopproxy mesher-tcp
 startproxy mesher "$MESHER" run --config "$HERE/mesher.yaml"
-pid=$(cat "$HERE/mesher.pid")
-scenarios mesher "$pid"
-result mesher route-c32 "$(wrkrun 32 -H 'Host: bench-svc')"
+sleep 0.3
+declare -A CPU REQS
+for proxy in "${PROXIES[@]:1}"; do
+    result "$proxy" rss-idle "$(rss_mib "$(pid_of "$proxy")") MiB"
+    result "$proxy" anon-idle "$(anon_mib "$(pid_of "$proxy")") MiB"
+    CPU[$proxy]=0
+    REQS[$proxy]=0
+done
+
+for round in $(seq "$ROUNDS"); do
+    for proxy in "${PROXIES[@]}"; do
+        route_to "${PORT[$proxy]}"
+        [ "$proxy" = direct ] || before=$(cpu_seconds "$(pid_of "$proxy")")
+        line=$(wrkrun 32)
+        result "$proxy" ka-c32 "$line"
+        [ "$proxy" = direct ] && continue
+        # CPU per request from the keep-alive c32 runs only.
+        CPU[$proxy]=$(awk -v t="${CPU[$proxy]}" -v a="$before" -v b="$(cpu_seconds "$(pid_of "$proxy")")" \
+            'BEGIN {printf "%.2f", t + b - a}')
+        REQS[$proxy]=$((REQS[$proxy] + $(echo "$line" | awk '{print $4 + 0}')))
+        if [ "$round" = 1 ]; then
+            result "$proxy" rss-load "$(rss_mib "$(pid_of "$proxy")") MiB"
+            result "$proxy" anon-load "$(anon_mib "$(pid_of "$proxy")") MiB"
+        fi
+    done
+    for proxy in "${PROXIES[@]}"; do route_to "${PORT[$proxy]}"; result "$proxy" ka-c1 "$(wrkrun 1)"; done
+    for proxy in "${PROXIES[@]}"; do
+        route_to "${PORT[$proxy]}"
+        result "$proxy" close-c8 "$(wrkrun 8 -H 'Connection: close')"
+    done
+    route_to "${PORT[mesher]}"
+    result mesher route-c32 "$(wrkrun 32 -H 'Host: bench-svc')"
+    for proxy in "${PROXIES[@]}"; do
+        # HAProxy in HTTP mode cannot carry iperf3's protocol (Mesher sniffs it and relays it as TCP).
+        if [ "$proxy" = haproxy-http ]; then result "$proxy" tcp-bulk "n/a"; continue; fi
+        route_to "${PORT[$proxy]}"
+        bw=$(asuser iperf3 -c 127.0.0.1 -p 5201 -t "$D" -J 2>/dev/null |
+            python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo fail)
+        result "$proxy" tcp-bulk "$bw Gbit/s"
+    done
+done
+
+for proxy in "${PROXIES[@]:1}"; do
+    result "$proxy" cpu-100k "$(awk -v c="${CPU[$proxy]}" -v n="${REQS[$proxy]}" 'BEGIN {printf "%.2f", c * 100000 / n}') s"
+done
+
 # Idle connections held open through Mesher: its memory with them.
+route_to "${PORT[mesher]}"
+pid=$(pid_of mesher)
 asuser /usr/bin/python3 - "$IDLE" >"$HERE/idle.out" 2>&1 <<'PY' &
 import resource, socket, sys, time
 n = int(sys.argv[1])
@@ -150,26 +177,35 @@ for _ in $(seq 600); do grep -q held "$HERE/idle.out" 2>/dev/null && break; slee
 sleep 0.5
 result mesher "idle-$IDLE" "$(rss_mib "$pid") MiB $(grep -o 'held [0-9]*' "$HERE/idle.out" || echo 'held 0')"
 kill "$(cat "$HERE/idle.pid")" 2>/dev/null || true
-stopproxy mesher
 
-python3 - "$HERE/results" "$D" <<'PY'
+python3 - "$HERE/results" "$D" "$ROUNDS" <<'PY'
 import sys, collections
-rows = collections.OrderedDict()
-for line in open(sys.argv[1]):
-    proxy, scenario, rest = line.rstrip("\n").split(" ", 2)
-    rows.setdefault(scenario, {})[proxy] = rest
-proxies = ["direct", "haproxy-tcp", "haproxy-http", "mesher-tcp", "mesher"]
 def number(text):
     try:
         return float(text.split()[0])
     except (ValueError, IndexError):
         return None
+runs = collections.OrderedDict()
+for line in open(sys.argv[1]):
+    proxy, scenario, rest = line.rstrip("\n").split(" ", 2)
+    runs.setdefault(scenario, {}).setdefault(proxy, []).append(rest)
+# Each figure is the run with the median value (its latencies come with it); errors of any run are shown.
+rows, errors = collections.OrderedDict(), collections.OrderedDict()
+for scenario, by_proxy in runs.items():
+    for proxy, texts in by_proxy.items():
+        ranked = sorted(texts, key=lambda t: number(t) if number(t) is not None else float("-inf"))
+        rows.setdefault(scenario, {})[proxy] = ranked[len(ranked) // 2]
+        found = [" ".join(t.split()[4:]) for t in texts if len(t.split()) > 4]
+        if found: errors.setdefault(scenario, {})[proxy] = "; ".join(found)
+proxies = ["direct", "haproxy-tcp", "haproxy-http", "mesher-tcp", "mesher"]
 def latency(text, index):
     parts = text.split()
     if len(parts) <= index: return "-"
     return parts[index]
-print(f"# sidecar benchmark: {sys.argv[2]}s per run, same run, 1 proxy thread each")
+print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} interleaved rounds, 1 proxy thread each")
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}")
+order = ["ka-c32", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "rss-idle", "anon-idle", "rss-load", "anon-load", "cpu-100k"]
+rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 for scenario, values in rows.items():
     cells, nums = [], {}
     for p in proxies:
@@ -181,6 +217,5 @@ for scenario, values in rows.items():
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}")
     if scenario in ("ka-c32", "ka-c1", "close-c8", "route-c32"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
-        errors = {p: " ".join(values[p].split()[4:]) for p in proxies if p in values and len(values[p].split()) > 4}
-        for p, e in errors.items(): print(f"  errors {p}: {e}")
+        for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
 PY
