@@ -18,7 +18,10 @@ extension HTTPHeaders {
         }
         guard found != 0 else { return }
         if found & 1 != 0 {  // Connection: its options "close" and "keep-alive" name no header
-            for value in self["connection"] {
+            for (name, value) in self where name.equalsASCIICaseInsensitive("connection") {
+                if value.equalsASCIICaseInsensitive("keep-alive") || value.equalsASCIICaseInsensitive("close") {
+                    continue
+                }
                 for token in value.split(separator: ",") {
                     let name = token.trimmingSpaces
                     if !name.isEmpty && !name.equalsASCIICaseInsensitive("close")
