@@ -144,7 +144,7 @@ public struct DNSConfig: Equatable, Sendable {
 }
 
 public struct HTTPConfig: Equatable, Sendable {
-    /// Request line plus headers; a larger head gets a 400.
+    /// Header names and values of one request, together (and so any one header); more gets a 400.
     public var maxHeaderBytes = ByteSize(bytes: 64 * 1024)
     /// Append the client's address to X-Forwarded-For on requests sent upstream.
     public var forwardedFor = false
