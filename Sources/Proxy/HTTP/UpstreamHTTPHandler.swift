@@ -110,9 +110,10 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler, NIOScheduledCallbackHandl
     private var idleTimeout = TimeAmount.zero
 
     func markIdle(timeout: TimeAmount) {
-        idleSince = .now()
+        guard let context else { return }
+        idleSince = context.eventLoop.now
         idleTimeout = timeout
-        guard idleTimer == nil, let context else { return }
+        guard idleTimer == nil else { return }
         idleTimer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
     }
 
@@ -124,7 +125,7 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler, NIOScheduledCallbackHandl
         idleTimer = nil
         guard receiver == nil, idleSince != .distantFuture else { return }
         let due = idleSince + idleTimeout
-        if due <= .now() { return close() }
+        if due <= eventLoop.now { return close() }
         idleTimer = try? eventLoop.assumeIsolated().scheduleCallback(at: due, handler: self)
     }
 }
