@@ -20,9 +20,9 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let head: HTTPRequestHead
         let route: UpstreamRoute
         let started = NIODeadline.now()
-        /// The request head as sent upstream (when it is forwarded at all), kept for a retry.
+        /// The request head as sent upstream (when it is forwarded at all): sent on every connection the
+        /// exchange gets, so also on the one of a retry.
         var upstreamHead: HTTPRequestHead?
-        var headSent = false
         /// Body parts and end not yet sent because the upstream connection is not ready.
         var queued: [HTTPClientRequestPart] = []
         var upstream: UpstreamHTTPHandler?
@@ -111,9 +111,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     /// Backpressure: read from the app only while the upstream can take the request body, and not while
     /// a pipelined request is held.
     func read(context: ChannelHandlerContext) {
-        if !held.isEmpty {
-            pendingRead = true
-        } else if let exchange, exchange.generatedError == nil, !(exchange.upstream?.isWritable ?? false) {
+        let upstreamFull = exchange.map { $0.generatedError == nil && !($0.upstream?.isWritable ?? false) } ?? false
+        if !held.isEmpty || upstreamFull {
             pendingRead = true
         } else {
             context.read()
@@ -139,10 +138,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     func channelInactive(context: ChannelHandlerContext) {
         // The app left mid-exchange: that upstream connection is in an unknown state, never reuse it.
-        if let exchange, let upstream = exchange.upstream {
-            upstream.receiver = nil
-            upstream.close()
-        }
+        exchange?.upstream?.abandon()
         exchange = nil
         session.sideClosed()
         context.fireChannelInactive()
@@ -174,10 +170,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         held.removeAll()
         if let exchange {
             self.exchange = nil
-            if let upstream = exchange.upstream {
-                upstream.receiver = nil
-                upstream.close()
-            }
+            exchange.upstream?.abandon()
             if exchange.responseHead != nil { return context.close(promise: nil) }
         }
         var headers = HTTPHeaders([("connection", "close"), ("content-length", "0")])
@@ -277,10 +270,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         case .success(let upstream):
             exchange.upstream = upstream
             upstream.receiver = self
-            if let head = exchange.upstreamHead, !exchange.headSent {
-                exchange.headSent = true
-                upstream.send(.head(head))
-            }
+            if let head = exchange.upstreamHead { upstream.send(.head(head)) }
             for part in exchange.queued { upstream.send(part) }
             exchange.bodySent = exchange.queued.contains { if case .body = $0 { true } else { false } }
             exchange.queued = []
@@ -354,7 +344,6 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         if exchange.reused && !exchange.retried && !exchange.bodySent && Self.idempotent.contains(exchange.head.method)
         {
             exchange.retried = true
-            exchange.headSent = false
             exchange.queued = exchange.requestEnded ? [.end(nil)] : []
             return connect(exchange, fresh: true)
         }
@@ -393,8 +382,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             if upstreamReusable {
                 pool.release(upstream)
             } else {
-                upstream.receiver = nil
-                upstream.close()
+                upstream.abandon()
             }
         }
         logExchange(exchange, status: exchange.responseHead?.status.code ?? 0, error: nil)

@@ -11,33 +11,32 @@ extension HTTPHeaders {
     /// finds which are there (usually none, or `Connection: keep-alive`); only those are removed.
     mutating func removeHopByHop() {
         var found: UInt8 = 0
-        for (name, _) in self {
-            if let index = Self.hopByHop.firstIndex(where: { name.equalsASCIICaseInsensitive($0) }) {
-                found |= 1 << index
+        var connectionNamesHeaders = false
+        for (name, value) in self {
+            guard let index = Self.hopByHop.firstIndex(where: { name.equalsASCIICaseInsensitive($0) }) else {
+                continue
             }
+            found |= 1 << index
+            if index == 0 && !Self.isConnectionOption(value) { connectionNamesHeaders = true }
         }
         guard found != 0 else { return }
-        if found & 1 != 0 {  // Connection: its options "close" and "keep-alive" name no header
-            for (name, value) in self where name.equalsASCIICaseInsensitive("connection") {
-                if value.equalsASCIICaseInsensitive("keep-alive") || value.equalsASCIICaseInsensitive("close") {
-                    continue
-                }
-                for token in value.split(separator: ",") {
-                    let name = token.trimmingSpaces
-                    if !name.isEmpty && !name.equalsASCIICaseInsensitive("close")
-                        && !name.equalsASCIICaseInsensitive("keep-alive")
-                    {
-                        remove(name: String(name))
-                    }
-                }
+        if connectionNamesHeaders {
+            for token in self[canonicalForm: "connection"] where !Self.isConnectionOption(token) {
+                remove(name: String(token))
             }
         }
         for (index, name) in Self.hopByHop.enumerated() where found & (1 << index) != 0 { remove(name: name) }
     }
 
+    /// `Connection` options that name no header.
+    private static func isConnectionOption(_ token: some StringProtocol) -> Bool {
+        token.equalsASCIICaseInsensitive("close") || token.equalsASCIICaseInsensitive("keep-alive")
+    }
+
     /// Whether the request asks to switch protocols (WebSocket and the like).
     var isUpgradeRequest: Bool {
-        contains(name: "upgrade") && self[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        contains(name: "upgrade")
+            && self[canonicalForm: "connection"].contains { $0.equalsASCIICaseInsensitive("upgrade") }
     }
 }
 
@@ -51,12 +50,6 @@ extension StringProtocol {
             if byte != expected && (byte | 0x20 != expected || expected < 0x61 || expected > 0x7A) { return false }
         }
         return true
-    }
-
-    fileprivate var trimmingSpaces: SubSequence {
-        let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
-        let end = lastIndex { $0 != " " && $0 != "\t" }.map { index(after: $0) } ?? start
-        return self[start..<end]
     }
 }
 

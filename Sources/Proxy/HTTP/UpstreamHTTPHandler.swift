@@ -44,6 +44,12 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler, NIOScheduledCallbackHandl
 
     func close() { context?.close(promise: nil) }
 
+    /// Closes a connection whose state is unknown (its exchange ended midway), telling nobody.
+    func abandon() {
+        receiver = nil
+        close()
+    }
+
     /// Backpressure from the downstream side: stop reading responses while it cannot take them.
     func pauseReading() { readsPaused = true }
 
