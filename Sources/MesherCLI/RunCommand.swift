@@ -90,6 +90,11 @@ struct RunCommand: ParsableCommand {
             return source
         }
 
+        // nfqueue mode: the reader binds before the rules exist (--capture) and marks only once listening.
+        // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
+        let gate =
+            settings.capture.mode == "nfqueue"
+            ? try QueueGate(queueNumber: settings.capture.queueNumber, mark: settings.capture.queueMark) : nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
         let (registry, stopRegistry) = Self.registry(settings.registry, group: group, logger: logger)
         let router = ServiceRouter(
@@ -111,10 +116,6 @@ struct RunCommand: ParsableCommand {
                 host: settings.admin.address, port: Int(settings.admin.port), group: group, logger: logger,
                 isReady: { provider?.registrar.isReady ?? true })
             : nil
-        // nfqueue mode: the reader binds before the rules exist (--capture) and marks only once listening.
-        let gate =
-            settings.capture.mode == "nfqueue"
-            ? try QueueGate(queueNumber: settings.capture.queueNumber, mark: settings.capture.queueMark) : nil
         let captured = try capture ? installCapture(settings, logger: logger) : nil
         gate?.open()
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
