@@ -29,6 +29,8 @@ let package = Package(
             dependencies: ["CLibNetfilterQueue"],
             linkerSettings: [.linkedLibrary("netfilter_queue"), .linkedLibrary("mnl")]
         ),
+        // HTTP/1.x on the wire: a strict head parser, body framing, and what Mesher writes.
+        .target(name: "HTTP1", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // Protocol detection from a connection's first bytes.
         .target(name: "Sniff", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // mesher.yaml: Codable settings, defaults in one place, validated at load.
@@ -40,8 +42,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Config", "Sniff", "Discovery", "Routing",
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Config", "Sniff", "Discovery", "Routing", "HTTP1",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,6 +104,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
+        .testTarget(
+            name: "HTTP1Tests",
+            dependencies: ["HTTP1", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/HTTP1Tests"
+        ),
         .testTarget(
             name: "SniffTests",
             dependencies: ["Sniff", .product(name: "NIOCore", package: "swift-nio")],

@@ -84,7 +84,9 @@ struct RequestSummary {
     var path: String
     var service: String?
     var upstream: String
-    var status: UInt
+    var status: Int
+    /// Body bytes of the request and of the response (the connection's line counts wire bytes).
+    var bytesUp: Int
     var bytesDown: Int
     var durationMilliseconds: Double
     var error: String?
@@ -97,7 +99,8 @@ struct RequestSummary {
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
         return
             #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
-            + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"down":\#(bytesDown),"#
+            + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"up":\#(bytesUp),"#
+            + #""down":\#(bytesDown),"#
             + #""ms":\#(duration)\#(error)}"#
     }
 }

@@ -50,7 +50,7 @@ public final class ProxyServer: Sendable {
                 "explicit HTTP proxy", [config.explicitProxy.address], port: config.explicitProxy.port, group: group,
                 environment: environment
             ) { channel in
-                let session = RelaySession(environment: environment, downstream: channel)
+                let session = RelaySession(environment: environment, downstream: channel, isExplicitProxy: true)
                 session.sniffed = .http
                 try HTTPPipeline.install(channel.pipeline.syncOperations, position: .last, session: session)
                 session.startIdleTimer()

@@ -26,9 +26,17 @@ final class RelayHandler: ChannelDuplexHandler {
     /// Bytes that arrived before the partner existed (the sniffed prefix, or one read in flight).
     private var unpaired: ByteBuffer?
 
-    init(side: Side, session: RelaySession) {
+    /// `pending`: bytes already read (and counted) by whoever had the connection before, sent first.
+    init(side: Side, session: RelaySession, pending: ByteBuffer? = nil) {
         self.side = side
         self.session = session
+        self.unpaired = pending
+    }
+
+    /// Bytes to send first once paired (set before the relay takes over).
+    var pending: ByteBuffer? {
+        get { unpaired }
+        set { unpaired = newValue }
     }
 
     /// Pairs the two sides once the upstream is connected and starts reading both.

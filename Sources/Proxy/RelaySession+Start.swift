@@ -30,6 +30,8 @@ extension RelaySession {
         }
         let connect = { (address: SocketAddress) in
             if self.destination == nil { self.destination = address }
+            // Never one of Mesher's own ports (CONNECT to the admin port through the explicit proxy, say).
+            if let refusal = self.environment.settings.refusal(for: address, local: nil) { return failed(refusal) }
             let upstreamHandler = RelayHandler(side: .upstream, session: self)
             UpstreamConnector(settings: self.environment.settings)
                 .connect(to: address, on: self.downstream.eventLoop, handler: upstreamHandler)
@@ -73,9 +75,9 @@ extension RelaySession {
 }
 
 extension RelaySettings {
-    /// A destination that is Mesher's own listener: not redirected at all, or a loop back into Mesher.
+    /// A destination that is one of Mesher's own ports: not redirected at all, or a loop back into Mesher.
     func refusal(for destination: SocketAddress, local: SocketAddress?) -> RelayOutcome? {
-        guard let port = destination.port, listenerPorts.contains(port) else { return nil }
+        guard let port = destination.port, ownPorts.contains(port) else { return nil }
         if let local, destination == local { return .noOriginalDestination }
         guard let bytes = destination.ipBytes else { return nil }
         let loopback = bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]

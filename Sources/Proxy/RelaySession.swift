@@ -8,6 +8,8 @@ final class RelaySession: NIOScheduledCallbackHandler {
     let environment: RelayEnvironment
     let downstream: any Channel
     let direction: TrafficDirection
+    /// On the explicit-proxy listener: Mesher itself is the proxy the app addresses (CONNECT is Mesher's).
+    let isExplicitProxy: Bool
     var destination: SocketAddress?
     var outcome = RelayOutcome.ok
     /// The protocol seen in the first bytes; `nil` until sniffed.
@@ -26,10 +28,14 @@ final class RelaySession: NIOScheduledCallbackHandler {
     private var lastSeenActivity = 0
     private var silentTicks = 0
 
-    init(environment: RelayEnvironment, downstream: any Channel, direction: TrafficDirection = .outbound) {
+    init(
+        environment: RelayEnvironment, downstream: any Channel, direction: TrafficDirection = .outbound,
+        isExplicitProxy: Bool = false
+    ) {
         self.environment = environment
         self.downstream = downstream
         self.direction = direction
+        self.isExplicitProxy = isExplicitProxy
         environment.tracker.add(downstream)
     }
 
@@ -49,6 +55,11 @@ final class RelaySession: NIOScheduledCallbackHandler {
         } else if openSides == 0 {
             finish()
         }
+    }
+
+    /// A pooled upstream connection became part of this session (a tunnel after a 101 or CONNECT).
+    func adoptUpstream() {
+        openSides += 1
     }
 
     /// Sets the outcome unless an earlier cause is already recorded.

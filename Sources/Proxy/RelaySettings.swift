@@ -1,4 +1,5 @@
 import Config
+import HTTP1
 import NIOCore
 
 /// What the data path needs from the configuration, converted once at start.
@@ -7,11 +8,15 @@ struct RelaySettings: Sendable {
     var idleTimeout: TimeAmount
     var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark
     var proxyMark: UInt32?
-    /// Mesher's capture listeners (outbound, inbound): a local destination on one of them is a loop.
-    var listenerPorts: Set<Int>
+    /// Mesher's own ports (capture listeners, explicit proxy, admin, DNS): a local destination on one of them
+    /// is a loop, or someone using Mesher to reach itself.
+    var ownPorts: Set<Int>
     var sniffWindow: TimeAmount
     var opaquePorts: Set<UInt16>
-    var maxHeaderBytes: Int
+    /// What a message head may hold: bytes (start line included) and fields.
+    var httpLimits: HTTP1HeadParser.Limits
+    /// How long a request head may take to arrive once it has begun.
+    var headerTimeout: TimeAmount
     var addForwardedFor: Bool
     /// This host's addresses: a destination among them on a listener port is Mesher itself.
     var localAddresses: Set<[UInt8]>
@@ -22,10 +27,14 @@ struct RelaySettings: Sendable {
         let limit = config.connection.bufferLimit.bytes
         writeBufferWaterMark = .init(low: limit / 2, high: limit)
         self.proxyMark = proxyMark
-        listenerPorts = [Int(config.outbound.port), Int(config.inbound.port)]
+        ownPorts = [Int(config.outbound.port), Int(config.inbound.port)]
+        if config.explicitProxy.enabled { ownPorts.insert(Int(config.explicitProxy.port)) }
+        if config.admin.enabled { ownPorts.insert(Int(config.admin.port)) }
+        if config.dns.enabled { ownPorts.insert(Int(config.dns.port)) }
         sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
         opaquePorts = config.sniff.allOpaquePorts
-        maxHeaderBytes = config.http.maxHeaderBytes.bytes
+        httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: 100)
+        headerTimeout = .seconds(10)
         addForwardedFor = config.http.forwardedFor
         self.localAddresses = localAddresses
     }

@@ -1,7 +1,6 @@
 import Config
 import NIOCore
 import NIOEmbedded
-import NIOHTTP1
 import Testing
 
 @testable import Proxy
@@ -12,7 +11,7 @@ struct UpstreamPoolTests {
         let loop = EmbeddedEventLoop()
         let pool = UpstreamPool(eventLoop: loop, settings: testEnvironment().settings)
         let address = try SocketAddress(ipAddress: "198.18.0.2", port: 8080)
-        let handler = UpstreamHTTPHandler(address: address, pool: pool)
+        let handler = UpstreamHTTPHandler(address: address, pool: pool, limits: testEnvironment().settings.httpLimits)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: address).wait()
         pool.release(handler)
