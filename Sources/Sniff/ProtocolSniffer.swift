@@ -16,10 +16,8 @@ public enum SniffResult: Equatable, Sendable {
 
 /// Classifies a connection from the bytes the client sent first, without consuming them.
 public enum ProtocolSniffer {
-    /// A request line longer than this is not worth waiting for.
+    /// A request line longer than this is decided without waiting for its end.
     static let maxRequestLine = 8192
-    static let methods: [[UInt8]] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
-        .map { Array($0.utf8) }
     static let http2Preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     public static func classify(_ buffer: ByteBuffer) -> SniffResult {
@@ -35,24 +33,50 @@ public enum ProtocolSniffer {
         return classifyRequestLine(bytes)
     }
 
-    /// "METHOD SP request-target SP HTTP/1.x CRLF": the whole line, so that a text protocol that happens
-    /// to start with "GET " (Redis inline commands) is not mistaken for HTTP.
+    /// `token SP request-target SP HTTP-version`, with any method (extension methods too) and the version's
+    /// name in any case: whatever an HTTP server would read as a request goes to Mesher's parser, which
+    /// refuses what it does not accept, rather than past the L7 path as opaque bytes. A text protocol whose
+    /// commands start with a word (a Redis inline `GET key`) has no version at the end and stays opaque.
     private static func classifyRequestLine(_ bytes: UnsafeRawBufferPointer) -> SniffResult {
-        let matching = methods.filter { isPrefix(bytes, of: $0 + [UInt8(ascii: " ")]) }
-        guard let method = matching.first else { return .opaque }
-        guard bytes.count > method.count + 1 else { return .needMore }
-        guard let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
-            return bytes.count < maxRequestLine ? .needMore : .opaque
+        var start = 0
+        // Empty lines may come before a request line (RFC 9112 §2.2).
+        while start + 1 < bytes.count && bytes[start] == cr && bytes[start + 1] == lf { start += 2 }
+        var index = start
+        while index < bytes.count && isToken(bytes[index]) && index - start <= maxMethod { index += 1 }
+        guard index < bytes.count else { return bytes.count - start <= maxMethod ? .needMore : .opaque }
+        guard index > start, index - start <= maxMethod, bytes[index] == UInt8(ascii: " ") else { return .opaque }
+        let targetStart = index + 1
+        let limit = min(bytes.count, start + maxRequestLine)
+        guard let lineEnd = bytes[targetStart..<limit].firstIndex(of: lf) else {
+            guard limit - start >= maxRequestLine else { return .needMore }
+            // A line this long that starts like a request target is a request, and too long for Mesher.
+            let target = bytes[targetStart..<limit]
+            return target.first == UInt8(ascii: "/") || isPrefix(target, caseInsensitive: "http") ? .http : .opaque
         }
-        var line = bytes[..<lineEnd]
-        if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-        let version = Array("HTTP/1.".utf8)
-        guard line.count >= method.count + 2 + version.count + 1 else { return .opaque }
-        let tail = Array(line.suffix(version.count + 2))
-        let isVersion =
-            tail[0] == UInt8(ascii: " ") && Array(tail[1...version.count]) == version
-            && (tail.last == UInt8(ascii: "0") || tail.last == UInt8(ascii: "1"))
-        return isVersion ? .http : .opaque
+        var line = bytes[targetStart..<lineEnd]
+        if line.last == cr { line = line.dropLast() }
+        guard let versionStart = line.lastIndex(of: UInt8(ascii: " ")) else { return .opaque }
+        return isPrefix(line[(versionStart + 1)...], caseInsensitive: "http/") ? .http : .opaque
+    }
+
+    private static let cr = UInt8(ascii: "\r")
+    private static let lf = UInt8(ascii: "\n")
+    private static let maxMethod = 32
+
+    private static func isToken(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            true
+        default: Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
+    }
+
+    /// Whether `bytes` starts with the lowercase `pattern`, ignoring ASCII case; shorter never matches.
+    private static func isPrefix(_ bytes: UnsafeRawBufferPointer.SubSequence, caseInsensitive pattern: String) -> Bool {
+        let expected = Array(pattern.utf8)
+        guard bytes.count >= expected.count else { return false }
+        return zip(bytes, expected).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
     }
 
     /// Whether `bytes` and `pattern` agree on their common length.

@@ -42,15 +42,26 @@ struct ProtocolSnifferTests {
 
     @Test func textProtocolsThatLookLikeHTTPAreOpaque() {
         #expect(classify("GET mykey\r\n") == .opaque, "a Redis inline command")
-        #expect(classify("GET / HTTP/2.0\r\n") == .opaque)
-        #expect(classify("GETX / HTTP/1.1\r\n") == .opaque)
-        #expect(classify("get / HTTP/1.1\r\n") == .opaque, "methods are case-sensitive")
         #expect(classify("HELO mesher\r\n") == .opaque)
         #expect(classify("SSH-2.0-OpenSSH_9.2\r\n") == .opaque)
+        #expect(classify("CONNECT {\"verbose\":false}\r\n") == .opaque, "NATS")
+        #expect(classify("GE(T / HTTP/1.1\r\n") == .opaque, "not a method token")
     }
 
-    @Test func overlongRequestLineIsOpaque() {
-        #expect(classify("GET /" + String(repeating: "a", count: 9000)) == .opaque)
+    /// What an HTTP server would read as a request goes to Mesher's parser (which refuses what it does not
+    /// accept) instead of reaching the app as opaque bytes, past the L7 path.
+    @Test func requestLinesMesherRefusesAreStillHTTP() {
+        #expect(classify("GET / HTTP/2.0\r\n") == .http)
+        #expect(classify("GET / http/1.1\r\n") == .http)
+        #expect(classify("PROPFIND /dav HTTP/1.1\r\n") == .http)
+        #expect(classify("get / HTTP/1.1\r\n") == .http)
+        #expect(classify("\r\nGET / HTTP/1.1\r\n") == .http)
+        #expect(classify("\r\n") == .needMore)
+    }
+
+    @Test func overlongRequestLineIsHTTPWhenItLooksLikeOne() {
+        #expect(classify("GET /" + String(repeating: "a", count: 9000)) == .http)
+        #expect(classify("GET " + String(repeating: "a", count: 9000)) == .opaque)
     }
 
     @Test func http2Preface() {

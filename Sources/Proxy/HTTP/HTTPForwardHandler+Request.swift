@@ -26,8 +26,10 @@ extension HTTPForwardHandler {
             let previous = head.values(of: .forwardedFor).joined(separator: ", ")
             forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
         }
+        // HTTP/1.1 upstream needs a Host: an HTTP/1.0 request without one gets the address it goes to.
+        let host = authority ?? route.address.map(RelaySession.format)
         exchange.upstreamHead = HTTPMessages.upstreamRequest(
-            head, authority: authority, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade)
+            head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade)
         connect(exchange, fresh: false)
     }
 
