@@ -2,7 +2,7 @@
 # Installs the Debian packages that the demo and the tests run (real iptables, namespaces, HTTP apps).
 set -euo pipefail
 
-packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3)
+packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3 apache2-utils python3-h11)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

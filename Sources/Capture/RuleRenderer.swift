@@ -45,6 +45,7 @@ public enum RuleRenderer {
             out.chains += ["MESHER_INBOUND", "MESHER_IN_REDIRECT"]
             out.rules.append("-A PREROUTING -p tcp -j MESHER_INBOUND")
             out.rules.append("-A MESHER_IN_REDIRECT -p tcp -j REDIRECT --to-ports \(settings.inboundPort)")
+            out.rules += localDestinationsOnly("MESHER_INBOUND", loopback: loopback)
             switch settings.includeInboundPorts {
             case .all:
                 let own = [settings.outboundPort, settings.inboundPort, settings.dnsPort] + settings.reservedPorts
@@ -84,9 +85,17 @@ public enum RuleRenderer {
         if settings.capturesInbound {
             out.chains.append("MESHER_QUEUE_INBOUND")
             out.rules.append("-A PREROUTING -p tcp --syn -j MESHER_QUEUE_INBOUND")
+            out.rules += localDestinationsOnly(
+                "MESHER_QUEUE_INBOUND", loopback: family == .ipv4 ? "127.0.0.0/8" : "::1/128")
             out.rules.append("-A MESHER_QUEUE_INBOUND \(queue)")
         }
         return out
+    }
+
+    /// Inbound capture is for connections to this host only: a neighbour routing packets for other networks
+    /// (or for loopback, with route_localnet) through the pod must not get Mesher to connect there for it.
+    private static func localDestinationsOnly(_ chain: String, loopback: String) -> [String] {
+        ["-A \(chain) -d \(loopback) -j RETURN", "-A \(chain) -m addrtype ! --dst-type LOCAL -j RETURN"]
     }
 
     /// multiport takes at most 15 ports per rule, a range counting as two.

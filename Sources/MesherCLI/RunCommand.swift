@@ -73,6 +73,7 @@ struct RunCommand: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "mesher")
+        FileDescriptorLimit.raise()
         let accessLog: AccessLog?
         do {
             accessLog = try settings.log.accessLog.map(AccessLog.init(path:))

@@ -19,8 +19,21 @@ public final class ProxyServer: Sendable {
     public static func start(
         config: MesherConfig, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?, group: any EventLoopGroup
     ) throws -> ProxyServer {
-        let localAddresses = Set(((try? System.enumerateDevices()) ?? []).compactMap { $0.address?.ipBytes })
-        let settings = RelaySettings(config, proxyMark: config.effectiveProxyMark, localAddresses: localAddresses)
+        let localAddresses = LocalAddressTable(LocalAddressTable.system())
+        var settings = RelaySettings(config, proxyMark: config.effectiveProxyMark, localAddresses: localAddresses)
+        // Never more connections than descriptors allow: at the cap accepting pauses, where running out of
+        // descriptors would fail accepts, upstream connects and the registry alike.
+        let fit = FileDescriptorLimit.connectionsThatFit(
+            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? 256 : 0)
+        if fit < settings.maxConnections {
+            logger.warning(
+                "connection limit lowered to what the descriptor limit allows",
+                metadata: [
+                    "maxConnections": "\(fit)", "configured": "\(settings.maxConnections)",
+                    "nofile": "\(FileDescriptorLimit.current)",
+                ])
+            settings.maxConnections = fit
+        }
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
         for eventLoop in group.makeIterator() {
             pools[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(
@@ -29,16 +42,19 @@ public final class ProxyServer: Sendable {
         let environment = RelayEnvironment(
             settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(), router: router,
             pools: pools)
+        let limiter = ConnectionLimiter(limit: settings.maxConnections)
 
         var listeners = try bind(
-            "outbound", config.outbound.addresses, port: config.outbound.port, group: group, environment: environment
+            "outbound", config.outbound.addresses, port: config.outbound.port, group: group, environment: environment,
+            limiter: limiter
         ) { channel in
             let session = RelaySession(environment: environment, downstream: channel)
             try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
         }
         if config.inbound.enabled {
             listeners += try bind(
-                "inbound", config.inbound.addresses, port: config.inbound.port, group: group, environment: environment
+                "inbound", config.inbound.addresses, port: config.inbound.port, group: group, environment: environment,
+                limiter: limiter
             ) { channel in
                 let session = RelaySession(environment: environment, downstream: channel, direction: .inbound)
                 try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
@@ -48,7 +64,7 @@ public final class ProxyServer: Sendable {
             // `HTTP_PROXY=http://127.0.0.1:30101`: requests in absolute form and CONNECT, no capture involved.
             listeners += try bind(
                 "explicit HTTP proxy", [config.explicitProxy.address], port: config.explicitProxy.port, group: group,
-                environment: environment
+                environment: environment, limiter: limiter
             ) { channel in
                 let session = RelaySession(environment: environment, downstream: channel, isExplicitProxy: true)
                 session.sniffed = .http
@@ -63,7 +79,7 @@ public final class ProxyServer: Sendable {
     /// fails only when none binds. IPv6 sockets are IPv6-only, so that "0.0.0.0" and "::" can both be listed.
     private static func bind(
         _ what: String, _ addresses: [String], port: UInt16, group: any EventLoopGroup, environment: RelayEnvironment,
-        initialize: @escaping @Sendable (any Channel) throws -> Void
+        limiter: ConnectionLimiter, initialize: @escaping @Sendable (any Channel) throws -> Void
     ) throws -> [any Channel] {
         var channels: [any Channel] = []
         var lastError: (any Error)?
@@ -72,6 +88,12 @@ public final class ProxyServer: Sendable {
                 var bootstrap = ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 4096)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try ListenerGuards.install(
+                                on: channel, name: what, limiter: limiter, logger: environment.logger)
+                        }
+                    }
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try environment.settings.applySocketOptions(channel, noDelay: true)

@@ -41,6 +41,8 @@ enum RelayOutcome: String {
     case noOriginalDestination = "no-original-destination"
     case noInstance = "no-instance"
     case loop
+    /// Inbound, to an address that is not this host's (or is loopback): never relayed.
+    case nonLocalDestination = "non-local-destination"
 }
 
 extension RelayOutcome {
@@ -48,7 +50,9 @@ extension RelayOutcome {
     var isRefusal: Bool {
         switch self {
         case .ok, .reset, .idleTimeout, .drained: false
-        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .loop: true
+        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .loop,
+            .nonLocalDestination:
+            true
         }
     }
 }

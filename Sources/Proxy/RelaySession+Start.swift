@@ -12,6 +12,11 @@ extension RelaySession {
             if let reason = self.environment.settings.refusal(for: destination, local: self.downstream.localAddress) {
                 return self.refuse(reason)
             }
+            // Defence in depth behind the capture rules: inbound connections go to this host's own
+            // addresses only, never on to another network or to loopback.
+            if self.direction == .inbound && !self.environment.settings.localAddresses.isLocalNonLoopback(destination) {
+                return self.refuse(.nonLocalDestination)
+            }
             then(destination)
         }
     }
@@ -80,7 +85,6 @@ extension RelaySettings {
         guard let port = destination.port, ownPorts.contains(port) else { return nil }
         if let local, destination == local { return .noOriginalDestination }
         guard let bytes = destination.ipBytes else { return nil }
-        let loopback = bytes.count == 4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
-        return loopback || localAddresses.contains(bytes) ? .loop : nil
+        return LocalAddressTable.isLoopback(bytes) || localAddresses.contains(bytes) ? .loop : nil
     }
 }

@@ -17,11 +17,14 @@ struct RelaySettings: Sendable {
     var httpLimits: HTTP1HeadParser.Limits
     /// How long a request head may take to arrive once it has begun.
     var headerTimeout: TimeAmount
+    /// Concurrent downstream connections, all listeners together.
+    var maxConnections: Int
     var addForwardedFor: Bool
-    /// This host's addresses: a destination among them on a listener port is Mesher itself.
-    var localAddresses: Set<[UInt8]>
+    /// This host's addresses: a destination among them on one of Mesher's ports is Mesher itself, and inbound
+    /// connections may go nowhere else.
+    var localAddresses: LocalAddressTable
 
-    init(_ config: MesherConfig, proxyMark: UInt32?, localAddresses: Set<[UInt8]>) {
+    init(_ config: MesherConfig, proxyMark: UInt32?, localAddresses: LocalAddressTable) {
         connectTimeout = .nanoseconds(config.connection.connectTimeout.nanoseconds)
         idleTimeout = .nanoseconds(config.connection.idleTimeout.nanoseconds)
         let limit = config.connection.bufferLimit.bytes
@@ -35,6 +38,7 @@ struct RelaySettings: Sendable {
         opaquePorts = config.sniff.allOpaquePorts
         httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: 100)
         headerTimeout = .seconds(10)
+        maxConnections = 16384
         addForwardedFor = config.http.forwardedFor
         self.localAddresses = localAddresses
     }

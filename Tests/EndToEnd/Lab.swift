@@ -19,6 +19,7 @@ final class Lab {
     let dir: URL
     let mesher: String
     private var processes: [Child] = []
+    private var cleanups: [() -> Void] = []
     private var destroyed = false
 
     static var mesherBinary: String {
@@ -126,12 +127,15 @@ final class Lab {
         try inClient([mesher] + arguments, uid: nil)
     }
 
-    /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens.
+    /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens; `prefix`
+    /// goes in front of the command (`prlimit ...`).
     @discardableResult
-    func startMesher(_ arguments: [String] = [], asRoot: Bool = false, netAdmin: Bool = false) throws -> Child {
+    func startMesher(
+        _ arguments: [String] = [], asRoot: Bool = false, netAdmin: Bool = false, prefix: [String] = []
+    ) throws -> Child {
         let process = try spawn(
             in: client, uid: asRoot ? nil : Self.proxyUID, netAdmin: netAdmin,
-            [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
+            prefix + [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
         try waitForListener(in: client, port: 15001, process: process)
         return process
     }
@@ -306,11 +310,17 @@ final class Lab {
         return process.terminationStatus
     }
 
+    /// Runs `cleanup` when the lab is destroyed, after its processes are gone (extra namespaces, say).
+    func onDestroy(_ cleanup: @escaping () -> Void) {
+        cleanups.append(cleanup)
+    }
+
     func destroy() {
         guard !destroyed else { return }
         destroyed = true
         for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
         for process in processes { process.waitUntilExit() }
+        for cleanup in cleanups { cleanup() }
         // And whatever those started inside the namespaces.
         for namespace in [client, server] {
             let pids = (try? sh(["ip", "netns", "pids", namespace]).stdout) ?? ""

@@ -64,7 +64,8 @@ func testEnvironment(accessLog: AccessLog? = nil) -> RelayEnvironment {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return RelayEnvironment(
-        settings: RelaySettings(MesherConfig(), proxyMark: nil, localAddresses: [[198, 18, 0, 1]]),
+        settings: RelaySettings(
+            MesherConfig(), proxyMark: nil, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] })),
         logger: logger, accessLog: accessLog, tracker: ConnectionTracker())
 }
 

@@ -18,6 +18,10 @@ Clients (run as the app, print one result line):
   stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
   raw HOST PORT TEXT: sends TEXT (with \\r\\n escapes) at once, prints the status lines of what comes back
   upgrade HOST PORT AUTHORITY: sends an Upgrade request, then "ping" over the switched connection
+  trickle HOST PORT TEXT INTERVAL COUNT: sends TEXT, then one byte every INTERVAL seconds (COUNT at most);
+    prints the first line of the answer and when the connection closed ("after S s")
+  capacity HOST PORT N: N keep-alive connections send a GET each; after 2 s the answered ones close and
+    the rest get 10 s more, each closing once answered: "answered A of N while held; then B of N"
 """
 import hashlib
 import http.server
@@ -246,6 +250,59 @@ def main(argv):
             data = b"".join(iter(lambda: sock.recv(CHUNK), b""))
             lines = data.decode(errors="replace").splitlines()
             print(" | ".join(line for line in lines if line.startswith(("HTTP/", "alpha", "beta"))))
+    elif mode == "trickle":
+        with connect(argv[2], argv[3]) as sock:
+            started = time.time()
+            sock.sendall(argv[4].replace("\\r", "\r").replace("\\n", "\n").encode())
+            sock.settimeout(float(argv[5]))
+            data = b""
+            for _ in range(int(argv[6])):
+                try:
+                    chunk = sock.recv(CHUNK)
+                    if not chunk:
+                        break
+                    data += chunk
+                except socket.timeout:
+                    try:
+                        sock.sendall(b"a")
+                    except OSError:
+                        break
+                except OSError:
+                    break
+            first = data.split(b"\r\n", 1)[0].decode(errors="replace")
+            print(f"{first} after {time.time() - started:.1f} s")
+    elif mode == "capacity":
+        count = int(argv[4])
+        socks = [connect(argv[2], argv[3]) for _ in range(count)]
+        for sock in socks:
+            sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.setblocking(False)
+
+        def answered(pending, seconds, close=False):
+            done = set()
+            deadline = time.time() + seconds
+            while time.time() < deadline and len(done) < len(pending):
+                for index, sock in enumerate(pending):
+                    if index in done:
+                        continue
+                    try:
+                        if sock.recv(CHUNK):
+                            done.add(index)
+                            if close:
+                                sock.close()
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        done.add(index)
+                time.sleep(0.05)
+            return done
+
+        first = answered(socks, 2)
+        for index in first:
+            socks[index].close()
+        rest = [sock for index, sock in enumerate(socks) if index not in first]
+        later = answered(rest, 10, close=True)
+        print(f"answered {len(first)} of {count} while held; then {len(first) + len(later)} of {count}")
     elif mode == "stall":
         with connect(argv[2], argv[3]) as sock:
             time.sleep(float(argv[4]))

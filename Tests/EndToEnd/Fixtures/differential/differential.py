@@ -3,6 +3,8 @@
 
   differential.py upstream PORT RECORD RESPONSES   h11 server: records every request it parses (JSON lines);
                                                   /respcase/N is answered with the raw bytes of response case N
+  differential.py send HOST PORT TEXT [TEXT...]    sends each TEXT (\\r\\n escapes) on its own connection, one after
+                                                  another; prints each whole reply as a JSON string, a line each
   differential.py drive HOST PORT REQUESTS RESPONSES RECORD ACCESS_LOG
                                                   sends every case through Mesher, then a victim request on
                                                   another connection, and checks the invariants below
@@ -344,5 +346,9 @@ if __name__ == "__main__":
         serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "drive":
         sys.exit(drive(sys.argv[2], int(sys.argv[3]), *sys.argv[4:8]))
+    elif sys.argv[1] == "send":
+        for text in sys.argv[4:]:
+            data = text.encode("latin-1").decode("unicode_escape").encode("latin-1")
+            print(json.dumps(exchange(sys.argv[2], int(sys.argv[3]), data).decode("latin-1")))
     elif sys.argv[1] == "reference":
         print(reference(load(sys.argv[2])[int(sys.argv[3])]["bytes"]))
