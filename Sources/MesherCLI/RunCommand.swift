@@ -172,13 +172,14 @@ struct RunCommand: ParsableCommand {
         case "etcd":
             let etcd = EtcdRegistry(
                 endpoints: config.endpoints, prefix: config.prefix,
-                leaseTTL: Int(config.leaseTTL.nanoseconds / 1_000_000_000), group: group, logger: logger)
+                leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
             etcd.start()
             return (etcd, { etcd.stop() })
         default:
-            let files = FileRegistry(directory: config.directory, logger: logger)
+            let files = FileRegistry(
+                directory: config.directory, leaseTTL: Double(config.leaseTTL.nanoseconds) / 1e9, logger: logger)
             files.startWatching()
-            return (files, {})
+            return (files, { files.stop() })
         }
     }
 
