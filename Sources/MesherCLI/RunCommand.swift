@@ -198,8 +198,8 @@ struct RunCommand: ParsableCommand {
         }
         let configuration = DNSServerConfiguration(
             addresses: config.addresses, port: Int(config.port), upstreams: upstreams,
-            ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains,
-            socketMark: proxyMark)
+            ttl: UInt32(clamping: config.ttl.seconds), searchDomains: searchDomains, socketMark: proxyMark,
+            maxForwards: config.maxForwards)
         return try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
             router.service(forHost: name).map {
                 DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: router.virtualIPs.ipv6Address(for: $0))
