@@ -26,21 +26,19 @@ final class SilentUpstream: Sendable {
 
     static func start() async throws -> SilentUpstream {
         let record = SilentRecord()
-        let udp = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let udp = DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SilentUDPHandler(record: record))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        guard let address = udp.localAddress, let port = address.port else { throw TestTimeoutError() }
-        let tcp = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let tcp = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 record.state.withLock { $0.tcpConnections += 1 }
                 return channel.eventLoop.makeSucceededVoidFuture()
             }
-            .bind(host: "127.0.0.1", port: port).get()
-        return SilentUpstream(address: address, channels: [udp, tcp], record: record)
+        let (udpChannel, tcpChannel, address) = try await bindOnOnePort(udp: udp, tcp: tcp)
+        return SilentUpstream(address: address, channels: [udpChannel, tcpChannel], record: record)
     }
 
     func close() async throws {

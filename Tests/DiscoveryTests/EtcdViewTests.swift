@@ -41,6 +41,8 @@ import Testing
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
+        // The watch that follows the first read is open: what the fake does next reaches it.
+        #expect(try await eventually { etcd.watchRequests == 1 })
 
         // The watch ends (etcd restarting, say) and the next reads are no answer.
         etcd.setRange(bad)
@@ -62,6 +64,8 @@ import Testing
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
+        // The watch that follows the first read is open: what the fake does next reaches it.
+        #expect(try await eventually { etcd.watchRequests == 1 })
         etcd.setRange(.init(body: FakeEtcd.rangeBody(revision: 7, [])))
         etcd.endWatches()
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").isEmpty })
@@ -74,6 +78,8 @@ import Testing
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
+        // The watch that follows the first read is open: what the fake does next reaches it.
+        #expect(try await eventually { etcd.watchRequests == 1 })
 
         etcd.setRange(.init(body: FakeEtcd.rangeBody(revision: 20, [FakeEtcd.instance("198.18.0.3", 9090)])))
         // Compacted: etcd cancels the watch but leaves the stream open.
@@ -88,6 +94,8 @@ import Testing
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
+        // The watch that follows the first read is open: what the fake does next reaches it.
+        #expect(try await eventually { etcd.watchRequests == 1 })
         let added = FakeEtcd.instance("198.18.0.3", 9090)
         let key = Data(added.key.utf8).base64EncodedString()
         let value = Data(added.json.utf8).base64EncodedString()

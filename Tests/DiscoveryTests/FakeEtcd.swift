@@ -22,6 +22,7 @@ final class FakeEtcd: Sendable {
         var range: Reply
         var rangeRequests = 0
         var watches: [any Channel] = []
+        var watchRequests = 0
     }
 
     private init(port: Int, listener: any Channel, shared: SharedState) {
@@ -47,6 +48,8 @@ final class FakeEtcd: Sendable {
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
     var rangeRequests: Int { shared.state.withLock { $0.rangeRequests } }
+    /// Watches opened so far (each read of everything is followed by one).
+    var watchRequests: Int { shared.state.withLock { $0.watchRequests } }
 
     func setRange(_ reply: Reply) {
         shared.state.withLock { $0.range = reply }
@@ -111,7 +114,10 @@ private final class FakeEtcdHandler: ChannelInboundHandler {
     private func respond(_ context: ChannelHandlerContext) {
         switch uri {
         case "/v3/watch":
-            shared.state.withLock { $0.watches.append(context.channel) }
+            shared.state.withLock {
+                $0.watches.append(context.channel)
+                $0.watchRequests += 1
+            }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
             let created = #"{"result":{"header":{"revision":"1"},"created":true}}"# + "\n"
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: created)))), promise: nil)
