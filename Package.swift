@@ -126,7 +126,13 @@ let package = Package(
         ),
         .testTarget(
             name: "DiscoveryTests",
-            dependencies: ["Discovery", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Discovery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/DiscoveryTests"
         ),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Discovery"], path: "Tests/RoutingTests"),

@@ -15,7 +15,7 @@ extension MesherConfig: Decodable {
         try c.decode(&outbound, .outbound)
         try c.decode(&inbound, .inbound)
         try c.decode(&connection, .connection)
-        try c.decode(&drainTimeout, .drainTimeout)
+        try c.decode(&drainTimeout, .drainTimeout, in: Self.drainTimeoutRange)
         try c.decode(&log, .log)
         try c.decode(&sniff, .sniff)
         try c.decode(&registry, .registry)
@@ -29,9 +29,10 @@ extension MesherConfig: Decodable {
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             proxyMark = parseMark(mark)
             try c.check(proxyMark != nil, .proxyMark, "expected a mark like 0x539, got '\(mark)'")
+            try c.check(proxyMark != 0, .proxyMark, "must not be 0 (every unmarked socket has mark 0)")
         }
         if let threads = try c.decodeIfPresent(Int.self, forKey: .threads) {
-            try c.check((1...256).contains(threads), .threads, "must be 1-256")
+            try c.check(threads, in: Self.threadsRange, .threads)
             self.threads = threads
         }
     }
@@ -66,17 +67,15 @@ extension InboundConfig: Decodable {
 }
 
 extension ConnectionConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case connectTimeout, idleTimeout, bufferLimit }
+    enum CodingKeys: String, CodingKey, CaseIterable { case connectTimeout, idleTimeout, bufferLimit, maxConnections }
 
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&connectTimeout, .connectTimeout)
-        try c.decode(&idleTimeout, .idleTimeout)
-        try c.decode(&bufferLimit, .bufferLimit)
-        try c.check(connectTimeout.nanoseconds > 0, .connectTimeout, "must be above 0")
-        try c.check(idleTimeout.nanoseconds > 0, .idleTimeout, "must be above 0")
-        try c.check(bufferLimit.bytes >= 4096, .bufferLimit, "must be at least 4KiB")
+        try c.decode(&connectTimeout, .connectTimeout, in: Self.connectTimeoutRange)
+        try c.decode(&idleTimeout, .idleTimeout, in: Self.idleTimeoutRange)
+        try c.decode(&bufferLimit, .bufferLimit, in: Self.bufferLimitRange)
+        try c.decode(&maxConnections, .maxConnections, in: Self.maxConnectionsRange)
     }
 }
 
@@ -99,7 +98,7 @@ extension SniffConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&window, .window)
+        try c.decode(&window, .window, in: Self.windowRange)
         try c.decode(&opaquePorts, .opaquePorts)
         try c.check(!opaquePorts.contains(0), .opaquePorts, "ports are 1-65535")
     }
@@ -123,8 +122,7 @@ extension RegistryConfig: Decodable {
         }
         try c.decode(&prefix, .prefix)
         try c.check(prefix.hasPrefix("/"), .prefix, "must start with /")
-        try c.decode(&leaseTTL, .leaseTTL)
-        try c.check(leaseTTL.nanoseconds >= 3_000_000_000, .leaseTTL, "must be at least 3s")
+        try c.decode(&leaseTTL, .leaseTTL, in: Self.leaseTTLRange)
         try c.check(!directory.isEmpty, .directory, "must not be empty")
     }
 }
@@ -148,7 +146,7 @@ extension RoutingConfig: Decodable {
 extension ExplicitProxyConfig: LocalEndpointConfig {}
 
 extension DNSConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, resolvConf, ttl }
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, resolvConf, ttl, maxForwards }
 
     public init(from decoder: any Decoder) throws {
         self.init()
@@ -159,7 +157,8 @@ extension DNSConfig: Decodable {
         try c.decode(&addresses, .addresses)
         try c.checkIPAddresses(addresses, .addresses)
         try c.decode(&resolvConf, .resolvConf)
-        try c.decode(&ttl, .ttl)
+        try c.decode(&ttl, .ttl, in: Self.ttlRange)
+        try c.decode(&maxForwards, .maxForwards, in: Self.maxForwardsRange)
     }
 }
 
@@ -207,14 +206,10 @@ extension HealthCheckConfig: Decodable {
         expectStatus = try c.decodeIfPresent(Int.self, forKey: .expectStatus)
         if let expectStatus { try c.check((100...599).contains(expectStatus), .expectStatus, "must be 100-599") }
         bodyContains = try c.decodeIfPresent(String.self, forKey: .bodyContains)
-        try c.decode(&interval, .interval)
-        try c.decode(&timeout, .timeout)
-        try c.check(
-            interval.nanoseconds > 0 && timeout.nanoseconds > 0, .interval, "interval and timeout must be above 0")
-        try c.decode(&failureThreshold, .failureThreshold)
-        try c.check(failureThreshold >= 1, .failureThreshold, "must be at least 1")
-        try c.decode(&successThreshold, .successThreshold)
-        try c.check(successThreshold >= 1, .successThreshold, "must be at least 1")
+        try c.decode(&interval, .interval, in: Self.intervalRange)
+        try c.decode(&timeout, .timeout, in: Self.timeoutRange)
+        try c.decode(&failureThreshold, .failureThreshold, in: Self.thresholdRange)
+        try c.decode(&successThreshold, .successThreshold, in: Self.thresholdRange)
     }
 }
 
@@ -260,88 +255,14 @@ extension LocalEndpointConfig {
 }
 
 extension HTTPConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case maxHeaderBytes, forwardedFor }
+    enum CodingKeys: String, CodingKey, CaseIterable { case maxHeaderBytes, headerTimeout, maxHeaders, forwardedFor }
 
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&maxHeaderBytes, .maxHeaderBytes)
-        try c.check((1024...(1 << 20)).contains(maxHeaderBytes.bytes), .maxHeaderBytes, "must be 1KiB-1MiB")
+        try c.decode(&maxHeaderBytes, .maxHeaderBytes, in: Self.maxHeaderBytesRange)
+        try c.decode(&headerTimeout, .headerTimeout, in: Self.headerTimeoutRange)
+        try c.decode(&maxHeaders, .maxHeaders, in: Self.maxHeadersRange)
         try c.decode(&forwardedFor, .forwardedFor)
     }
-}
-
-/// A value written as text in its own notation ("5s", "64KiB").
-protocol TextualConfigValue: Decodable {
-    init?(parsing text: String)
-    /// What a valid value looks like, for the error message.
-    static var expected: String { get }
-}
-
-extension TextualConfigValue {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = (try? c.decode(String.self)) ?? ""
-        guard let value = Self(parsing: text) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected \(Self.expected), got '\(text)'")
-        }
-        self = value
-    }
-}
-
-extension ConfigDuration: TextualConfigValue {
-    static let expected = "a duration like 250ms, 5s, 2m or 1h"
-}
-
-extension ByteSize: TextualConfigValue {
-    static let expected = "a size like 65536, 64KiB or 1MiB"
-}
-
-/// Any key, to see the keys a mapping really has.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-extension Decoder {
-    /// A keyed container that first rejects keys `Keys` does not know.
-    func strictContainer<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws -> KeyedDecodingContainer<Keys> {
-        let all = try container(keyedBy: AnyKey.self)
-        let known = Keys.allCases.map(\.stringValue)
-        for key in all.allKeys where !known.contains(key.stringValue) {
-            throw DecodingError.dataCorruptedError(
-                forKey: key, in: all,
-                debugDescription: "unknown field; expected one of \(known.joined(separator: ", "))")
-        }
-        return try container(keyedBy: Keys.self)
-    }
-}
-
-extension KeyedDecodingContainer {
-    /// A value that decoded but is not allowed: the error names the field (and so the line).
-    func check(_ condition: Bool, _ key: Key, _ message: @autoclosure () -> String) throws {
-        if !condition { throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: message()) }
-    }
-
-    func checkIPAddresses(_ addresses: [String], _ key: Key) throws {
-        for address in addresses { try check(isIPAddress(address), key, "'\(address)' is not an IP address") }
-    }
-
-    /// Overwrites `value` only when the key is present.
-    func decode<T: Decodable>(_ value: inout T, _ key: Key) throws {
-        if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
-    }
-}
-
-/// "0x539" or "1337".
-func parseMark(_ text: String) -> UInt32? {
-    let hex = text.lowercased().hasPrefix("0x")
-    return UInt32(hex ? String(text.dropFirst(2)) : text, radix: hex ? 16 : 10)
-}
-
-func isIPAddress(_ text: String) -> Bool {
-    var buffer = in6_addr()
-    return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
 }

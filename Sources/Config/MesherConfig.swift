@@ -1,7 +1,12 @@
 import Foundation
 
-/// `mesher.yaml`: every field optional, defaults here and nowhere else.
+/// `mesher.yaml`: every field optional, defaults here and nowhere else, and so are the ranges that every
+/// number, duration and size is checked against at load (a value out of range is refused with its line,
+/// never clamped: the data path may convert it to a narrower type).
 public struct MesherConfig: Equatable, Sendable {
+    public static let drainTimeoutRange = ConfigDuration(seconds: 0)...ConfigDuration(minutes: 10)
+    public static let threadsRange = 1...256
+
     public var outbound = OutboundConfig()
     public var inbound = InboundConfig()
     public var connection = ConnectionConfig()
@@ -51,11 +56,18 @@ public struct InboundConfig: Equatable, Sendable {
 }
 
 public struct ConnectionConfig: Equatable, Sendable {
+    public static let connectTimeoutRange = ConfigDuration(milliseconds: 10)...ConfigDuration(minutes: 5)
+    public static let idleTimeoutRange = ConfigDuration(seconds: 1)...ConfigDuration(hours: 24)
+    public static let bufferLimitRange = ByteSize(bytes: 4 << 10)...ByteSize(bytes: 64 << 20)
+    public static let maxConnectionsRange = 1...1_048_576
+
     public var connectTimeout = ConfigDuration(seconds: 5)
     /// A relayed connection with no bytes either way for this long is closed.
     public var idleTimeout = ConfigDuration(seconds: 3600)
     /// Bytes queued towards one side before Mesher stops reading from the other (backpressure).
     public var bufferLimit = ByteSize(bytes: 256 * 1024)
+    /// Downstream connections (outbound, inbound and explicit proxy) open at once in one Mesher.
+    public var maxConnections = 16384
 
     public init() {}
 }
@@ -70,6 +82,7 @@ public struct LogConfig: Equatable, Sendable {
 }
 
 public struct SniffConfig: Equatable, Sendable {
+    public static let windowRange = ConfigDuration(milliseconds: 1)...ConfigDuration(seconds: 5)
     /// Server-first protocols (the server speaks before the client): never sniffed, relayed at once.
     public static let wellKnownOpaquePorts: Set<UInt16> = [
         21, 25, 110, 143, 587, 3306, 4444, 5432, 6379, 9300, 11211, 27017,
@@ -86,12 +99,15 @@ public struct SniffConfig: Equatable, Sendable {
 
 public struct RegistryConfig: Equatable, Sendable {
     public static let kinds = ["file", "etcd"]
+    public static let leaseTTLRange = ConfigDuration(seconds: 3)...ConfigDuration(hours: 1)
     public var kind = "file"
     /// The file registry's directory of YAML files (one per instance or per service).
     public var directory = "/etc/mesher/registry"
-    /// etcd: client URLs of the cluster, the key prefix, and the TTL of the lease holding this Mesher's instances.
+    /// etcd: client URLs of the cluster and the key prefix.
     public var endpoints = ["http://127.0.0.1:2379"]
     public var prefix = "/mesher/"
+    /// How long this Mesher's instances outlive it when it dies without deregistering: the etcd lease's TTL,
+    /// or the `ttl` of the heartbeat in its instance files; both are renewed every third of it.
     public var leaseTTL = ConfigDuration(seconds: 10)
 
     public init() {}
@@ -133,19 +149,33 @@ public struct ExplicitProxyConfig: Equatable, Sendable {
 /// The DNS listener that `mesher init --capture-dns` sends the app's queries to: registry services
 /// resolve to virtual IPs, every other name is forwarded to the resolvers of `resolvConf`.
 public struct DNSConfig: Equatable, Sendable {
+    public static let ttlRange = ConfigDuration(seconds: 0)...ConfigDuration(hours: 1)
+    public static let maxForwardsRange = 1...65536
+
     public var enabled = true
     public var port: UInt16 = 15053
     public var addresses = ["127.0.0.1", "::1"]
     public var resolvConf = "/etc/resolv.conf"
     /// TTL of the answers for services: short, so that a change of registry is seen soon.
     public var ttl = ConfigDuration(seconds: 5)
+    /// Queries being forwarded upstream at once (UDP and TCP together); more are answered SERVFAIL at once.
+    /// Each holds a socket of its own until the upstream answers or 2 s pass.
+    public var maxForwards = 256
 
     public init() {}
 }
 
 public struct HTTPConfig: Equatable, Sendable {
+    public static let maxHeaderBytesRange = ByteSize(bytes: 1 << 10)...ByteSize(bytes: 1 << 20)
+    public static let headerTimeoutRange = ConfigDuration(seconds: 1)...ConfigDuration(minutes: 5)
+    public static let maxHeadersRange = 1...1000
+
     /// Header names and values of one request, together (and so any one header); more gets a 400.
     public var maxHeaderBytes = ByteSize(bytes: 64 * 1024)
+    /// Time allowed to receive a complete request head.
+    public var headerTimeout = ConfigDuration(seconds: 10)
+    /// Header fields of one request or response head.
+    public var maxHeaders = 100
     /// Append the client's address to X-Forwarded-For on requests sent upstream.
     public var forwardedFor = false
 
@@ -173,6 +203,9 @@ public struct ServiceConfig: Equatable, Sendable {
 /// The local health check of the app: the instance is up only while it passes.
 public struct HealthCheckConfig: Equatable, Sendable {
     public static let kinds = ["tcp", "http", "none"]
+    public static let intervalRange = ConfigDuration(milliseconds: 100)...ConfigDuration(hours: 1)
+    public static let timeoutRange = ConfigDuration(milliseconds: 10)...ConfigDuration(minutes: 5)
+    public static let thresholdRange = 1...100
     public var kind = "tcp"
     /// Port to check; `nil` is the service's first port.
     public var port: UInt16? = nil

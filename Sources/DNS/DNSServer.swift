@@ -13,38 +13,44 @@ public final class DNSServer: Sendable {
     private let tcpListeners: [any Channel]
     private let tcpConnections: DNSTCPConnections
     private let metrics: DNSServerMetrics
+    private let slots: DNSForwardSlots
 
     private init(
         udpListeners: [any Channel], tcpListeners: [any Channel], tcpConnections: DNSTCPConnections,
-        metrics: DNSServerMetrics
+        metrics: DNSServerMetrics, slots: DNSForwardSlots
     ) {
         self.udpListeners = udpListeners
         self.tcpListeners = tcpListeners
         self.tcpConnections = tcpConnections
         self.metrics = metrics
+        self.slots = slots
     }
 
     /// Binds UDP and TCP on every address; an address this host lacks (e.g. ::1 without IPv6) is skipped
     /// with a warning, and it throws only if no address binds.
     /// `lookup` runs on an event loop for every question about a name; it gets the name lowercased and
     /// without the trailing dot, and returns nil for names Mesher does not own.
+    /// `warnings`: how often the warnings a flood could repeat are said (injectable for tests).
     public static func start(
         configuration: DNSServerConfiguration, group: any EventLoopGroup, logger: Logger,
+        warnings: RateLimitedLog<DNSWarning> = RateLimitedLog(),
         lookup: @escaping @Sendable (String) -> DNSServiceAnswer?
     ) throws -> DNSServer {
         let metrics = DNSServerMetrics()
+        let slots = DNSForwardSlots(limit: configuration.maxForwards)
         let processor = DNSQueryProcessor(
             responder: DNSQueryResponder(
                 ttl: configuration.ttl, searchDomains: configuration.searchDomains, lookup: lookup),
             forwarder: DNSForwarder(
                 upstreams: configuration.upstreams, timeout: configuration.forwardTimeout,
-                socketMark: configuration.socketMark, logger: logger),
+                socketMark: configuration.socketMark, slots: slots, warnings: warnings, logger: logger),
             metrics: metrics, logger: logger)
         let tcpConnections = DNSTCPConnections()
         let listeners = try bindListeners(
             configuration: configuration, group: group, processor: processor, tcpConnections: tcpConnections)
         return DNSServer(
-            udpListeners: listeners.udp, tcpListeners: listeners.tcp, tcpConnections: tcpConnections, metrics: metrics)
+            udpListeners: listeners.udp, tcpListeners: listeners.tcp, tcpConnections: tcpConnections, metrics: metrics,
+            slots: slots)
     }
 
     /// The bound UDP addresses; TCP listens on the same ones.
@@ -52,6 +58,9 @@ public final class DNSServer: Sendable {
 
     /// Packets that were not DNS queries and were dropped.
     public var malformedQueries: Int { metrics.malformedQueries }
+
+    /// Queries being forwarded upstream now.
+    public var forwardsInFlight: Int { slots.count }
 
     /// Closes the listeners and the open TCP connections; forwards in flight end with their own timeout.
     public func close() {

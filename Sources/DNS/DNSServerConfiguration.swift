@@ -16,12 +16,16 @@ public struct DNSServerConfiguration: Sendable {
     /// SO_MARK on forwarded queries, so that capture rules skip them when Mesher runs as root
     /// (otherwise its own forward would be redirected back to itself).
     public var socketMark: UInt32?
+    /// Queries forwarded at once, over UDP and TCP together; more are answered SERVFAIL at once.
+    public var maxForwards: Int
 
     public init(
         addresses: [String], port: Int, upstreams: [SocketAddress] = [], ttl: UInt32 = 5,
-        forwardTimeout: TimeAmount = .seconds(2), searchDomains: [String] = [], socketMark: UInt32? = nil
+        forwardTimeout: TimeAmount = .seconds(2), searchDomains: [String] = [], socketMark: UInt32? = nil,
+        maxForwards: Int = 256
     ) {
         self.socketMark = socketMark
+        self.maxForwards = maxForwards
         self.addresses = addresses
         self.port = port
         self.upstreams = upstreams

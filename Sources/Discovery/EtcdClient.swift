@@ -32,9 +32,10 @@ struct EtcdClient: Sendable {
         return endpoints.isEmpty ? eventLoop.makeFailedFuture(Failure(description: "no etcd endpoint")) : attempt(0)
     }
 
-    /// Streams the watch's responses to `onMessage` until the connection ends (then the future completes).
+    /// Streams the watch's responses to `onMessage` until the connection ends (then the future completes);
+    /// `onMessage` returning false ends it.
     func watch(
-        _ body: [String: String], endpoint: Int, onMessage: @escaping @Sendable (Data) -> Void
+        _ body: [String: String], endpoint: Int, onMessage: @escaping @Sendable (Data) -> Bool
     ) -> EventLoopFuture<Data> {
         let json = (try? JSONEncoder().encode(["create_request": body])) ?? Data()
         return request(
@@ -44,7 +45,7 @@ struct EtcdClient: Sendable {
 
     private func request(
         _ path: String, body: Data, endpoint: (host: String, port: Int), on eventLoop: any EventLoop,
-        stream: (@Sendable (Data) -> Void)?
+        stream: (@Sendable (Data) -> Bool)?
     ) -> EventLoopFuture<Data> {
         let promise = eventLoop.makePromise(of: Data.self)
         let timeout = stream == nil ? self.timeout : nil
@@ -101,14 +102,14 @@ private final class EtcdResponseHandler: ChannelInboundHandler, @unchecked Senda
     let path: String
     let body: Data
     let promise: EventLoopPromise<Data>
-    let stream: (@Sendable (Data) -> Void)?
+    let stream: (@Sendable (Data) -> Bool)?
     private var status: UInt = 0
     private var buffer = ByteBuffer()
     private var done = false
 
     init(
         host: String, path: String, body: Data, promise: EventLoopPromise<Data>,
-        stream: (@Sendable (Data) -> Void)?
+        stream: (@Sendable (Data) -> Bool)?
     ) {
         self.host = host
         self.path = path
@@ -134,19 +135,23 @@ private final class EtcdResponseHandler: ChannelInboundHandler, @unchecked Senda
             status = head.status.code
         case .body(var part):
             buffer.writeBuffer(&part)
-            if stream != nil && status == 200 { deliverLines() }
+            if stream != nil && status == 200 { deliverLines(context) }
         case .end:
             finish(context)
         }
     }
 
     /// The gateway writes a watch as JSON objects separated by newlines.
-    private func deliverLines() {
-        while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+    private func deliverLines(_ context: ChannelHandlerContext) {
+        while !done, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - buffer.readerIndex
             guard let line = buffer.readBytes(length: length) else { return }
             buffer.moveReaderIndex(forwardBy: 1)
-            if !line.isEmpty { stream?(Data(line)) }
+            if !line.isEmpty && stream?(Data(line)) == false {
+                done = true
+                promise.fail(EtcdClient.Failure(description: "watch ended by the reader"))
+                context.close(promise: nil)
+            }
         }
     }
 

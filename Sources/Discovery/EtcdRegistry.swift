@@ -50,17 +50,23 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
 
     private func synchronize(backoff: TimeAmount) {
         let range = ["key": EtcdClient.base64(servicesPrefix), "range_end": EtcdClient.rangeEnd(servicesPrefix)]
-        client.call("/v3/kv/range", range, as: EtcdRangeReply.self).whenComplete { result in
+        client.call("/v3/kv/range", range, as: EtcdRangeReply.self).flatMapThrowing { reply in
+            // Every range reply of etcd has a revision; JSON without one (`{}`, a proxy's error) is not an empty
+            // registry but no answer, and must not replace the view.
+            guard let revision = (reply.header?.revision).flatMap(Int.init) else {
+                throw EtcdClient.Failure(description: "not a range reply (no revision)")
+            }
+            return (reply, revision)
+        }.whenComplete { result in
             guard !self.state.withLock({ $0.stopped }) else { return }
             switch result {
-            case .success(let reply):
+            case .success(let (reply, revision)):
                 var entries: [String: ServiceInstance] = [:]
                 for kv in reply.kvs ?? [] {
                     if let (key, instance) = self.decode(kv) { entries[key] = instance }
                 }
                 self.replace(entries)
                 self.markReachable(true)
-                let revision = (reply.header?.revision).flatMap(Int.init) ?? 0
                 self.watch(from: revision + 1)
             case .failure(let error):
                 self.markReachable(false, error)
@@ -75,8 +81,11 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
             "start_revision": "\(revision)",
         ]
         client.watch(request, endpoint: 0) { line in
-            guard let reply = try? JSONDecoder().decode(EtcdWatchReply.self, from: line) else { return }
+            guard let reply = try? JSONDecoder().decode(EtcdWatchReply.self, from: line) else { return true }
             for event in reply.result?.events ?? [] { self.apply(event) }
+            // etcd cancels a watch (compacted revision, an error) and keeps the stream open: end it, or the
+            // view would stay as it is for good.
+            return reply.result?.canceled != true
         }.whenComplete { _ in
             guard !self.state.withLock({ $0.stopped }) else { return }
             // The stream ended (etcd restarted, compaction, network): read everything again.

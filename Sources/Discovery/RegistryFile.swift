@@ -6,13 +6,19 @@ import Yams
 /// services:
 ///   AccountService:
 ///     - {address: 198.18.0.2, port: 8080, version: 1.0.0, tags: {zone: a}}
+///     - {address: 198.18.0.3, port: 8080, status: up, heartbeat: 1795650712.630, ttl: 10}
 /// ```
+/// An entry with a heartbeat (written by a provider's Mesher) is gone once the heartbeat is older than its
+/// ttl; an entry without one (written by hand) never expires.
 enum RegistryFile {
-    struct Content: Decodable {
+    /// Larger files are refused: a file holds a few instances, and every changed file is read at each scan.
+    static let maxSize = 1 << 20
+
+    private struct Document: Decodable {
         var services: [String: [Entry]]
     }
 
-    struct Entry: Decodable {
+    private struct Entry: Decodable {
         var address: String
         var port: Int
         var version: String?
@@ -20,50 +26,113 @@ enum RegistryFile {
         var environment: String?
         var tags: [String: String]?
         var status: String?
+        var heartbeat: Double?
+        var ttl: Double?
     }
 
-    /// The instances of a file, or an error that names the file, line and field.
-    static func parse(_ text: String, source: String) throws(RegistryError) -> RegistrySnapshot {
-        let content: Content
-        do {
-            guard let node = try Yams.compose(yaml: text) else { return RegistrySnapshot() }
-            content = try YAMLDecoder().decode(Content.self, from: node)
-        } catch let error as YamlError {
-            throw RegistryError(source: source, message: "invalid YAML: \(error)")
-        } catch let error as DecodingError {
-            throw RegistryError(source: source, message: describe(error))
-        } catch {
-            throw RegistryError(source: source, message: "\(error)")
+    /// An instance as a file lists it, with the heartbeat of the Mesher that wrote it, if any.
+    struct Listing: Equatable, Sendable {
+        var instance: ServiceInstance
+        /// Unix seconds of the writer's last refresh.
+        var heartbeat: Double?
+        /// Seconds after the heartbeat that the instance counts as gone: the writer's, so readers need no setting.
+        var ttl: Double?
+
+        /// `readAt` (when the reader last read this content) caps a heartbeat from the future, so that the
+        /// entry of a dead writer whose clock runs ahead still expires one ttl after it stops changing.
+        func isExpired(at now: Double, readAt: Double) -> Bool {
+            guard let heartbeat, let ttl else { return false }
+            return now - min(heartbeat, readAt) > ttl
         }
-        var instances: [ServiceInstance] = []
-        for (service, entries) in content.services.sorted(by: { $0.key < $1.key }) {
+    }
+
+    struct Content: Equatable, Sendable {
+        var listings: [Listing] = []
+        /// Every service the file names, also one without instances (known: requests get a 503).
+        var services: [String] = []
+
+        /// The instances that have not expired at `now`.
+        func snapshot(at now: Double, readAt: Double) -> RegistrySnapshot {
+            RegistrySnapshot(
+                listings.filter { !$0.isExpired(at: now, readAt: readAt) }.map(\.instance), services: services)
+        }
+
+        /// Everything listed, expired or not.
+        var snapshot: RegistrySnapshot { RegistrySnapshot(listings.map(\.instance), services: services) }
+    }
+
+    /// A file's bytes: UTF-8 text, else an error naming the file.
+    static func parse(_ bytes: [UInt8], source: String) throws(RegistryError) -> Content {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw RegistryError(source: source, message: "not UTF-8 text")
+        }
+        return try parse(text, source: source)
+    }
+
+    /// The instances of a file, or an error with the file, line, column and field, and never the file's own
+    /// text: the directory may be shared with other writers, and what they wrote is not for the log.
+    static func parse(_ text: String, source: String) throws(RegistryError) -> Content {
+        let root: Node
+        let document: Document
+        do {
+            guard let node = try Yams.compose(yaml: text) else { return Content() }
+            root = node
+        } catch let error as YamlError {
+            throw RegistryError(source: source, yaml: error)
+        } catch {
+            throw RegistryError(source: source, message: "invalid YAML")
+        }
+        do {
+            document = try YAMLDecoder().decode(Document.self, from: root)
+        } catch let error as DecodingError {
+            throw RegistryError(source: source, decoding: error, root: root)
+        } catch {
+            throw RegistryError(source: source, message: "cannot be decoded")
+        }
+        var content = Content(services: Array(document.services.keys))
+        for (service, entries) in document.services.sorted(by: { $0.key < $1.key }) {
+            func fail(_ path: [PathElement], _ message: String) -> RegistryError {
+                let mark = root.mark(at: [.key("services"), .key(service)] + path)
+                let field = "services.\(service)" + path.map(\.text).joined()
+                return RegistryError(
+                    source: source, line: mark?.line, column: mark?.column, message: "\(field): \(message)")
+            }
             guard isServiceName(service) else {
-                throw RegistryError(source: source, message: "services.\(service): not a valid service name")
+                let mark = root.mark(at: [.key("services"), .key(service)])
+                throw RegistryError(
+                    source: source, line: mark?.line, column: mark?.column,
+                    message: "services: not a valid service name (letters, digits and '-')")
             }
             for (index, entry) in entries.enumerated() {
-                let field = "services.\(service)[\(index)]"
                 guard isIPAddress(entry.address) else {
-                    throw RegistryError(
-                        source: source, message: "\(field).address: '\(entry.address)' is not an IP address")
+                    throw fail([.index(index), .key("address")], "not an IP address")
                 }
                 guard (1...65535).contains(entry.port) else {
-                    throw RegistryError(source: source, message: "\(field).port: must be 1-65535")
+                    throw fail([.index(index), .key("port")], "must be 1-65535")
                 }
                 guard entry.status == nil || entry.status == "up" || entry.status == "down" else {
-                    throw RegistryError(source: source, message: "\(field).status: must be up or down")
+                    throw fail([.index(index), .key("status")], "must be up or down")
                 }
-                instances.append(
-                    ServiceInstance(
-                        service: service, address: entry.address, port: entry.port, version: entry.version,
-                        app: entry.app, environment: entry.environment, tags: entry.tags ?? [:],
-                        isUp: entry.status != "down"))
+                guard (entry.heartbeat == nil) == (entry.ttl == nil) else {
+                    throw fail([.index(index)], "heartbeat and ttl go together")
+                }
+                if let heartbeat = entry.heartbeat, !(heartbeat.isFinite && heartbeat >= 0) {
+                    throw fail([.index(index), .key("heartbeat")], "must be unix seconds")
+                }
+                if let ttl = entry.ttl, !(ttl.isFinite && ttl > 0) {
+                    throw fail([.index(index), .key("ttl")], "must be a number of seconds above 0")
+                }
+                let instance = ServiceInstance(
+                    service: service, address: entry.address, port: entry.port, version: entry.version, app: entry.app,
+                    environment: entry.environment, tags: entry.tags ?? [:], isUp: entry.status != "down")
+                content.listings.append(Listing(instance: instance, heartbeat: entry.heartbeat, ttl: entry.ttl))
             }
         }
-        return RegistrySnapshot(instances, services: Array(content.services.keys))
+        return content
     }
 
-    /// One instance as a file of its own, as a provider's Mesher writes it.
-    static func render(_ instance: ServiceInstance) -> String {
+    /// One instance as a file of its own, as a provider's Mesher writes it (and rewrites it every ttl/3).
+    static func render(_ instance: ServiceInstance, heartbeat: Double, ttl: Double) -> String {
         func quoted(_ text: String) -> String {
             "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
@@ -76,8 +145,10 @@ enum RegistryFile {
             fields.append("tags: {\(tags.joined(separator: ", "))}")
         }
         fields.append("status: \(instance.isUp ? "up" : "down")")
-        return
-            "# written by mesher: removed when it deregisters\nservices:\n  \(instance.service):\n    - {\(fields.joined(separator: ", "))}\n"
+        fields.append("heartbeat: \(String(format: "%.3f", heartbeat))")
+        fields.append("ttl: \(ttl == ttl.rounded() ? String(Int(ttl)) : String(format: "%.3f", ttl))")
+        return "# written by mesher: refreshed every ttl/3, removed when it deregisters\nservices:\n  "
+            + "\(instance.service):\n    - {\(fields.joined(separator: ", "))}\n"
     }
 
     /// A DNS label: letters, digits and '-', so that it can be looked up as a host name.
@@ -88,25 +159,6 @@ enum RegistryFile {
             }
             && !name.hasPrefix("-") && !name.hasSuffix("-")
     }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-                .replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): required field missing"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
-    }
-}
-
-public struct RegistryError: Error, CustomStringConvertible {
-    public let source: String
-    public let message: String
-    public var description: String { "\(source): \(message)" }
 }
 
 func isIPAddress(_ text: String) -> Bool {

@@ -173,13 +173,14 @@ struct RunCommand: ParsableCommand {
         case "etcd":
             let etcd = EtcdRegistry(
                 endpoints: config.endpoints, prefix: config.prefix,
-                leaseTTL: Int(config.leaseTTL.nanoseconds / 1_000_000_000), group: group, logger: logger)
+                leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
             etcd.start()
             return (etcd, { etcd.stop() })
         default:
-            let files = FileRegistry(directory: config.directory, logger: logger)
+            let files = FileRegistry(
+                directory: config.directory, leaseTTL: Double(config.leaseTTL.nanoseconds) / 1e9, logger: logger)
             files.startWatching()
-            return (files, {})
+            return (files, { files.stop() })
         }
     }
 
@@ -198,8 +199,8 @@ struct RunCommand: ParsableCommand {
         }
         let configuration = DNSServerConfiguration(
             addresses: config.addresses, port: Int(config.port), upstreams: upstreams,
-            ttl: UInt32(config.ttl.nanoseconds / 1_000_000_000), searchDomains: searchDomains,
-            socketMark: proxyMark)
+            ttl: UInt32(clamping: config.ttl.seconds), searchDomains: searchDomains, socketMark: proxyMark,
+            maxForwards: config.maxForwards)
         return try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
             router.service(forHost: name).map {
                 DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: router.virtualIPs.ipv6Address(for: $0))

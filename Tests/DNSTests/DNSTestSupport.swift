@@ -153,23 +153,21 @@ final class FakeUpstream: Sendable {
 
     static func start() async throws -> FakeUpstream {
         let recorder = PacketRecorder()
-        let udp = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let udp = DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(FakeUpstreamUDPHandler(recorder: recorder))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        guard let address = udp.localAddress, let port = address.port else { throw TestTimeoutError() }
-        let tcp = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let tcp = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(DNSTCPFrameDecoder()), FakeUpstreamTCPHandler(recorder: recorder))
                 }
             }
-            .bind(host: "127.0.0.1", port: port).get()
-        return FakeUpstream(address: address, channels: [udp, tcp], recorder: recorder)
+        let (udpChannel, tcpChannel, address) = try await bindOnOnePort(udp: udp, tcp: tcp)
+        return FakeUpstream(address: address, channels: [udpChannel, tcpChannel], recorder: recorder)
     }
 
     /// The fake's reply to `packet`, so a test can check the client got exactly these bytes.
@@ -186,6 +184,25 @@ final class FakeUpstream: Sendable {
             try await channel.close()
         }
     }
+}
+
+/// UDP and TCP on one free port of 127.0.0.1. The UDP port is picked first, and tests running alongside
+/// may hold the same number for a TCP client socket: then both are picked again.
+func bindOnOnePort(udp: DatagramBootstrap, tcp: ServerBootstrap) async throws
+    -> (udp: any Channel, tcp: any Channel, address: SocketAddress)
+{
+    var lastError: any Error = TestTimeoutError()
+    for _ in 0..<10 {
+        let udpChannel = try await udp.bind(host: "127.0.0.1", port: 0).get()
+        guard let address = udpChannel.localAddress, let port = address.port else { throw TestTimeoutError() }
+        do {
+            return (udpChannel, try await tcp.bind(host: "127.0.0.1", port: port).get(), address)
+        } catch {
+            lastError = error
+            try? await udpChannel.close()
+        }
+    }
+    throw lastError
 }
 
 final class PacketRecorder: Sendable {

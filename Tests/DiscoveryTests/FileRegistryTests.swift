@@ -14,7 +14,8 @@ struct RegistryFileTests {
                 - {address: "2001:db8::2", port: 8081}
               StoreWeb:
                 - {address: 198.18.0.3, port: 80}
-            """, source: "a.yaml")
+            """, source: "a.yaml"
+        ).snapshot
         let instances = snapshot.instances(of: "AccountService")
         #expect(snapshot.services.values.map(\.count).reduce(0, +) == 3)
         #expect(
@@ -30,19 +31,19 @@ struct RegistryFileTests {
     @Test(arguments: [
         (
             "services:\n  A:\n    - {address: nowhere, port: 80}\n",
-            "services.A[0].address: 'nowhere' is not an IP address"
+            "3:8: services.A[0].address: not an IP address"
         ),
-        ("services:\n  A:\n    - {address: 198.18.0.2, port: 0}\n", "services.A[0].port: must be 1-65535"),
-        ("services:\n  A:\n    - {address: 198.18.0.2}\n", "services.A[0].port: required field missing"),
+        ("services:\n  A:\n    - {address: 198.18.0.2, port: 0}\n", "3:29: services.A[0].port: must be 1-65535"),
+        ("services:\n  A:\n    - {address: 198.18.0.2}\n", "3:7: services.A[0].port: required field missing"),
         ("services:\n  'bad name':\n    - {address: 198.18.0.2, port: 1}\n", "not a valid service name"),
-        ("services: [1, 2]\n", "services"),
-        ("services:\n  A: [\n", "invalid YAML"),
+        ("services: [1, 2]\n", "1:1: services: expected a mapping"),
+        ("services:\n  A: [\n", "3:1: invalid YAML: did not find expected node content"),
     ])
     func rejectsBadFiles(_ text: String, _ message: String) {
         #expect {
             try RegistryFile.parse(text, source: "bad.yaml")
         } throws: { error in
-            "\(error)".hasPrefix("bad.yaml: ") && "\(error)".contains(message)
+            "\(error)".hasPrefix("bad.yaml:") && "\(error)".contains(message)
         }
     }
 }

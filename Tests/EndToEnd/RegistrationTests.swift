@@ -69,6 +69,62 @@ struct RegistrationTests {
         #expect(lab.log("provider-mesher").contains("deregistered"))
     }
 
+    /// A provider's Mesher that dies without deregistering (SIGKILL) leaves its instance file behind; its
+    /// heartbeat stops, and consumers stop routing to it within the ttl (3 s here) and a second.
+    @Test func killedProviderExpiresWithinItsTTL() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.startApp(name: "alpha", port: 7100)
+        let provider = try lab.writeConfig(
+            """
+            registry: {directory: \(lab.registryDirectory), leaseTTL: 3s}
+            service:
+              name: AccountService
+              ports: [7100]
+              address: \(lab.serverIPv4)
+              healthCheck: {kind: tcp, interval: 200ms}
+            """, name: "provider.yaml")
+        let consumer = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n", name: "consumer.yaml")
+        let providerMesher = try lab.startProviderMesher(["--config", provider])
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", consumer])
+
+        let file = lab.registryDirectory + "/AccountService-\(lab.serverIPv4)-7100.yaml"
+        func heartbeat() -> String {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "heartbeat: ").dropFirst().first?.prefix { $0 != "," }.description ?? ""
+        }
+        func call() throws -> String {
+            try lab.inClient([
+                "curl", "-sS", "-i", "-m", "5", "--connect-to", "::\(lab.serverIPv4):8080",
+                "http://AccountService:8080/who",
+            ]).stdout
+        }
+        #expect(lab.eventually { (try? call().contains("alpha /who")) ?? false }, "\(lab.log("provider-mesher"))")
+        #expect((try? String(contentsOfFile: file, encoding: .utf8))?.contains("ttl: 3}") == true)
+
+        // Alive: refreshed every ttl/3, so still routed after more than a ttl.
+        let first = heartbeat()
+        usleep(4_000_000)
+        #expect(heartbeat() != first && !first.isEmpty, "refreshed: \(first) -> \(heartbeat())")
+        #expect(try call().contains("alpha /who"))
+
+        kill(providerMesher.processIdentifier, SIGKILL)
+        providerMesher.waitUntilExit()
+        let killed = Date()
+        var answer = ""
+        while Date().timeIntervalSince(killed) < 6 {
+            answer = try call()
+            if answer.hasPrefix("HTTP/1.1 503") { break }
+            usleep(100_000)
+        }
+        let elapsed = Date().timeIntervalSince(killed)
+        #expect(answer.lowercased().contains("x-mesher-error: no-healthy-instance"), "\(answer)")
+        #expect(elapsed <= 4, "gone \(elapsed) s after the kill (ttl 3 s)")
+        #expect(FileManager.default.fileExists(atPath: file), "nobody removed the file: it expired")
+        #expect(lab.log("mesher").contains("registry instance expired"))
+    }
+
     @Test func badServiceBlockIsRefusedWithItsField() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-\(UUID()).yaml").path
         defer { try? FileManager.default.removeItem(atPath: path) }

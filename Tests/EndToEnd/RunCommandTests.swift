@@ -12,8 +12,18 @@ struct RunCommandTests {
         #expect(result.status == 2)
         #expect(
             result.stderr
-                == "mesher: \(path):3: connection.idleTimout: unknown field; expected one of connectTimeout, idleTimeout, bufferLimit\n"
+                == "mesher: \(path):3: connection.idleTimout: unknown field; expected one of connectTimeout, idleTimeout, bufferLimit, maxConnections\n"
         )
+    }
+
+    /// Converted to a UInt32 number of seconds, this value crashed Mesher at start.
+    @Test func outOfRangeValueIsRefusedNotACrash() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-\(UUID()).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "dns:\n  ttl: 5000000000s\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try sh([Lab.mesherBinary, "run", "--config", path])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr == "mesher: \(path):2: dns.ttl: must be at most 1h\n")
     }
 
     @Test func missingConfigFile() throws {
