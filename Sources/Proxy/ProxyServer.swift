@@ -24,7 +24,7 @@ public final class ProxyServer: Sendable {
         // Never more connections than descriptors allow: at the cap accepting pauses, where running out of
         // descriptors would fail accepts, upstream connects and the registry alike.
         let fit = FileDescriptorLimit.connectionsThatFit(
-            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? 256 : 0)
+            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? config.dns.maxForwards : 0)
         if fit < settings.maxConnections {
             logger.warning(
                 "connection limit lowered to what the descriptor limit allows",

@@ -36,9 +36,9 @@ struct RelaySettings: Sendable {
         if config.dns.enabled { ownPorts.insert(Int(config.dns.port)) }
         sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
         opaquePorts = config.sniff.allOpaquePorts
-        httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: 100)
-        headerTimeout = .seconds(10)
-        maxConnections = 16384
+        httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: config.http.maxHeaders)
+        headerTimeout = .nanoseconds(config.http.headerTimeout.nanoseconds)
+        maxConnections = config.connection.maxConnections
         addForwardedFor = config.http.forwardedFor
         self.localAddresses = localAddresses
     }
