@@ -31,6 +31,13 @@ let package = Package(
         ),
         // HTTP/1.x on the wire: a strict head parser, body framing, and what Mesher writes.
         .target(name: "HTTP1", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Resource limits shared by the listeners: connection caps, accept backoff, descriptors, rate-limited logs.
+        .target(
+            name: "Limits",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Protocol detection from a connection's first bytes.
         .target(name: "Sniff", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // mesher.yaml: Codable settings, defaults in one place, validated at load.
@@ -42,7 +49,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Config", "Sniff", "Discovery", "Routing", "HTTP1",
+                "Config", "Sniff", "Discovery", "Routing", "HTTP1", "Limits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,6 +95,7 @@ let package = Package(
         .target(
             name: "DNS",
             dependencies: [
+                "Limits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
+                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject", "Limits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "DNSTests",
             dependencies: [
-                "DNS",
+                "DNS", "Limits",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

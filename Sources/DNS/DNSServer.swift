@@ -1,3 +1,4 @@
+import Limits
 import Logging
 import NIOCore
 import NIOPosix
@@ -81,14 +82,22 @@ public final class DNSServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(DNSUDPQueryHandler(processor: processor))
                 }
             }
+        let limiter = ConnectionLimiter(limit: configuration.maxTCPConnections)
+        let idle = configuration.tcpIdleTimeout
         let tcp = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try ListenerGuards.install(on: channel, name: "DNS", limiter: limiter, logger: processor.logger)
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 tcpConnections.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(DNSTCPFrameDecoder()), DNSTCPQueryHandler(processor: processor))
+                        IdleStateHandler(readTimeout: idle), ByteToMessageHandler(DNSTCPFrameDecoder()),
+                        DNSTCPQueryHandler(processor: processor))
                 }
             }
 

@@ -18,6 +18,10 @@ public struct DNSServerConfiguration: Sendable {
     public var socketMark: UInt32?
     /// Queries forwarded at once, over UDP and TCP together; more are answered SERVFAIL at once.
     public var maxForwards: Int
+    /// DNS-over-TCP client connections open at once; at the cap the TCP listeners stop accepting.
+    public var maxTCPConnections = 256
+    /// A TCP client connection that sends nothing for this long is closed (RFC 7766 §6.2.3).
+    public var tcpIdleTimeout = TimeAmount.seconds(10)
 
     public init(
         addresses: [String], port: Int, upstreams: [SocketAddress] = [], ttl: UInt32 = 5,

@@ -29,6 +29,10 @@ final class DNSTCPQueryHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Silent for the idle timeout with nothing in flight: the connection is not worth its descriptor.
+        if case .some(.read) = event as? IdleStateHandler.IdleStateEvent, pendingReplies == 0 {
+            return context.close(promise: nil)
+        }
         // A client may half-close after its last query; it still gets the replies in flight.
         if case .some(.inputClosed) = event as? ChannelEvent {
             inputClosed = true

@@ -5,6 +5,7 @@ import Config
 import DNS
 import Discovery
 import Foundation
+import Limits
 import Logging
 import NIOCore
 import NIOPosix

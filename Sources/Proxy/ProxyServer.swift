@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import Limits
 import Logging
 import NIOCore
 import NIOPosix
@@ -24,7 +25,8 @@ public final class ProxyServer: Sendable {
         // Never more connections than descriptors allow: at the cap accepting pauses, where running out of
         // descriptors would fail accepts, upstream connects and the registry alike.
         let fit = FileDescriptorLimit.connectionsThatFit(
-            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? config.dns.maxForwards : 0)
+            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? config.dns.maxForwards : 0
+        )
         if fit < settings.maxConnections {
             logger.warning(
                 "connection limit lowered to what the descriptor limit allows",

@@ -1,4 +1,5 @@
 import Dispatch
+import Limits
 import Logging
 import NIOCore
 import NIOPosix

@@ -8,13 +8,15 @@ import Testing
 /// The server end to end on 127.0.0.1, with a fake upstream resolver where forwarding is involved.
 @Suite struct DNSServerTests {
     private func startServer(
-        addresses: [String] = ["127.0.0.1"], upstreams: [SocketAddress] = [], forwardTimeout: TimeAmount = .seconds(2)
+        addresses: [String] = ["127.0.0.1"], upstreams: [SocketAddress] = [], forwardTimeout: TimeAmount = .seconds(2),
+        tcpIdleTimeout: TimeAmount = .seconds(10)
     ) throws -> DNSServer {
         var logger = Logger(label: "dns-test")
         logger.logLevel = .debug
-        let configuration = DNSServerConfiguration(
+        var configuration = DNSServerConfiguration(
             addresses: addresses, port: 0, upstreams: upstreams, forwardTimeout: forwardTimeout,
             searchDomains: TestData.searchDomains)
+        configuration.tcpIdleTimeout = tcpIdleTimeout
         return try DNSServer.start(
             configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
             lookup: TestData.lookup)
@@ -209,6 +211,25 @@ import Testing
             }
         }
         #expect(endedAfterClose)
+    }
+
+    @Test func silentTCPClientIsClosedAfterTheIdleTimeout() async throws {
+        let server = try startServer(tcpIdleTimeout: .milliseconds(200))
+        defer { server.close() }
+        let serverAddress = try address(of: server)
+        let closedByServer = try await withTimeout {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(to: serverAddress) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            return try await channel.executeThenClose { inbound, _ in
+                var chunks = inbound.makeAsyncIterator()
+                return try await chunks.next() == nil
+            }
+        }
+        #expect(closedByServer)
     }
 
     @Test func skipsAddressesTheHostLacks() throws {

@@ -7,28 +7,30 @@ import NIOCore
 
 /// What every listening socket gets: the connection cap, and a pause instead of a spin when accept fails
 /// for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM leave the socket readable).
-enum ListenerGuards {
+public enum ListenerGuards {
     /// How long accepting pauses after such a failure.
-    static let acceptBackoff = TimeAmount.milliseconds(500)
-    /// At most one log line per listener in this long about failed accepts.
-    static let logInterval = TimeAmount.seconds(10)
+    public static let acceptBackoff = TimeAmount.milliseconds(500)
 
-    static func install(on channel: any Channel, name: String, limiter: ConnectionLimiter, logger: Logger) throws {
-        let loop = channel.eventLoop
-        let lastLog = NIOLoopBoundBox(NIODeadline.uptimeNanoseconds(0), eventLoop: loop)
+    private enum Warning: Hashable, Sendable {
+        case acceptFailed(String), limitReached(String)
+    }
+
+    /// One line per listener and kind in 10 s, however often accepting pauses.
+    private static let warnings = RateLimitedLog<Warning>()
+
+    public static func install(on channel: any Channel, name: String, limiter: ConnectionLimiter, logger: Logger)
+        throws
+    {
         let backoff = AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-            if loop.now - lastLog.value >= logInterval {
-                lastLog.value = loop.now
-                logger.warning(
-                    "cannot accept connections, pausing",
-                    metadata: ["listener": "\(name)", "error": "\(error)", "pause": "\(acceptBackoff)"])
-            }
+            warnings.log(
+                .acceptFailed(name), "cannot accept connections, pausing",
+                metadata: ["listener": "\(name)", "error": "\(error)", "pause": "\(acceptBackoff)"], to: logger)
             return acceptBackoff
         }
         let limit = AcceptLimitHandler(limiter: limiter) {
-            logger.warning(
-                "connection limit reached, accepting paused",
-                metadata: ["listener": "\(name)", "limit": "\(limiter.limit)"])
+            warnings.log(
+                .limitReached(name), "connection limit reached, accepting paused",
+                metadata: ["listener": "\(name)", "limit": "\(limiter.limit)"], to: logger)
         }
         try channel.pipeline.syncOperations.addHandlers(backoff, limit)
     }
@@ -39,7 +41,7 @@ enum ListenerGuards {
 public enum FileDescriptorLimit {
     /// Descriptors kept for everything but downstream connections and their upstreams (listeners, the
     /// registry, logs, health checks, DNS forwards), at most a quarter of the limit.
-    static let reserve = 128
+    public static let reserve = 128
 
     /// Raises the soft limit to the hard one; the soft limit now in force.
     @discardableResult

@@ -4,7 +4,7 @@ import Synchronization
 
 /// For log lines that can come once per packet (an upstream that fails, a limit reached): at most one line
 /// per kind per `interval`, carrying how many were left out since the previous one, so that a flood of
-/// queries cannot become a flood of log lines. Nothing here is DNS-specific.
+/// queries (or of connections) cannot become a flood of log lines.
 public final class RateLimitedLog<Kind: Hashable & Sendable>: Sendable {
     private struct Window {
         var start: UInt64

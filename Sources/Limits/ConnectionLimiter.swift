@@ -5,30 +5,30 @@ import Synchronization
 /// (the kernel's backlog holds new connections, nothing spins) and resume as connections close; a listener
 /// that was already accepting may take the few more of that wake-up (NIO accepts up to 4 per read). One
 /// atomic per connection opened and closed; the lock is taken only when a listener waits for room.
-final class ConnectionLimiter: Sendable {
-    let limit: Int
+public final class ConnectionLimiter: Sendable {
+    public let limit: Int
     private let open = Atomic<Int>(0)
     private let waiting = Mutex<[@Sendable () -> Void]>([])
     private let waiters = Atomic<Int>(0)
 
-    init(limit: Int) {
+    public init(limit: Int) {
         self.limit = limit
     }
 
-    var count: Int { open.load(ordering: .relaxed) }
-    var isFull: Bool { count >= limit }
+    public var count: Int { open.load(ordering: .relaxed) }
+    public var isFull: Bool { count >= limit }
 
-    func opened() {
+    public func opened() {
         open.add(1, ordering: .relaxed)
     }
 
-    func closed() {
+    public func closed() {
         let now = open.subtract(1, ordering: .relaxed).newValue
         if now < limit && waiters.load(ordering: .acquiring) > 0 { wakeWaiting() }
     }
 
     /// Runs `action` once there is room (at once if there is).
-    func whenRoom(_ action: @escaping @Sendable () -> Void) {
+    public func whenRoom(_ action: @escaping @Sendable () -> Void) {
         waiting.withLock { $0.append(action) }
         waiters.add(1, ordering: .releasing)
         // A connection may have closed between the caller's check and the append.
@@ -46,21 +46,21 @@ final class ConnectionLimiter: Sendable {
 }
 
 /// On a listening channel: counts accepted connections against the limiter and holds accepting at the cap.
-final class AcceptLimitHandler: ChannelDuplexHandler {
-    typealias InboundIn = any Channel
-    typealias OutboundIn = Never
+public final class AcceptLimitHandler: ChannelDuplexHandler {
+    public typealias InboundIn = any Channel
+    public typealias OutboundIn = Never
 
     private let limiter: ConnectionLimiter
     /// Told once each time accepting pauses at the cap.
     private let onPause: () -> Void
     private var pendingRead = false
 
-    init(limiter: ConnectionLimiter, onPause: @escaping () -> Void) {
+    public init(limiter: ConnectionLimiter, onPause: @escaping () -> Void) {
         self.limiter = limiter
         self.onPause = onPause
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let child = unwrapInboundIn(data)
         let limiter = self.limiter
         limiter.opened()
@@ -68,7 +68,7 @@ final class AcceptLimitHandler: ChannelDuplexHandler {
         context.fireChannelRead(data)
     }
 
-    func read(context: ChannelHandlerContext) {
+    public func read(context: ChannelHandlerContext) {
         guard limiter.isFull else { return context.read() }
         guard !pendingRead else { return }
         pendingRead = true
