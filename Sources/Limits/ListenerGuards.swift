@@ -12,7 +12,8 @@ public enum ListenerGuards {
     public static let acceptBackoff = TimeAmount.milliseconds(500)
 
     private enum Warning: Hashable, Sendable {
-        case acceptFailed(String), limitReached(String)
+        case acceptFailed(String)
+        case limitReached(String)
     }
 
     /// One line per listener and kind in 10 s, however often accepting pauses.
