@@ -36,14 +36,14 @@ public final class ProxyServer: Sendable {
                 ])
             settings.maxConnections = fit
         }
-        var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
+        var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
         for eventLoop in group.makeIterator() {
-            pools[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(
-                UpstreamPool(eventLoop: eventLoop, settings: settings), eventLoop: eventLoop)
+            loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(
+                LoopState(pool: UpstreamPool(eventLoop: eventLoop, settings: settings)), eventLoop: eventLoop)
         }
         let environment = RelayEnvironment(
             settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(), router: router,
-            pools: pools)
+            loops: loops)
         let limiter = ConnectionLimiter(limit: settings.maxConnections)
 
         var listeners = try bind(

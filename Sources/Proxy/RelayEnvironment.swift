@@ -1,3 +1,4 @@
+import Limits
 import Logging
 import NIOCore
 import Routing
@@ -11,16 +12,36 @@ struct RelayEnvironment: Sendable {
     var tracker: ConnectionTracker
     /// Service-name routing; `nil` relays everything to its original destination.
     var router: ServiceRouter?
-    /// Upstream HTTP connection pools, one per event loop.
-    var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
+    /// What each event loop has of its own.
+    var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
 
-    /// The pool of `eventLoop`; every loop of the group has one. Call it on that loop.
-    func pool(for eventLoop: any EventLoop) -> UpstreamPool {
-        guard let box = pools[ObjectIdentifier(eventLoop)] else {
-            preconditionFailure("no upstream pool for \(eventLoop)")
+    /// The state of `eventLoop`; every loop of the group has one. Call it on that loop.
+    func loop(_ eventLoop: any EventLoop) -> LoopState {
+        guard let box = loops[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("no state for \(eventLoop)")
         }
         return box.value
     }
+}
+
+/// What one event loop keeps for itself, so that no request takes a lock another loop uses: its upstream
+/// connection pool, and its own count of the warnings a flood could repeat (at most one line per kind and
+/// loop in 10 s).
+final class LoopState {
+    let pool: UpstreamPool
+    let warnings = RateLimitedLog<ProxyWarning>()
+
+    init(pool: UpstreamPool) {
+        self.pool = pool
+    }
+}
+
+/// Log lines that a caller can cause at will.
+enum ProxyWarning: Hashable, Sendable {
+    case badRequest
+    case notForwarded(String)
+    case badResponse
+    case refused(RelayOutcome)
 }
 
 /// Outbound: the app calling out (routed by service). Inbound: a caller reaching the app (always to the

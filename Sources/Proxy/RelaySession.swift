@@ -117,7 +117,8 @@ final class RelaySession: NIOScheduledCallbackHandler {
             serverName: sniffed?.serverName)
         environment.accessLog?.write(summary)
         if refused {
-            logger.warning("connection refused", metadata: summary.metadata)
+            environment.loop(downstream.eventLoop).warnings.log(
+                .refused(outcome), "connection refused", metadata: summary.metadata, to: logger)
         } else {
             logger.debug("connection closed", metadata: summary.metadata)
         }

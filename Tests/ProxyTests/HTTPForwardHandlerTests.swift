@@ -22,9 +22,9 @@ struct HTTPForwardFixture {
         var environment = testEnvironment()
         environment.settings.httpLimits.maxHeadBytes = maxHeaderBytes
         let box = NIOLoopBoundBox.makeBoxSendingValue(
-            UpstreamPool(eventLoop: loop, settings: environment.settings), eventLoop: loop)
-        environment.pools = [ObjectIdentifier(loop): box]
-        let pool = box.value
+            LoopState(pool: UpstreamPool(eventLoop: loop, settings: environment.settings)), eventLoop: loop)
+        environment.loops = [ObjectIdentifier(loop): box]
+        let pool = box.value.pool
         session = RelaySession(environment: environment, downstream: downstream)
         session.destination = Self.upstreamAddress
         try downstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()

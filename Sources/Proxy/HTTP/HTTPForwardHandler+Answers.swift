@@ -1,5 +1,6 @@
 import Foundation
 import HTTP1
+import Limits
 import NIOCore
 
 extension HTTPForwardHandler {
@@ -22,12 +23,12 @@ extension HTTPForwardHandler {
         write(
             answer.response(
                 service: exchange.route.serviceName, keepAlive: !close, version: exchange.request.version))
-        session.environment.logger.warning(
-            "request not forwarded",
+        loop.warnings.log(
+            .notForwarded(answer.errorName), "request not forwarded",
             metadata: [
                 "error": "\(answer.errorName)", "host": "\(exchange.request.host ?? "-")",
                 "status": "\(answer.status.code)",
-            ])
+            ], to: session.environment.logger)
         logExchange(exchange, status: answer.status.code, error: answer.errorName)
         self.exchange = nil
         endResponse(close: close)
@@ -45,12 +46,12 @@ extension HTTPForwardHandler {
             self.exchange = nil
             return resetConnection()
         }
-        session.environment.logger.warning(
-            answer == .requestTimeout ? "request head timed out" : "bad HTTP request",
+        loop.warnings.log(
+            .badRequest, answer == .requestTimeout ? "request head timed out" : "bad HTTP request",
             metadata: [
                 "src": "\(session.downstream.remoteAddress.map(RelaySession.format) ?? "-")",
                 "error": "\(answer.errorName)",
-            ])
+            ], to: session.environment.logger)
         session.fail(.reset)
         write(answer.response(service: nil, keepAlive: false, version: request?.request.version ?? .http11))
         if let request {

@@ -101,12 +101,12 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         case .reset:
             answer(exchange, .upstreamReset)
         case .protocolError(let error):
-            session.environment.logger.warning(
-                "bad HTTP response from upstream",
+            loop.warnings.log(
+                .badResponse, "bad HTTP response from upstream",
                 metadata: [
                     "upstream": "\(exchange.route.address.map(RelaySession.format) ?? "-")",
                     "error": "\(error.map(\.name) ?? "unsolicited")",
-                ])
+                ], to: session.environment.logger)
             answer(exchange, .upstreamProtocolError)
         }
     }

@@ -28,7 +28,8 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     static let maxHops = 16
 
     let session: RelaySession
-    let pool: UpstreamPool
+    let loop: LoopState
+    var pool: UpstreamPool { loop.pool }
     var context: ChannelHandlerContext?
     var phase = Phase.head
     var exchange: HTTPExchange?
@@ -44,7 +45,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
 
     init(session: RelaySession) {
         self.session = session
-        self.pool = session.environment.pool(for: session.downstream.eventLoop)
+        self.loop = session.environment.loop(session.downstream.eventLoop)
         self.parser = HTTP1HeadParser(role: .request, limits: session.environment.settings.httpLimits)
     }
 
