@@ -19,7 +19,7 @@ struct HTTPForwardFixture {
     init(maxHeaderBytes: Int = 65536) throws {
         downstream = EmbeddedChannel(loop: loop)
         upstream = EmbeddedChannel(loop: loop)
-        var environment = testEnvironment()
+        var environment = testEnvironment(on: loop)
         environment.settings.httpLimits.maxHeadBytes = maxHeaderBytes
         let box = NIOLoopBoundBox.makeBoxSendingValue(
             LoopState(pool: UpstreamPool(eventLoop: loop, settings: environment.settings)), eventLoop: loop)

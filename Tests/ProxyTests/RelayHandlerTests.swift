@@ -47,7 +47,7 @@ struct RelayPair {
     init() throws {
         downstream = EmbeddedChannel(loop: loop)
         upstream = EmbeddedChannel(loop: loop)
-        session = RelaySession(environment: testEnvironment(), downstream: downstream)
+        session = RelaySession(environment: testEnvironment(on: loop), downstream: downstream)
         // The downstream handler starts the original-destination lookup on channelActive; these tests
         // exercise the relay after that, so both sides are upstream-style handlers sharing one session.
         let down = RelayHandler(side: .upstream, session: session)
@@ -60,13 +60,17 @@ struct RelayPair {
     }
 }
 
-func testEnvironment(accessLog: AccessLog? = nil) -> RelayEnvironment {
+/// Settings as configured by default, and the state of `loop` (the embedded channels' loop).
+func testEnvironment(on loop: any EventLoop, accessLog: AccessLog? = nil) -> RelayEnvironment {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
+    let settings = RelaySettings(
+        MesherConfig(), proxyMark: nil, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] }))
+    let state = NIOLoopBoundBox.makeBoxSendingValue(
+        LoopState(pool: UpstreamPool(eventLoop: loop, settings: settings)), eventLoop: loop)
     return RelayEnvironment(
-        settings: RelaySettings(
-            MesherConfig(), proxyMark: nil, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] })),
-        logger: logger, accessLog: accessLog, tracker: ConnectionTracker())
+        settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(),
+        loops: [ObjectIdentifier(loop): state])
 }
 
 struct RelayHandlerTests {
@@ -83,7 +87,7 @@ struct RelayHandlerTests {
         let loop = EmbeddedEventLoop()
         let downstream = EmbeddedChannel(loop: loop)
         let upstream = EmbeddedChannel(loop: loop)
-        let session = RelaySession(environment: testEnvironment(), downstream: downstream)
+        let session = RelaySession(environment: testEnvironment(on: loop), downstream: downstream)
         let down = RelayHandler(side: .downstream, session: session)
         let up = RelayHandler(side: .upstream, session: session)
         try downstream.pipeline.syncOperations.addHandler(down)
@@ -134,7 +138,8 @@ struct RelaySessionTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let channel = EmbeddedChannel()
         let session = RelaySession(
-            environment: testEnvironment(accessLog: try AccessLog(path: path)), downstream: channel)
+            environment: testEnvironment(on: channel.eventLoop, accessLog: try AccessLog(path: path)),
+            downstream: channel)
         try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
         // An embedded channel has no socket, so SO_ORIGINAL_DST cannot be read: refused like a direct connect.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
@@ -148,7 +153,7 @@ struct RelaySessionTests {
     @Test func idleConnectionIsClosedAfterTheTimeout() throws {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
-        var environment = testEnvironment()
+        var environment = testEnvironment(on: loop)
         environment.settings.idleTimeout = .seconds(10)
         let session = RelaySession(environment: environment, downstream: channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
@@ -169,14 +174,16 @@ struct RelaySessionTests {
             ("127.0.0.2", 15001, RelayOutcome.loop), ("198.18.0.1", 15001, .loop), ("::1", 15001, .loop),
         ] as [(String, Int, RelayOutcome?)])
     func refusesDestinationsThatAreMesherItself(_ host: String, _ port: Int, _ expected: RelayOutcome?) throws {
-        let settings = testEnvironment().settings
+        let settings = testEnvironment(on: EmbeddedEventLoop()).settings
         let local = try SocketAddress(ipAddress: "127.0.0.1", port: 15001)
         #expect(settings.refusal(for: try SocketAddress(ipAddress: host, port: port), local: local) == expected)
     }
 
     @Test func notRedirectedConnectionHasNoOriginalDestination() throws {
         let local = try SocketAddress(ipAddress: "127.0.0.1", port: 15001)
-        #expect(testEnvironment().settings.refusal(for: local, local: local) == .noOriginalDestination)
+        #expect(
+            testEnvironment(on: EmbeddedEventLoop()).settings.refusal(for: local, local: local)
+                == .noOriginalDestination)
     }
 
     @Test func connectErrorsAreClassified() {

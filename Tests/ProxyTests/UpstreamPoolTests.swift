@@ -9,9 +9,10 @@ struct UpstreamPoolTests {
     /// One pooled connection on an embedded channel, released into `pool`.
     func pooledConnection() throws -> (EmbeddedEventLoop, UpstreamPool, UpstreamHTTPHandler, EmbeddedChannel) {
         let loop = EmbeddedEventLoop()
-        let pool = UpstreamPool(eventLoop: loop, settings: testEnvironment().settings)
+        let pool = UpstreamPool(eventLoop: loop, settings: testEnvironment(on: loop).settings)
         let address = try SocketAddress(ipAddress: "198.18.0.2", port: 8080)
-        let handler = UpstreamHTTPHandler(address: address, pool: pool, limits: testEnvironment().settings.httpLimits)
+        let handler = UpstreamHTTPHandler(
+            address: address, pool: pool, limits: testEnvironment(on: loop).settings.httpLimits)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: address).wait()
         pool.release(handler)
