@@ -17,19 +17,21 @@ extension HTTP1Head {
         bytes.withUnsafeReadableBytes { _ = out.writeBytes($0[range]) }
     }
 
-    /// The fields that are forwarded: end to end, and not named by `Connection` (RFC 9110 §7.6.1). A head
-    /// naming many fields costs one set, not a scan per name.
-    public func forwardedFieldIndices(dropping dropped: (FieldKind) -> Bool) -> [Int] {
+    /// Copies the fields that are forwarded: end to end, and not named by `Connection` (RFC 9110 §7.6.1). A
+    /// head naming many fields costs one set, not a scan per name.
+    public func writeForwardedFields(to out: inout ByteBuffer, dropping dropped: (FieldKind) -> Bool) {
         let named: Set<[UInt8]> =
             connectionNames.isEmpty
             ? [] : Set(connectionNames.map { range in withBytes(range) { $0.map(Self.lowercase) } })
-        var kept: [Int] = []
-        kept.reserveCapacity(fields.count)
-        for (index, field) in fields.enumerated() where !field.kind.isHopByHop && !dropped(field.kind) {
-            if !named.isEmpty, withBytes(field.name, { named.contains($0.map(Self.lowercase)) }) { continue }
-            kept.append(index)
+        bytes.withUnsafeReadableBytes { all in
+            for field in fields where !field.kind.isHopByHop && !dropped(field.kind) {
+                if !named.isEmpty && named.contains(all[field.name].map(Self.lowercase)) { continue }
+                out.writeBytes(all[field.name])
+                out.writeStaticString(": ")
+                out.writeBytes(all[field.value])
+                out.writeStaticString("\r\n")
+            }
         }
-        return kept
     }
 
     private static func lowercase(_ byte: UInt8) -> UInt8 {

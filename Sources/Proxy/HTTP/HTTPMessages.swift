@@ -45,16 +45,16 @@ enum HTTPMessages {
             request.write(path, to: &out)
         }
         out.writeStaticString(" HTTP/1.1\r\n")
-        if let authority { out.writeString("host: \(authority)\r\n") }
-        let kept = request.forwardedFieldIndices { kind in
+        if let authority { writeField("host", authority, to: &out) }
+        let replacesForwardedFor = forwardedFor != nil
+        request.writeForwardedFields(to: &out) { kind in
             kind == .host || kind == .contentLength || kind == .mesherHop
-                || (kind == .forwardedFor && forwardedFor != nil)
+                || (kind == .forwardedFor && replacesForwardedFor)
         }
-        for index in kept { request.writeField(index, to: &out) }
         writeFraming(request.requestFraming, to: &out)
         if upgrade { writeUpgrade(of: request, to: &out) }
-        out.writeString("x-mesher-hop: \(hops)\r\n")
-        if let forwardedFor { out.writeString("x-forwarded-for: \(forwardedFor)\r\n") }
+        writeField("x-mesher-hop", String(hops), to: &out)
+        if let forwardedFor { writeField("x-forwarded-for", forwardedFor, to: &out) }
         out.writeStaticString("\r\n")
         return out
     }
@@ -65,11 +65,11 @@ enum HTTPMessages {
     ) -> ByteBuffer {
         var out = statusLineAndFields(response)
         switch framing {
-        case .none(let length?), .contentLength(let length): out.writeString("content-length: \(length)\r\n")
+        case .none(let length?), .contentLength(let length): writeField("content-length", String(length), to: &out)
         case .chunked: out.writeStaticString("transfer-encoding: chunked\r\n")
         case .none(nil), .untilClose: break
         }
-        out.writeString(HTTPConnectionField.value(keepAlive: keepAlive, version: client))
+        out.writeStaticString(HTTPConnectionField.value(keepAlive: keepAlive, version: client))
         out.writeStaticString("\r\n")
         return out
     }
@@ -93,18 +93,26 @@ enum HTTPMessages {
         var out = ByteBuffer()
         out.reserveCapacity(response.bytes.readableBytes + 48)
         guard case .response(let status, let reason) = response.startLine else { return out }
-        out.writeString("HTTP/1.1 \(status) ")
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(status))
+        out.writeStaticString(" ")
         response.write(reason, to: &out)
         out.writeStaticString("\r\n")
-        for index in response.forwardedFieldIndices(dropping: { $0 == .contentLength }) {
-            response.writeField(index, to: &out)
-        }
+        response.writeForwardedFields(to: &out) { $0 == .contentLength }
         return out
+    }
+
+    /// `name: value CRLF`, without building the line as a String first.
+    private static func writeField(_ name: StaticString, _ value: String, to out: inout ByteBuffer) {
+        out.writeStaticString(name)
+        out.writeStaticString(": ")
+        out.writeString(value)
+        out.writeStaticString("\r\n")
     }
 
     private static func writeFraming(_ framing: HTTP1Head.Framing, to out: inout ByteBuffer) {
         switch framing {
-        case .contentLength(let length): out.writeString("content-length: \(length)\r\n")
+        case .contentLength(let length): writeField("content-length", String(length), to: &out)
         case .chunked: out.writeStaticString("transfer-encoding: chunked\r\n")
         case .none, .untilClose: break
         }

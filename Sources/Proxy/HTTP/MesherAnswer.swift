@@ -72,7 +72,7 @@ enum MesherAnswer: Equatable {
         out.writeString(
             "\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\nx-mesher-error: \(errorName)\r\n"
         )
-        out.writeString(HTTPConnectionField.value(keepAlive: keepAlive, version: version))
+        out.writeStaticString(HTTPConnectionField.value(keepAlive: keepAlive, version: version))
         out.writeStaticString("\r\n")
         out.writeString(body)
         return out
@@ -82,7 +82,7 @@ enum MesherAnswer: Equatable {
 /// The `Connection` field of a response to the client: `close` when Mesher closes after it, and
 /// `keep-alive` for an HTTP/1.0 client that keeps the connection (it needs to be told).
 enum HTTPConnectionField {
-    static func value(keepAlive: Bool, version: HTTP1Version) -> String {
+    static func value(keepAlive: Bool, version: HTTP1Version) -> StaticString {
         if !keepAlive { return "connection: close\r\n" }
         return version == .http10 ? "connection: keep-alive\r\n" : ""
     }
