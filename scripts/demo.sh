@@ -76,6 +76,14 @@ echo "# the consumer, without a Mesher, found the address in the registry and ca
 as_app "$consumer" curl -sS -m 5 http://198.18.0.2:8080/
 sleep 0.3
 grep '"dir":"inbound"' "$work/logs/provider.log" | tail -1
+echo "# a caller tries request smuggling (Content-Length and Transfer-Encoding together): the provider's Mesher"
+echo "# answers 400 itself, logs it, and the app never sees the request"
+as_app "$consumer" /usr/bin/python3 -c 'import socket
+s = socket.create_connection(("198.18.0.2", 8080))
+s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG")
+print(s.recv(4096).decode().split("\r\n")[0])'
+sleep 0.3
+grep -o 'warning.*bad HTTP request.*' "$work/logs/provider.err" | tail -1
 
 step "2. both have a Mesher: the consumer calls http://AccountService:8080/ by name"
 ip netns exec "$consumer" "$mesher" init --capture-dns

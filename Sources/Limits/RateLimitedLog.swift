@@ -40,14 +40,15 @@ public final class RateLimitedLog<Kind: Hashable & Sendable>: Sendable {
     }
 
     /// Logs unless a line of this kind was logged less than `interval` ago; adds `suppressed: N` when lines
-    /// were left out.
+    /// were left out. The line names the caller's module and place, as a direct log call would.
     public func log(
         _ kind: Kind, level: Logger.Level = .warning, _ message: @autoclosure () -> Logger.Message,
-        metadata: @autoclosure () -> Logger.Metadata = [:], to logger: Logger
+        metadata: @autoclosure () -> Logger.Metadata = [:], to logger: Logger, file: String = #fileID,
+        function: String = #function, line: UInt = #line
     ) {
         guard let suppressed = admit(kind) else { return }
         var metadata = metadata()
         if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
-        logger.log(level: level, message(), metadata: metadata)
+        logger.log(level: level, message(), metadata: metadata, file: file, function: function, line: line)
     }
 }
