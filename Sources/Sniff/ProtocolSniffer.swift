@@ -41,6 +41,7 @@ public enum ProtocolSniffer {
         var start = 0
         // Empty lines may come before a request line (RFC 9112 §2.2).
         while start + 1 < bytes.count && bytes[start] == cr && bytes[start + 1] == lf { start += 2 }
+        if start + 1 == bytes.count && bytes[start] == cr { return .needMore }
         var index = start
         while index < bytes.count && isToken(bytes[index]) && index - start <= maxMethod { index += 1 }
         guard index < bytes.count else { return bytes.count - start <= maxMethod ? .needMore : .opaque }

@@ -57,6 +57,8 @@ struct ProtocolSnifferTests {
         #expect(classify("get / HTTP/1.1\r\n") == .http)
         #expect(classify("\r\nGET / HTTP/1.1\r\n") == .http)
         #expect(classify("\r\n") == .needMore)
+        #expect(classify("\r") == .needMore)
+        #expect(classify("\r\n\r") == .needMore)
     }
 
     @Test func overlongRequestLineIsHTTPWhenItLooksLikeOne() {
