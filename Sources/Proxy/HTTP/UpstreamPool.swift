@@ -8,15 +8,23 @@ final class UpstreamPool {
     static let maxIdlePerAddress = 64
     static let idleTimeout = TimeAmount.seconds(60)
 
+    /// Opens a connection to an address with the given handler last in its pipeline.
+    typealias Connect = (SocketAddress, UpstreamHTTPHandler) -> EventLoopFuture<any Channel>
+
     let eventLoop: any EventLoop
-    private let connector: UpstreamConnector
+    private let connect: Connect
     private let limits: HTTP1HeadParser.Limits
     private var idle: [SocketAddress: [UpstreamHTTPHandler]] = [:]
 
-    init(eventLoop: any EventLoop, settings: RelaySettings) {
+    /// `connect`: how new connections are made (embedded tests and the fuzzer bring their own).
+    init(eventLoop: any EventLoop, settings: RelaySettings, connect: Connect? = nil) {
         self.eventLoop = eventLoop
-        self.connector = UpstreamConnector(settings: settings)
         self.limits = settings.httpLimits
+        let connector = UpstreamConnector(settings: settings)
+        self.connect =
+            connect ?? { address, handler in
+                connector.connect(to: address, on: eventLoop) { try $0.addHandler(handler) }
+            }
     }
 
     enum Acquired {
@@ -37,10 +45,7 @@ final class UpstreamPool {
             }
         }
         let handler = UpstreamHTTPHandler(address: address, pool: self, limits: limits)
-        let future = connector.connect(to: address, on: eventLoop) { pipeline in
-            try pipeline.addHandler(handler)
-        }
-        return .connecting(future.assumeIsolated().map { _ in handler }.nonisolated())
+        return .connecting(connect(address, handler).assumeIsolated().map { _ in handler }.nonisolated())
     }
 
     /// Back to the pool after a response that left the connection clean; anything else is closed.
