@@ -5,7 +5,13 @@ let package = Package(
     name: "Mesher",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "mesher", targets: ["MesherCLI"])
+        .executable(name: "mesher", targets: ["MesherCLI"]),
+        // For the fuzz targets (Tests/Fuzz, a package of its own): the modules that parse hostile input.
+        .library(name: "Sniff", targets: ["Sniff"]),
+        .library(name: "DNS", targets: ["DNS"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
+        .library(name: "Config", targets: ["Config"]),
+        .library(name: "Proxy", targets: ["Proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
