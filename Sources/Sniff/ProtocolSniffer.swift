@@ -41,7 +41,9 @@ public enum ProtocolSniffer {
         let matching = methods.filter { isPrefix(bytes, of: $0 + [UInt8(ascii: " ")]) }
         guard let method = matching.first else { return .opaque }
         guard bytes.count > method.count + 1 else { return .needMore }
-        guard let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
+        // The line end is looked for within the limit only, so that the answer does not depend on how many
+        // bytes the first reads happened to bring.
+        guard let lineEnd = bytes.prefix(maxRequestLine).firstIndex(of: UInt8(ascii: "\n")) else {
             return bytes.count < maxRequestLine ? .needMore : .opaque
         }
         var line = bytes[..<lineEnd]

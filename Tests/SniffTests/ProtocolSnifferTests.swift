@@ -51,6 +51,14 @@ struct ProtocolSnifferTests {
 
     @Test func overlongRequestLineIsOpaque() {
         #expect(classify("GET /" + String(repeating: "a", count: 9000)) == .opaque)
+        // Also when the whole line came in one read: the answer must not depend on where TCP cut the bytes
+        // (found by FuzzSniff: was http in one read, opaque in two).
+        #expect(classify("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n") == .opaque)
+        func line(_ length: Int) -> String {
+            "GET /" + String(repeating: "a", count: length - 16) + " HTTP/1.1\r\n"
+        }
+        #expect(classify(line(ProtocolSniffer.maxRequestLine)) == .http, "the limit counts the line feed")
+        #expect(classify(line(ProtocolSniffer.maxRequestLine + 1)) == .opaque)
     }
 
     @Test func http2Preface() {
