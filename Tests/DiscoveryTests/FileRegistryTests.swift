@@ -37,6 +37,12 @@ struct RegistryFileTests {
         ("services:\n  'bad name':\n    - {address: 198.18.0.2, port: 1}\n", "not a valid service name"),
         ("services: [1, 2]\n", "services"),
         ("services:\n  A: [\n", "invalid YAML"),
+        // Found by FuzzRegistryFile: a tag named "" parsed, but its rendered file did not.
+        (
+            "services:\n  A:\n    - {address: 198.18.0.2, port: 1, tags: {&x : a}}\n",
+            "A[0].tags: a tag name must not be"
+        ),
+        ("services:\n  A:\n    - {address: 198.18.0.2, port: 1, tags: {&one: a}}\n", "tags: a tag name must not be"),
     ])
     func rejectsBadFiles(_ text: String, _ message: String) {
         #expect {
@@ -45,6 +51,18 @@ struct RegistryFileTests {
             "\(error)".hasPrefix("bad.yaml: ") && "\(error)".contains(message)
         }
     }
+}
+
+/// What a provider's Mesher writes, the others read back unchanged: line breaks, control characters and quotes in
+/// its fields included (found by FuzzRegistryFile: a version with a line break came back with a space).
+@Test func renderedInstanceReadsBack() throws {
+    let instance = ServiceInstance(
+        service: "Account-2", address: "2001:db8::2", port: 65535, version: "1.0\nbeta\r\n", app: "tab\there \u{1}",
+        environment: "\u{85}\u{2028}\u{2029}\u{FEFF}\u{7F}\u{9F}\0",
+        tags: ["zone": "é 漢 🚀", "quote\"": "back\\slash ", " ": ""],
+        isUp: false)
+    let snapshot = try RegistryFile.parse(RegistryFile.render(instance), source: "rendered.yaml")
+    #expect(snapshot.instances(of: "Account-2") == [instance])
 }
 
 struct FileRegistryTests {
