@@ -18,8 +18,10 @@ public enum SniffResult: Equatable, Sendable {
 public enum ProtocolSniffer {
     /// A request line longer than this is not worth waiting for.
     static let maxRequestLine = 8192
+    /// Each method with the space after it.
     static let methods: [[UInt8]] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
-        .map { Array($0.utf8) }
+        .map { Array("\($0) ".utf8) }
+    static let version = Array("HTTP/1.".utf8)
     static let http2Preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     public static func classify(_ buffer: ByteBuffer) -> SniffResult {
@@ -38,9 +40,8 @@ public enum ProtocolSniffer {
     /// "METHOD SP request-target SP HTTP/1.x CRLF": the whole line, so that a text protocol that happens
     /// to start with "GET " (Redis inline commands) is not mistaken for HTTP.
     private static func classifyRequestLine(_ bytes: UnsafeRawBufferPointer) -> SniffResult {
-        let matching = methods.filter { isPrefix(bytes, of: $0 + [UInt8(ascii: " ")]) }
-        guard let method = matching.first else { return .opaque }
-        guard bytes.count > method.count + 1 else { return .needMore }
+        guard let method = methods.first(where: { isPrefix(bytes, of: $0) }) else { return .opaque }
+        guard bytes.count > method.count else { return .needMore }
         // The line end is looked for within the limit only, so that the answer does not depend on how many
         // bytes the first reads happened to bring.
         guard let lineEnd = bytes.prefix(maxRequestLine).firstIndex(of: UInt8(ascii: "\n")) else {
@@ -48,11 +49,11 @@ public enum ProtocolSniffer {
         }
         var line = bytes[..<lineEnd]
         if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-        let version = Array("HTTP/1.".utf8)
-        guard line.count >= method.count + 2 + version.count + 1 else { return .opaque }
-        let tail = Array(line.suffix(version.count + 2))
+        // Room for the method and " HTTP/1.x".
+        guard line.count >= method.count + 1 + version.count + 1 else { return .opaque }
+        let tail = line.suffix(version.count + 2)
         let isVersion =
-            tail[0] == UInt8(ascii: " ") && Array(tail[1...version.count]) == version
+            tail.first == UInt8(ascii: " ") && tail.dropFirst().prefix(version.count).elementsEqual(version)
             && (tail.last == UInt8(ascii: "0") || tail.last == UInt8(ascii: "1"))
         return isVersion ? .http : .opaque
     }
