@@ -4,8 +4,11 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path)
 
 BENCH_SECONDS ?= 5
 BENCH_ROUNDS ?= 3
+# Per fuzz target.
+FUZZ_SECONDS ?= 30
+FUZZ_LONG_SECONDS ?= 600
 
-.PHONY: all build release deps demo test bench format lint clean
+.PHONY: all build release deps demo test fuzz fuzz-long bench format lint clean
 
 all: build
 
@@ -23,13 +26,23 @@ deps:
 demo: deps build
 	MESHER_BIN=$(BIN_DIR)/mesher scripts/demo.sh
 
-# Unit tests, then the end-to-end tests (network namespaces, real iptables: needs root). Two runs: the
-# end-to-end tests block threads while they wait on real processes, which would starve the unit tests'
-# async work on a 2-core machine.
+# Unit tests, then the end-to-end tests (network namespaces, real iptables: needs root), then the fuzzers. Two
+# swift test runs: the end-to-end tests block threads while they wait on real processes, which would starve the
+# unit tests' async work on a 2-core machine.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip EndToEndTests
 	MESHER_BIN=$(BIN_DIR)/mesher $(SWIFT) test --skip-build --filter EndToEndTests
+	$(MAKE) fuzz
+
+# libFuzzer on the parsers of hostile input (Tests/Fuzz, a package of its own), seeded with Tests/Fuzz/Corpus;
+# fails on any crash or broken invariant and prints the input.
+fuzz:
+	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) Tests/Fuzz/run.sh
+
+# Longer runs; what they find is minimised into Tests/Fuzz/Corpus, to be committed.
+fuzz-long:
+	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) Tests/Fuzz/run.sh --merge
 
 # Direct vs HAProxy vs Mesher, side by side in one run (release build).
 bench: deps release
@@ -40,7 +53,7 @@ format:
 
 lint:
 	swift-format lint --recursive Sources Tests Package.swift
-	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh bench/sidecar-bench.sh
+	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh bench/sidecar-bench.sh Tests/Fuzz/run.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build Tests/Fuzz/.build

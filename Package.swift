@@ -5,7 +5,14 @@ let package = Package(
     name: "Mesher",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "mesher", targets: ["MesherCLI"])
+        .executable(name: "mesher", targets: ["MesherCLI"]),
+        // For the fuzz targets (Tests/Fuzz, a package of its own): the modules that parse hostile input.
+        .library(name: "Sniff", targets: ["Sniff"]),
+        .library(name: "DNS", targets: ["DNS"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
+        .library(name: "Config", targets: ["Config"]),
+        .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "HTTP1", targets: ["HTTP1"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),

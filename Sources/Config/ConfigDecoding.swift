@@ -183,6 +183,8 @@ extension ServiceConfig: Decodable {
         address = try c.decodeIfPresent(String.self, forKey: .address)
         if let address { try c.checkIPAddresses([address], .address) }
         try c.decode(&tags, .tags)
+        // An empty key (`{&a : b}`) decodes as a tag named "", which the registry file of this instance could not carry.
+        try c.check(!tags.keys.contains(""), .tags, "a tag name must not be empty")
         try c.decode(&healthCheck, .healthCheck)
     }
 }

@@ -36,10 +36,12 @@ extension MesherConfig {
     public static func parse(_ text: String, source: String = "mesher.yaml") throws(ConfigError) -> MesherConfig {
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { return MesherConfig() }
+            // A document with nothing in it ("---", "~") is an empty file too.
+            guard let node = try Yams.compose(yaml: text), node.null == nil else { return MesherConfig() }
             root = node
         } catch let error as YamlError {
-            throw ConfigError(source: source, line: error.line, field: nil, message: error.problem)
+            throw ConfigError(
+                source: source, line: error.line.map(text.clampedLine), field: nil, message: error.problem)
         } catch {
             throw ConfigError(source: source, line: nil, field: nil, message: "\(error)")
         }
@@ -49,7 +51,8 @@ extension MesherConfig {
             let (path, message) = error.pathAndMessage
             let field =
                 path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            throw ConfigError(source: source, line: root.line(at: path), field: field, message: message)
+            throw ConfigError(
+                source: source, line: root.line(at: path).map(text.clampedLine), field: field, message: message)
         } catch {
             throw ConfigError(source: source, line: nil, field: nil, message: "\(error)")
         }
@@ -118,5 +121,30 @@ extension Node {
             }
         }
         return line
+    }
+}
+
+extension String {
+    /// At the end of the input libyaml moves to the next line, which a file without a final line break does not
+    /// have: such an error names the last line instead (found by FuzzConfig).
+    func clampedLine(_ line: Int) -> Int {
+        min(line, lastLineNumber)
+    }
+
+    /// The number of the last line with a character on it (1 for an empty text), counting line breaks as YAML
+    /// does: LF, CR, CRLF, NEL, LS and PS.
+    var lastLineNumber: Int {
+        var breaks = 0
+        var previous: Unicode.Scalar?
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\n" where previous == "\r": break  // CRLF is one break
+            case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}": breaks += 1
+            default: break
+            }
+            previous = scalar
+        }
+        let endsWithBreak = previous.map { ["\n", "\r", "\u{85}", "\u{2028}", "\u{2029}"].contains($0) } ?? false
+        return max(1, endsWithBreak ? breaks : breaks + 1)
     }
 }

@@ -113,6 +113,11 @@ enum RegistryFile {
                 guard entry.status == nil || entry.status == "up" || entry.status == "down" else {
                     throw fail([.index(index), .key("status")], "must be up or down")
                 }
+                // An empty key (`{&a : b}`) decodes as a tag named "", which a rendered file cannot carry (Yams
+                // finds no "" key).
+                guard entry.tags?.keys.contains("") != true else {
+                    throw fail([.index(index), .key("tags")], "a tag name must not be empty")
+                }
                 guard (entry.heartbeat == nil) == (entry.ttl == nil) else {
                     throw fail([.index(index)], "heartbeat and ttl go together")
                 }
@@ -133,9 +138,6 @@ enum RegistryFile {
 
     /// One instance as a file of its own, as a provider's Mesher writes it (and rewrites it every ttl/3).
     static func render(_ instance: ServiceInstance, heartbeat: Double, ttl: Double) -> String {
-        func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
         var fields = ["address: \(quoted(instance.address))", "port: \(instance.port)"]
         if let version = instance.version { fields.append("version: \(quoted(version))") }
         if let app = instance.app { fields.append("app: \(quoted(app))") }
@@ -149,6 +151,28 @@ enum RegistryFile {
         fields.append("ttl: \(ttl == ttl.rounded() ? String(Int(ttl)) : String(format: "%.3f", ttl))")
         return "# written by mesher: refreshed every ttl/3, removed when it deregisters\nservices:\n  "
             + "\(instance.service):\n    - {\(fields.joined(separator: ", "))}\n"
+    }
+
+    /// A YAML double-quoted scalar that reads back as `text`. Line breaks would be folded into spaces and control
+    /// characters refused, so everything but printable text is escaped.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x22: result += "\\\""
+            case 0x5C: result += "\\\\"
+            case 0x20...0x7E, 0xA0...0x2027, 0x202A...0xD7FF, 0xE000...0xFEFE, 0xFF00...0xFFFD, 0x10000...:
+                result.unicodeScalars.append(scalar)
+            case ...0xFF: result += "\\x" + hex(scalar.value, digits: 2)
+            default: result += "\\u" + hex(scalar.value, digits: 4)
+            }
+        }
+        return result + "\""
+    }
+
+    private static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: digits - text.count) + text
     }
 
     /// A DNS label: letters, digits and '-', so that it can be looked up as a host name.

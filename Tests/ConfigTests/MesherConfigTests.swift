@@ -6,6 +6,8 @@ struct MesherConfigTests {
     @Test func emptyFileGivesDefaults() throws {
         #expect(try MesherConfig.parse("") == MesherConfig())
         #expect(try MesherConfig.parse("# only a comment\n") == MesherConfig())
+        #expect(try MesherConfig.parse("---\n") == MesherConfig(), "an empty document (found by FuzzConfig)")
+        #expect(try MesherConfig.parse("--- ~\n...\n") == MesherConfig())
     }
 
     @Test func defaults() {
@@ -78,6 +80,7 @@ struct MesherConfigTests {
         ("sniff:\n  window: later\n", 2, "sniff.window", "expected a duration"),
         ("proxyMark: purple\n", 1, "proxyMark", "expected a mark"),
         ("log: [a, b]\n", 1, "log", "expected"),
+        ("service:\n  name: A\n  ports: [80]\n  tags: {&a : b}\n", 4, "service.tags", "must not be empty"),
     ])
     func badFileNamesLineAndField(_ yaml: String, _ line: Int, _ field: String, _ message: String) {
         #expect {
@@ -101,6 +104,16 @@ struct MesherConfigTests {
         } throws: { error in
             guard let error = error as? ConfigError else { return false }
             return error.line != nil && error.message.hasPrefix("invalid YAML")
+        }
+    }
+
+    /// libyaml reports an error at the end of the input on the line after it (found by FuzzConfig).
+    @Test(arguments: [("{7y", 1), ("a: [\n", 1), ("a: 1\nb: [", 2), ("a: 1\r\nb: [\r\n", 2), ("a: 1\rb: {", 2)])
+    func syntaxErrorAtTheEndNamesTheLastLine(_ yaml: String, _ line: Int) {
+        #expect {
+            try MesherConfig.parse(yaml, source: "m.yaml")
+        } throws: { error in
+            (error as? ConfigError)?.line == line
         }
     }
 

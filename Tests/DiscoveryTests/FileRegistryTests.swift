@@ -38,6 +38,12 @@ struct RegistryFileTests {
         ("services:\n  'bad name':\n    - {address: 198.18.0.2, port: 1}\n", "not a valid service name"),
         ("services: [1, 2]\n", "1:1: services: expected a mapping"),
         ("services:\n  A: [\n", "3:1: invalid YAML: did not find expected node content"),
+        // Found by FuzzRegistryFile: a tag named "" parsed, but its rendered file did not.
+        (
+            "services:\n  A:\n    - {address: 198.18.0.2, port: 1, tags: {&x : a}}\n",
+            "A[0].tags: a tag name must not be"
+        ),
+        ("services:\n  A:\n    - {address: 198.18.0.2, port: 1, tags: {&one: a}}\n", "tags: a tag name must not be"),
     ])
     func rejectsBadFiles(_ text: String, _ message: String) {
         #expect {
@@ -46,6 +52,19 @@ struct RegistryFileTests {
             "\(error)".hasPrefix("bad.yaml:") && "\(error)".contains(message)
         }
     }
+}
+
+/// What a provider's Mesher writes, the others read back unchanged: line breaks, control characters and quotes in
+/// its fields included (found by FuzzRegistryFile: a version with a line break came back with a space).
+@Test func renderedInstanceReadsBack() throws {
+    let instance = ServiceInstance(
+        service: "Account-2", address: "2001:db8::2", port: 65535, version: "1.0\nbeta\r\n", app: "tab\there \u{1}",
+        environment: "\u{85}\u{2028}\u{2029}\u{FEFF}\u{7F}\u{9F}\0",
+        tags: ["zone": "é 漢 🚀", "quote\"": "back\\slash ", " ": ""],
+        isUp: false)
+    let content = try RegistryFile.parse(
+        RegistryFile.render(instance, heartbeat: 1.5, ttl: 10), source: "rendered.yaml")
+    #expect(content.listings == [RegistryFile.Listing(instance: instance, heartbeat: 1.5, ttl: 10)])
 }
 
 struct FileRegistryTests {

@@ -1,0 +1,31 @@
+import FuzzSupport
+
+@testable import Discovery
+
+/// `RegistryFile.parse` on a file's content, as the file registry reads it (UTF-8, or skipped). A file that parses
+/// holds only valid instances, and each instance survives the round trip a provider's Mesher makes it take:
+/// rendered to a file of its own, then parsed by the other Meshers.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    guard let text = String(validating: bytes, as: UTF8.self),
+        let content = try? RegistryFile.parse(text, source: "fuzz.yaml")
+    else { return 0 }
+    for listing in content.listings {
+        let instance = listing.instance
+        invariant(RegistryFile.isServiceName(instance.service), "invalid service name '\(instance.service)'")
+        invariant(isIPAddress(instance.address), "invalid address '\(instance.address)'")
+        invariant((1...65535).contains(instance.port), "invalid port \(instance.port)")
+        // What a provider's Mesher writes: the instance with a heartbeat and ttl that survive the file exactly.
+        let rendered = RegistryFile.render(instance, heartbeat: 1.5, ttl: 10)
+        do {
+            let again = try RegistryFile.parse(rendered, source: "rendered.yaml")
+            invariant(
+                again.listings == [RegistryFile.Listing(instance: instance, heartbeat: 1.5, ttl: 10)],
+                "rendered instance parses differently:\n\(instance)\n\(rendered)\n\(again.listings)")
+        } catch {
+            invariant(false, "rendered instance does not parse: \(error)\n\(instance)\n\(rendered)")
+        }
+    }
+    return 0
+}
