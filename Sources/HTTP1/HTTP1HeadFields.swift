@@ -134,7 +134,11 @@ struct HeadFields {
         guard case .request(let method, let target) = parsed.startLine else { return }
         if parsed.version == .http11 && parsed.hostField == nil { throw .missingHost }
         let hasBody = parsed.isChunked || (parsed.contentLength ?? 0) > 0
-        if hasBody && HTTP1Syntax.equals(all[method], "TRACE") { throw .bodyNotAllowed }
+        // TRACE must not have content (RFC 9110 §9.3.8); CONNECT's would be read as the tunnel's first bytes by
+        // some and as a body by others.
+        if hasBody && (HTTP1Syntax.equals(all[method], "TRACE") || HTTP1Syntax.equals(all[method], "CONNECT")) {
+            throw .bodyNotAllowed
+        }
         parsed.targetForm = try TargetSyntax.form(
             of: all[target], isConnect: HTTP1Syntax.equals(all[method], "CONNECT"),
             isOptions: HTTP1Syntax.equals(all[method], "OPTIONS"))

@@ -23,7 +23,7 @@ public enum HTTP1ParseError: Error, Equatable, Sendable {
     case duplicateHost
     case invalidHost
     case invalidConnection
-    /// TRACE with content (RFC 9110 §9.3.8).
+    /// TRACE or CONNECT with content.
     case bodyNotAllowed
     case invalidChunk
     case invalidStatus

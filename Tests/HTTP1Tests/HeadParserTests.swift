@@ -117,6 +117,7 @@ func error(_ text: String, role: HTTP1HeadParser.Role = .request) -> HTTP1ParseE
         ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", .invalidStartLine),
         ("TRACE / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", .bodyNotAllowed),
         ("TRACE / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", .bodyNotAllowed),
+        ("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 3\r\n\r\n", .bodyNotAllowed),
         ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
         ("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
         ("GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
