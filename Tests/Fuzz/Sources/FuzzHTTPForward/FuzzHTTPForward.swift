@@ -44,10 +44,12 @@ private struct Harness {
             config, proxyMark: nil, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] }))
         // A connection the upstream closed is not replaced: new connections fail (Mesher answers 502).
         let loop = self.loop
-        let pool = UpstreamPool(eventLoop: loop, settings: settings) { _, _ in
-            loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
-        }
-        let state = NIOLoopBoundBox.makeBoxSendingValue(LoopState(pool: pool), eventLoop: loop)
+        let state = NIOLoopBoundBox.makeBoxSendingValue(
+            LoopState(
+                pool: UpstreamPool(eventLoop: loop, settings: settings) { _, _ in
+                    loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
+                }), eventLoop: loop)
+        let pool = state.value.pool
         let environment = RelayEnvironment(
             settings: settings, logger: logger, accessLog: nil, tracker: ConnectionTracker(),
             loops: [ObjectIdentifier(loop): state])
@@ -66,7 +68,7 @@ private struct Harness {
         var offset = 0
         while offset < input.count && downstream.isActive {
             let end = min(input.count, offset + step)
-            try? downstream.writeInbound(ByteBuffer(bytes: input[offset..<end]))
+            _ = try? downstream.writeInbound(ByteBuffer(bytes: input[offset..<end]))
             offset = end
             try answer(&upstreamParser)
         }
@@ -89,7 +91,7 @@ private struct Harness {
                     case "HEAD": "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
                     default: "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
                     }
-                try? upstream.writeInbound(ByteBuffer(string: response))
+                _ = try? upstream.writeInbound(ByteBuffer(string: response))
             }
         }
     }
