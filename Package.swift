@@ -111,7 +111,8 @@ let package = Package(
         .executableTarget(
             name: "MesherCLI",
             dependencies: [
-                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject", "Limits",
+                "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
+                "Limits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
