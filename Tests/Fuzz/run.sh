@@ -7,6 +7,8 @@
 #   Tests/Fuzz/run.sh [--merge] [TARGET...]      FUZZ_SECONDS=30 (per target), FUZZ_WORK=<dir to keep the run in>
 set -euo pipefail
 cd "$(dirname "$0")"
+# SwiftPM recompiles when these differ: without this `make fuzz` and a direct run.sh would rebuild all for each other.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 SWIFT=${SWIFT:-swift}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
