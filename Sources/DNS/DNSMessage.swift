@@ -1,6 +1,9 @@
 /// A DNS message (RFC 1035 section 4.1). Record data is kept as raw bytes: Mesher only builds A/AAAA
 /// records and never needs to look inside the records of the messages it relays.
 struct DNSMessage: Sendable, Equatable {
+    /// The most a message can be: TCP frames it with a 16-bit length.
+    static let maxLength = Int(UInt16.max)
+
     var id: UInt16
     var flags: DNSFlags
     var questions: [DNSQuestion]

@@ -58,7 +58,18 @@ struct DNSQueryProcessor: Sendable {
                 "questions": "\(query.questions.count)", "transport": "\(transport.rawValue)",
             ])
         return forwarder.forward(packet, id: query.id, over: transport, on: eventLoop).recover { _ in
-            DNSMessage.response(to: query, code: .serverFailure, authoritative: false).encoded
+            Self.serverFailure(to: query)
         }
+    }
+
+    /// SERVFAIL for `query`, echoing its questions unless that would not fit in a DNS message (64 KiB, a TCP
+    /// frame): names that were pointers in a query are written out once the reply is past the 16 KiB that
+    /// pointers reach, so a 22 KB query of many questions can need a reply above 64 KiB.
+    static func serverFailure(to query: DNSMessage) -> ByteBuffer {
+        var failure = DNSMessage.response(to: query, code: .serverFailure, authoritative: false)
+        let encoded = failure.encoded
+        guard encoded.readableBytes > DNSMessage.maxLength else { return encoded }
+        failure.questions = []
+        return failure.encoded
     }
 }

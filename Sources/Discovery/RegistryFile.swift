@@ -143,7 +143,7 @@ enum RegistryFile {
         if let app = instance.app { fields.append("app: \(quoted(app))") }
         if let environment = instance.environment { fields.append("environment: \(quoted(environment))") }
         if !instance.tags.isEmpty {
-            let tags = instance.tags.sorted { $0.key < $1.key }.map { "\(quoted($0.key)): \(quoted($0.value))" }
+            let tags = instance.tags.sorted { $0.key < $1.key }.map { "\(key($0.key)): \(quoted($0.value))" }
             fields.append("tags: {\(tags.joined(separator: ", "))}")
         }
         fields.append("status: \(instance.isUp ? "up" : "down")")
@@ -168,6 +168,13 @@ enum RegistryFile {
             }
         }
         return result + "\""
+    }
+
+    /// A mapping key that Yams finds again. It looks a key up as a plain scalar, tag included, so a key that reads
+    /// as a number, a boolean or null when plain ("8", "yes", "~") is only found written plain (found by
+    /// FuzzRegistryFile: a tag named "8" was rendered as "8" and not found again).
+    static func key(_ text: String) -> String {
+        Resolver.default.resolveTag(of: Node(text)) == .str ? quoted(text) : text
     }
 
     private static func hex(_ value: UInt32, digits: Int) -> String {

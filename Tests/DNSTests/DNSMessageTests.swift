@@ -145,6 +145,39 @@ import Testing
         #expect(throws: DNSMessageError.nameTooLong) { try DNSName(tooLong) }
     }
 
+    /// Failed FuzzDNS's SERVFAIL check (on a crafted input, larger than the fuzzer's): 66 names of 255 bytes take
+    /// the reply past the 16 KiB that compression pointers reach, then 760 questions that are pointers to one name
+    /// (hidden in the first label) are written out in full: 22 KB of query, 68 KB of SERVFAIL echoing it, which no
+    /// TCP frame can carry (its length was clamped to 65535).
+    @Test func serverFailureFitsAMessage() throws {
+        var questions: [UInt8] = []
+        for index in 0..<66 {
+            let letter = UInt8(ascii: "A") + UInt8(index % 26)
+            for length in [63, 63, 63, 61] {
+                questions += [UInt8(length)] + Array(repeating: letter, count: length - 1) + [UInt8(index / 26)]
+            }
+            questions += [0, 0, 1, 0, 1]
+        }
+        // The first label's content is itself a name, at offset 13.
+        let hidden: [UInt8] = [61] + Array(repeating: UInt8(ascii: "z"), count: 61) + [0]
+        questions.replaceSubrange(13 - 12..<13 - 12 + hidden.count, with: hidden)
+        for _ in 0..<760 { questions += [0xC0, 13, 0, 16, 0, 1] }
+        let header: [UInt8] = [0x42, 0x42, 0x01, 0x00, 0x03, 0x3A, 0, 0, 0, 0, 0, 0]  // 826 questions
+        let query = try decode(header + questions)
+        #expect(query.questions.count == 826)
+        #expect(query.questions.last?.name.wireLength == 63)
+        #expect(
+            DNSMessage.response(to: query, code: .serverFailure, authoritative: false).encoded.readableBytes > 65535)
+
+        let failure = DNSQueryProcessor.serverFailure(to: query)
+        #expect(failure.readableBytes <= DNSMessage.maxLength)
+        let reply = try DNSMessage(decoding: failure)
+        #expect(reply.id == 0x4242 && reply.flags.responseCode == .serverFailure && reply.questions.isEmpty)
+        // An ordinary query still gets its question back.
+        let small = try decode(TestData.digExampleTestQuery)
+        #expect(try DNSMessage(decoding: DNSQueryProcessor.serverFailure(to: small)).questions == small.questions)
+    }
+
     @Test(arguments: [TestData.digAccountServiceQuery, TestData.digExampleTestQuery, compressedResponse])
     func everyTruncationThrows(packet: [UInt8]) throws {
         _ = try decode(packet)

@@ -55,12 +55,15 @@ struct RegistryFileTests {
 }
 
 /// What a provider's Mesher writes, the others read back unchanged: line breaks, control characters and quotes in
-/// its fields included (found by FuzzRegistryFile: a version with a line break came back with a space).
+/// its fields, and tag names that are numbers or booleans when plain (FuzzRegistryFile: "8" was not found again).
 @Test func renderedInstanceReadsBack() throws {
     let instance = ServiceInstance(
         service: "Account-2", address: "2001:db8::2", port: 65535, version: "1.0\nbeta\r\n", app: "tab\there \u{1}",
         environment: "\u{85}\u{2028}\u{2029}\u{FEFF}\u{7F}\u{9F}\0",
-        tags: ["zone": "é 漢 🚀", "quote\"": "back\\slash ", " ": ""],
+        tags: [
+            "zone": "é 漢 🚀", "quote\"": "back\\slash ", " ": "", "8": "eight", "yes": "", "~": "", "1.5e3": "",
+            "0x1F": "", "2001-12-14 21:59:43.10 -5": "",
+        ],
         isUp: false)
     let content = try RegistryFile.parse(
         RegistryFile.render(instance, heartbeat: 1.5, ttl: 10), source: "rendered.yaml")

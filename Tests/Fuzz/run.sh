@@ -7,6 +7,8 @@
 #   Tests/Fuzz/run.sh [--merge] [TARGET...]      FUZZ_SECONDS=30 (per target), FUZZ_WORK=<dir to keep the run in>
 set -euo pipefail
 cd "$(dirname "$0")"
+# SwiftPM recompiles when these differ: without this `make fuzz` and a direct run.sh would rebuild all for each other.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 SWIFT=${SWIFT:-swift}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
@@ -67,7 +69,8 @@ for target in "${targets[@]}"; do
     status=0
     # New inputs go to the FIRST corpus directory: the temporary one.
     "$bin/$target" "${options[@]}" -max_total_time="$FUZZ_SECONDS" "$found" "$corpus" >"$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +(DONE|INITED)|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$log" || true
+    # Coverage at the start and at the end, inputs run and per second.
+    grep -E $'^#[0-9]+\t(INITED|DONE)|^Done |^stat::average_exec_per_sec' "$log" || true
     crashes=("$artifacts"/*)
     if [ "$status" -ne 0 ] || [ -e "${crashes[0]}" ]; then
         failed+=("$target")
