@@ -5,11 +5,13 @@
 # (its default for HTTP) and Mesher as a byte relay (port made opaque). Same run, so ratios compare.
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
 # BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
-# held through Mesher, default 10000).
+# held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7, to
+# measure a change against the build without it).
 set -euo pipefail
 D=${1:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 MESHER=${MESHER_BIN:-.build/release/mesher}
+BASELINE=${MESHER_BASELINE_BIN:-}
 IDLE=${BENCH_IDLE_CONNS:-10000}
 NS=mbench$$
 HERE=$(mktemp -d /tmp/mbench.XXXX)
@@ -98,7 +100,9 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 # Every proxy runs for the whole benchmark, each on its own port (uid 1337, so its own connections are not
 # redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
-declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014)
+declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015)
+# Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
+[ -n "$BASELINE" ] && PROXIES+=(baseline)
 startproxy() { # name cmd...
     local name=$1; shift
     "${N[@]}" setpriv --reuid 1337 --regid 1337 --clear-groups "$@" >"$HERE/$name.log" 2>&1 & echo $! >"$HERE/$name.pid"
@@ -113,6 +117,10 @@ printf 'outbound: {port: %s}\n' "${PORT[mesher-tcp]}" >>"$HERE/mesher-tcp.yaml"
 printf 'outbound: {port: %s}\n' "${PORT[mesher]}" >>"$HERE/mesher.yaml"
 startproxy mesher-tcp "$MESHER" run --config "$HERE/mesher-tcp.yaml"
 startproxy mesher "$MESHER" run --config "$HERE/mesher.yaml"
+if [ -n "$BASELINE" ]; then
+    sed -e "s/${PORT[mesher]}/${PORT[baseline]}/" "$HERE/mesher.yaml" >"$HERE/baseline.yaml"
+    startproxy baseline "$BASELINE" run --config "$HERE/baseline.yaml"
+fi
 sleep 0.3
 declare -A CPU REQS
 for proxy in "${PROXIES[@]:1}"; do
@@ -178,7 +186,7 @@ sleep 0.5
 result mesher "idle-$IDLE" "$(rss_mib "$pid") MiB $(grep -o 'held [0-9]*' "$HERE/idle.out" || echo 'held 0')"
 kill "$(cat "$HERE/idle.pid")" 2>/dev/null || true
 
-python3 - "$HERE/results" "$D" "$ROUNDS" <<'PY'
+python3 - "$HERE/results" "$D" "$ROUNDS" "${PROXIES[*]}" <<'PY'
 import sys, collections
 def number(text):
     try:
@@ -197,13 +205,15 @@ for scenario, by_proxy in runs.items():
         rows.setdefault(scenario, {})[proxy] = ranked[len(ranked) // 2]
         found = [" ".join(t.split()[4:]) for t in texts if len(t.split()) > 4]
         if found: errors.setdefault(scenario, {})[proxy] = "; ".join(found)
-proxies = ["direct", "haproxy-tcp", "haproxy-http", "mesher-tcp", "mesher"]
+proxies = sys.argv[4].split()
 def latency(text, index):
     parts = text.split()
     if len(parts) <= index: return "-"
     return parts[index]
 print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} interleaved rounds, 1 proxy thread each")
-print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}")
+baseline = "baseline" in proxies
+print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
+      + (f"{'mesher/baseline':>17}" if baseline else ""))
 order = ["ka-c32", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "rss-idle", "anon-idle", "rss-load", "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 for scenario, values in rows.items():
@@ -214,7 +224,8 @@ for scenario, values in rows.items():
         cells.append(f"{(v.split()[0] + (' ' + v.split()[1] if scenario.startswith(('rss', 'anon', 'cpu', 'tcp', 'idle')) and len(v.split()) > 1 else '')) if v else '-':>16}")
     def ratio(a, b):
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
-    print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}")
+    print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
+          + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
     if scenario in ("ka-c32", "ka-c1", "close-c8", "route-c32"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
