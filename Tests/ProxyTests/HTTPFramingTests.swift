@@ -160,3 +160,29 @@ struct HTTPFramingTests {
         #expect(try fixture.written(fixture.downstream) == "back")
     }
 }
+
+/// A connection that ends, whichever way, leaves nothing behind: no cycle keeps its handlers, session or
+/// channels alive once the loop has run what closing deferred.
+struct HTTPLifetimeTests {
+    @Test(arguments: [
+        "POST /x HTTP/1.1\r\nHost: up\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: up\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+    ])
+    func nothingOutlivesTheConnection(request: String) throws {
+        weak var handler: HTTPForwardHandler?
+        weak var session: RelaySession?
+        do {
+            let fixture = try HTTPForwardFixture()
+            handler = try fixture.downstream.pipeline.syncOperations.handler(type: HTTPForwardHandler.self)
+            session = fixture.session
+            try? fixture.send(request)
+            _ = try? fixture.downstream.finish()
+            _ = try? fixture.upstream.finish()
+            // An embedded loop runs what a channel defers on close (taking its handlers out) only when told to.
+            fixture.loop.run()
+        }
+        #expect(handler == nil, "the forwarding handler outlives its connection")
+        #expect(session == nil, "the session outlives its connection")
+    }
+}

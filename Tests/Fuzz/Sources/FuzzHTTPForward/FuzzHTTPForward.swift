@@ -76,6 +76,9 @@ private struct Harness {
         try answer(&upstreamParser)
         _ = try? downstream.finish()
         _ = try? upstream.finish()
+        // A channel closed from inside a handler takes its handlers out in a task, which an embedded loop runs
+        // only when told to: without this every input that closes a channel would leak its pipeline.
+        loop.run()
     }
 
     /// Reads what went upstream; each complete request gets a short response.
