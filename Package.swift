@@ -19,10 +19,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Capture rules: plan, render (iptables-restore input), apply, uninstall; the NFQUEUE gate.
-        .target(name: "Capture", dependencies: ["CNetfilterQueue"]),
+        .target(
+            name: "Capture", dependencies: ["CNetfilterQueue", .product(name: "NIOPosix", package: "swift-nio")]),
         // libnetfilter_queue and libmnl, from Debian's -dev packages.
         .systemLibrary(
             name: "CLibNetfilterQueue",
@@ -117,8 +119,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .testTarget(
+            name: "AdminTests", dependencies: ["Admin", .product(name: "NIOHTTP1", package: "swift-nio")],
+            path: "Tests/AdminTests"),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
         .testTarget(
             name: "HTTP1Tests",

@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// Mesher's own endpoints: `/healthz` (the process serves) and `/ready` (the app it stands beside is up),
-/// for the kubelet's probes and for people.
+/// for the kubelet's probes and for people, and `POST /quitquitquit` for the app.
 public final class AdminServer: Sendable {
     private let channel: any Channel
 
@@ -13,23 +13,27 @@ public final class AdminServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger, isReady: @escaping @Sendable () -> Bool
-    ) throws -> AdminServer {
-        let channel = try ServerBootstrap(group: group)
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, isReady: @escaping @Sendable () -> Bool,
+        quit: @escaping @Sendable () -> Void
+    ) async throws -> AdminServer {
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(isReady: isReady))
+                    try channel.pipeline.syncOperations.addHandler(
+                        AdminHandler(isReady: isReady, quit: quit, logger: logger))
                 }
             }
-            .bind(host: host, port: port).wait()
+            .bind(host: host, port: port).get()
         logger.info("admin listening", metadata: ["address": "\(host):\(port)"])
         return AdminServer(channel: channel)
     }
 
-    public func close() {
-        try? channel.close().wait()
+    public var localAddress: SocketAddress? { channel.localAddress }
+
+    public func close() async {
+        try? await channel.close()
     }
 }
 
@@ -37,11 +41,15 @@ private final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    let isReady: @Sendable () -> Bool
+    private let isReady: @Sendable () -> Bool
+    private let quit: @Sendable () -> Void
+    private let logger: Logger
     private var request: HTTPRequestHead?
 
-    init(isReady: @escaping @Sendable () -> Bool) {
+    init(isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void, logger: Logger) {
         self.isReady = isReady
+        self.quit = quit
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -50,23 +58,40 @@ private final class AdminHandler: ChannelInboundHandler {
         case .body: break
         case .end:
             guard let request else { return }
-            let (status, body): (HTTPResponseStatus, String) =
-                switch (request.method, request.uri.split(separator: "?").first ?? "") {
-                case (.GET, "/healthz"): (.ok, "ok\n")
-                case (.GET, "/ready"): isReady() ? (.ok, "ready\n") : (.serviceUnavailable, "app not healthy\n")
-                default: (.notFound, "not found: /healthz, /ready\n")
-                }
-            var headers = HTTPHeaders([("content-type", "text/plain"), ("content-length", "\(body.utf8.count)")])
-            if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
-            context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
-                promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            let keepAlive = request.isKeepAlive
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
-            }
             self.request = nil
+            let answer = AdminRoutes.answer(
+                method: request.method, uri: request.uri, fromLoopback: context.remoteAddress?.isLoopback ?? false,
+                isReady: isReady)
+            respond(answer, to: request, context: context)
+            if answer.quits {
+                logger.notice("shutting down: POST /quitquitquit")
+                quit()
+            }
+        }
+    }
+
+    private func respond(_ answer: AdminRoutes.Answer, to request: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders([("content-type", "text/plain"), ("content-length", "\(answer.body.utf8.count)")])
+        let keepAlive = request.isKeepAlive && !answer.quits
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: answer.status, headers: headers))),
+            promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer.body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}
+
+extension SocketAddress {
+    fileprivate var isLoopback: Bool {
+        switch self {
+        case .v4(let address): address.address.sin_addr.s_addr.bigEndian >> 24 == 127
+        case .v6: ipAddress == "::1" || ipAddress?.hasPrefix("::ffff:127.") == true
+        case .unixDomainSocket: true
         }
     }
 }

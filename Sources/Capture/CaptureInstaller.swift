@@ -69,6 +69,18 @@ public struct CaptureInstaller: Sendable {
         return true
     }
 
+    /// The mode of the rules installed in this network namespace, or `nil` when there are none or they cannot
+    /// be read (that needs CAP_NET_ADMIN). nfqueue mode is the one with rules in the mangle table.
+    public static func installedMode() -> CaptureMode? {
+        guard (try? requireNetAdmin()) != nil else { return nil }
+        let iptables = Iptables.detect()
+        if let mangle = try? iptables.table("mangle", .ipv4), !InstalledRules(natTableSave: mangle).isEmpty {
+            return .nfqueue
+        }
+        if let nat = try? iptables.natTable(.ipv4), !InstalledRules(natTableSave: nat).isEmpty { return .redirect }
+        return nil
+    }
+
     /// iptables only says "Permission denied (you must be root)"; say what is actually needed.
     static func requireNetAdmin() throws(CaptureError) {
         let capNetAdmin: UInt64 = 1 << 12

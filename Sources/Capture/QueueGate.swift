@@ -1,5 +1,5 @@
 import CNetfilterQueue
-import Foundation
+import NIOPosix
 import Synchronization
 
 /// The reader side of fail-open capture: new connections' first packets wait in an NFQUEUE, and this gate
@@ -7,8 +7,10 @@ import Synchronization
 /// With no reader at all (Mesher not started, or crashed) the kernel lets them through unmarked: direct.
 public final class QueueGate: Sendable {
     private nonisolated(unsafe) let queue: OpaquePointer
-    private let stopped = Atomic(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let stopped = StopFlag()
+    /// The verdict loop is blocking C: it gets a thread of its own.
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+    private let reader: Task<Void, any Error>
 
     /// Binds the queue; fails with a message that names the fallback (`--capture-mode redirect`).
     public init(queueNumber: UInt16, mark: UInt32) throws(CaptureError) {
@@ -17,14 +19,15 @@ public final class QueueGate: Sendable {
             throw .queueUnavailable(queueNumber, error)
         }
         self.queue = queue
-        let thread = Thread { [self] in
-            while !self.stopped.load(ordering: .relaxed) {
-                _ = mesher_nfq_process(self.queue, 200)
-            }
-            self.finished.signal()
-        }
-        thread.name = "mesher-nfqueue"
         thread.start()
+        // Only the reader thread uses it until `stop` has awaited that thread's end.
+        nonisolated(unsafe) let handle = queue
+        reader = Task { [thread, stopped] in
+            try await thread.runIfActive {
+                // 200 ms at most per call, so that `stop` is seen promptly.
+                while !stopped.value.load(ordering: .relaxed) { _ = mesher_nfq_process(handle, 200) }
+            }
+        }
     }
 
     /// Marks from now on: call once the listeners accept.
@@ -33,10 +36,17 @@ public final class QueueGate: Sendable {
     /// Stops marking (new connections go direct) while the reader keeps the queue, so none waits.
     public func close() { mesher_nfq_set_open(queue, 0) }
 
-    public func stop() {
+    /// Ends the reader and unbinds the queue: from then on the kernel lets queued packets through (bypass).
+    public func stop() async {
         close()
-        guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        finished.wait()
+        guard !stopped.value.exchange(true, ordering: .relaxed) else { return }
+        _ = try? await reader.value
         mesher_nfq_close(queue)
+        try? await thread.shutdownGracefully()
     }
+}
+
+/// Shared by the gate and its reader thread's closure.
+private final class StopFlag: Sendable {
+    let value = Atomic(false)
 }

@@ -1,0 +1,33 @@
+import NIOHTTP1
+
+/// What the admin port answers, decided apart from the channel so that it is tested without one.
+enum AdminRoutes {
+    struct Answer: Equatable {
+        var status: HTTPResponseStatus
+        var body: String
+        /// `/quitquitquit`: shut Mesher down once the answer is written.
+        var quits = false
+    }
+
+    static let index = "not found: GET /healthz, GET /ready, POST /quitquitquit\n"
+
+    /// `fromLoopback`: `/quitquitquit` is for the app beside Mesher (a Job whose work is done), never for
+    /// a caller from the network: the admin port may listen on every address for the kubelet's probes.
+    static func answer(method: HTTPMethod, uri: String, fromLoopback: Bool, isReady: () -> Bool) -> Answer {
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        switch (method, path) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            return Answer(status: .ok, body: "ok\n")
+        case (.GET, "/ready"), (.HEAD, "/ready"):
+            return isReady()
+                ? Answer(status: .ok, body: "ready\n") : Answer(status: .serviceUnavailable, body: "app not healthy\n")
+        case (.POST, "/quitquitquit"):
+            guard fromLoopback else { return Answer(status: .forbidden, body: "only from this host\n") }
+            return Answer(status: .ok, body: "shutting down\n", quits: true)
+        case (_, "/quitquitquit"):
+            return Answer(status: .methodNotAllowed, body: "POST /quitquitquit\n")
+        default:
+            return Answer(status: .notFound, body: index)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Config
+import DNS
+import Foundation
+import Logging
+import NIOCore
+import Routing
+
+/// Service names answer with virtual IPs; other names are forwarded to the resolvers the host was given.
+struct DNSService: MesherService {
+    let server: DNSServer
+
+    init(
+        _ config: DNSConfig, proxyMark: UInt32?, router: ServiceRouter, group: any EventLoopGroup, logger: Logger
+    ) throws {
+        let resolvConf = (try? String(contentsOfFile: config.resolvConf, encoding: .utf8)) ?? ""
+        let (upstreams, searchDomains) = DNSServerConfiguration.parseResolvConf(resolvConf)
+        if upstreams.isEmpty {
+            logger.warning(
+                "no upstream resolver: only service names will resolve",
+                metadata: ["resolvConf": "\(config.resolvConf)"])
+        }
+        let configuration = DNSServerConfiguration(
+            addresses: config.addresses, port: Int(config.port), upstreams: upstreams,
+            ttl: UInt32(clamping: config.ttl.seconds), searchDomains: searchDomains, socketMark: proxyMark,
+            maxForwards: config.maxForwards)
+        server = try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
+            router.service(forHost: name).map {
+                DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: router.virtualIPs.ipv6Address(for: $0))
+            }
+        }
+    }
+
+    func stop() async { server.close() }
+}

@@ -1,0 +1,29 @@
+import Config
+import Discovery
+import Logging
+import NIOCore
+
+/// Where services are read from and the app is registered: a directory of files or etcd. First to start
+/// and last to stop: everything else reads it.
+struct RegistryService: MesherService {
+    let registry: any ServiceDiscovery & ServiceRegistration
+    private let stopWork: @Sendable () -> Void
+
+    init(_ config: RegistryConfig, group: any EventLoopGroup, logger: Logger) {
+        switch config.kind {
+        case "etcd":
+            let etcd = EtcdRegistry(
+                endpoints: config.endpoints, prefix: config.prefix,
+                leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
+            etcd.start()
+            (registry, stopWork) = (etcd, { etcd.stop() })
+        default:
+            let files = FileRegistry(
+                directory: config.directory, leaseTTL: Double(config.leaseTTL.nanoseconds) / 1e9, logger: logger)
+            files.startWatching()
+            (registry, stopWork) = (files, { files.stop() })
+        }
+    }
+
+    func stop() async { stopWork() }
+}

@@ -1,0 +1,81 @@
+import Admin
+import Capture
+import Config
+import Logging
+import NIOCore
+import NIOPosix
+import Proxy
+import Routing
+import ServiceLifecycle
+
+/// `mesher run`: every long-lived part is a service of one group. Each is started (bound, registered,
+/// installed) in the order of the list, and the group shuts them down in reverse on SIGTERM, SIGINT or
+/// `POST /quitquitquit`: the gate stops marking, the capture rules go, the app is deregistered, then
+/// the proxy drains, and the registry stops last.
+struct Sidecar {
+    let config: MesherConfig
+    /// `--capture`: the rules to install once listening, and remove at shutdown.
+    let capture: CapturePlan?
+    let accessLog: AccessLog?
+    let logger: Logger
+
+    func run() async throws {
+        // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
+        let gate =
+            config.capture.mode == "nfqueue"
+            ? try QueueGate(queueNumber: config.capture.queueNumber, mark: config.capture.queueMark) : nil
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
+        let services = try await start(gate: gate, group: group)
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.info("mesher running", metadata: ["pid": "\(getpid())"])
+        try await serviceGroup.run()
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// The services in start order.
+    private func start(gate: QueueGate?, group: any EventLoopGroup) async throws
+        -> [ServiceGroupConfiguration.ServiceConfiguration]
+    {
+        let registry = RegistryService(config.registry, group: group, logger: logger)
+        let router = ServiceRouter(
+            discovery: registry.registry,
+            virtualIPs: VirtualIPTable(ipv6Prefix: config.routing.virtualIPv6PrefixBytes),
+            searchSuffixes: config.routing.searchSuffixes)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: registry)]
+        let proxy = try ProxyServer.start(
+            config: config, logger: logger, accessLog: accessLog, router: router, group: group)
+        services.append(
+            .init(
+                service: ProxyService(
+                    server: proxy, drainTimeout: .nanoseconds(config.drainTimeout.nanoseconds), logger: logger)))
+        if config.dns.enabled {
+            let dns = try DNSService(
+                config.dns, proxyMark: config.effectiveProxyMark, router: router, group: group, logger: logger)
+            services.append(.init(service: dns))
+        }
+        let provider = try config.service.map {
+            try ProviderSide.start($0, registration: registry.registry, group: group, logger: logger)
+        }
+        if let provider { services.append(.init(service: ProviderService(provider: provider))) }
+        let quit = QuitService()
+        if config.admin.enabled {
+            let admin = try await AdminServer.start(
+                host: config.admin.address, port: Int(config.admin.port), group: group, logger: logger,
+                isReady: { provider?.registrar.isReady ?? true }, quit: quit.request)
+            services.append(.init(service: AdminService(server: admin)))
+        }
+        if let capture {
+            try capture.installer.install(capture.rules)
+            logger.info(
+                "capture rules installed",
+                metadata: ["iptables": "\(capture.installer.iptables.tool("restore", .ipv4))"])
+            services.append(.init(service: CaptureRulesService(installer: capture.installer, logger: logger)))
+        }
+        if let gate { services.append(.init(service: QueueGateService(gate: gate))) }
+        services.append(.init(service: quit, successTerminationBehavior: .gracefullyShutdownGroup))
+        return services
+    }
+}
