@@ -20,11 +20,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Without its Foundation trait: Mesher spawns iptables with plain strings.
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0", traits: []),
     ],
     targets: [
         // Capture rules: plan, render (iptables-restore input), apply, uninstall; the NFQUEUE gate.
         .target(
-            name: "Capture", dependencies: ["CNetfilterQueue", .product(name: "NIOPosix", package: "swift-nio")]),
+            name: "Capture",
+            dependencies: [
+                "CNetfilterQueue", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
         // libnetfilter_queue and libmnl, from Debian's -dev packages.
         .systemLibrary(
             name: "CLibNetfilterQueue",

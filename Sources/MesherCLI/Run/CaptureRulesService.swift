@@ -9,7 +9,7 @@ struct CaptureRulesService: MesherService {
 
     func stop() async {
         do {
-            try installer.uninstall()
+            try await installer.uninstall()
             logger.info("capture rules removed")
         } catch {
             logger.error("cannot remove capture rules", metadata: ["error": "\(error)"])

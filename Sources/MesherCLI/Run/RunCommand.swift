@@ -51,7 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         let mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
         // --capture installs rules of its own mode over whatever is there.
         if !capture {
-            try CaptureModeCheck.verify(mode: mode, installed: CaptureInstaller.installedMode(), logger: logger)
+            try CaptureModeCheck.verify(mode: mode, installed: await CaptureInstaller.installedMode(), logger: logger)
         }
         FileDescriptorLimit.raise()
         let accessLog: AccessLog?
@@ -60,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("log.accessLog: cannot open '\(settings.log.accessLog ?? "")': \(error)")
         }
-        let plan = try capture ? capturePlan(settings, environment: environment) : nil
+        let plan = try capture ? await capturePlan(settings, environment: environment) : nil
         try await Sidecar(config: settings, capture: plan, accessLog: accessLog, logger: logger).run()
     }
 
@@ -88,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// `--capture`: the rules of `mesher init`, pointing at the ports this Mesher listens on.
-    private func capturePlan(_ settings: MesherConfig, environment: [String: String]) throws -> CapturePlan {
+    private func capturePlan(_ settings: MesherConfig, environment: [String: String]) async throws -> CapturePlan {
         var rules = try captureOptions.settings(environment: environment)
         rules.outboundPort = settings.outbound.port
         rules.inboundPort = settings.inbound.port
@@ -99,7 +99,8 @@ struct RunCommand: AsyncParsableCommand {
         rules.mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
         rules.queueNumber = settings.capture.queueNumber
         rules.queueMark = settings.capture.queueMark
-        return CapturePlan(installer: try CaptureCLI.installer(captureOptions, environment: environment), rules: rules)
+        return CapturePlan(
+            installer: try await CaptureCLI.installer(captureOptions, environment: environment), rules: rules)
     }
 }
 

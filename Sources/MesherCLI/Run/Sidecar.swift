@@ -68,7 +68,7 @@ struct Sidecar {
             services.append(.init(service: AdminService(server: admin)))
         }
         if let capture {
-            try capture.installer.install(capture.rules)
+            try await capture.installer.install(capture.rules)
             logger.info(
                 "capture rules installed",
                 metadata: ["iptables": "\(capture.installer.iptables.tool("restore", .ipv4))"])
