@@ -7,7 +7,12 @@ enum AdminRoutes {
         var body: String
         /// `/quitquitquit`: shut Mesher down once the answer is written.
         var quits = false
+        /// On `/ready`: Mesher itself serves (the admin port opens after every listener), whatever the app's
+        /// health. `mesher await` starts the app on it: waiting for the app's own health would never end.
+        var proxyReady = false
     }
+
+    static let proxyReadyHeader = "x-mesher-proxy"
 
     static let index = "not found: GET /healthz, GET /ready, POST /quitquitquit\n"
 
@@ -20,7 +25,8 @@ enum AdminRoutes {
             return Answer(status: .ok, body: "ok\n")
         case (.GET, "/ready"), (.HEAD, "/ready"):
             return isReady()
-                ? Answer(status: .ok, body: "ready\n") : Answer(status: .serviceUnavailable, body: "app not healthy\n")
+                ? Answer(status: .ok, body: "ready\n", proxyReady: true)
+                : Answer(status: .serviceUnavailable, body: "app not healthy\n", proxyReady: true)
         case (.POST, "/quitquitquit"):
             guard fromLoopback else { return Answer(status: .forbidden, body: "only from this host\n") }
             return Answer(status: .ok, body: "shutting down\n", quits: true)

@@ -74,6 +74,7 @@ private final class AdminHandler: ChannelInboundHandler {
         var headers = HTTPHeaders([("content-type", "text/plain"), ("content-length", "\(answer.body.utf8.count)")])
         let keepAlive = request.isKeepAlive && !answer.quits
         if !keepAlive { headers.add(name: "connection", value: "close") }
+        if answer.proxyReady { headers.add(name: AdminRoutes.proxyReadyHeader, value: "ready") }
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: answer.status, headers: headers))),
             promise: nil)

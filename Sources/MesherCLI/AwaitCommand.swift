@@ -9,7 +9,7 @@ import NIOPosix
 struct AwaitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "await",
-        abstract: "Wait until Mesher's /ready answers 200, then run the command in place of this process.",
+        abstract: "Wait until Mesher serves (its /ready), then run the command in place of this process.",
         discussion: """
             Fail-open: after --timeout the command runs anyway, with a warning, as it would without Mesher.
             Example: mesher await -- /app/server --port 8080

@@ -2,17 +2,18 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One `GET /ready` to Mesher's admin port: true on 200, false on anything else, refused or slow.
+/// One `GET /ready` to Mesher's admin port: true once Mesher itself serves (200, or 503 for an app that is
+/// not healthy yet: the command `mesher await` starts is usually that app), false when refused or slow.
 enum ReadinessProbe {
     static func isReady(host: String, port: Int, group: any EventLoopGroup) async -> Bool {
-        let status = group.next().makePromise(of: HTTPResponseStatus.self)
+        let answer = group.next().makePromise(of: HTTPResponseHead.self)
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(1))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(StatusHandler(status: status))
+                        try channel.pipeline.syncOperations.addHandler(StatusHandler(answer: answer))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -27,29 +28,30 @@ enum ReadinessProbe {
                 timeout.cancel()
                 channel.close(promise: nil)
             }
-            return try await status.futureResult.get() == .ok
+            let response = try await answer.futureResult.get()
+            return response.status == .ok || response.headers.first(name: "x-mesher-proxy") == "ready"
         } catch {
-            status.fail(error)
+            answer.fail(error)
             return false
         }
     }
 
     private final class StatusHandler: ChannelInboundHandler {
         typealias InboundIn = HTTPClientResponsePart
-        let status: EventLoopPromise<HTTPResponseStatus>
+        let answer: EventLoopPromise<HTTPResponseHead>
 
-        init(status: EventLoopPromise<HTTPResponseStatus>) { self.status = status }
+        init(answer: EventLoopPromise<HTTPResponseHead>) { self.answer = answer }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            if case .head(let head) = unwrapInboundIn(data) { status.succeed(head.status) }
+            if case .head(let head) = unwrapInboundIn(data) { answer.succeed(head) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            status.fail(ChannelError.eof)
+            answer.fail(ChannelError.eof)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            status.fail(error)
+            answer.fail(error)
             context.close(promise: nil)
         }
     }

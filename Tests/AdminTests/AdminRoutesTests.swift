@@ -9,6 +9,7 @@ import Testing
         #expect(AdminRoutes.answer(method: .GET, uri: "/ready?verbose", fromLoopback: false) { true }.status == .ok)
         let notReady = AdminRoutes.answer(method: .GET, uri: "/ready", fromLoopback: true) { false }
         #expect(notReady.status == .serviceUnavailable)
+        #expect(notReady.proxyReady, "Mesher serves, only the app is not healthy")
         #expect(!notReady.quits)
     }
 

@@ -113,6 +113,25 @@ struct LifecycleTests {
         #expect(alone.stderr.contains("running the command anyway"), "\(alone.stderr)")
     }
 
+    /// The command `mesher await` starts is usually the app itself: it waits for Mesher, not for the app's
+    /// health check, which cannot pass before the app runs.
+    @Test func awaitDoesNotWaitForTheAppsOwnHealth() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let config = try lab.writeConfig(
+            """
+            registry: {directory: \(lab.dir.appendingPathComponent("registry").path)}
+            service: {name: NotYetUp, ports: [9099], address: 127.0.0.1, healthCheck: {kind: tcp, interval: 1s}}
+            """, name: "provider.yaml")
+        try lab.startMesher(["--config", config])
+        let ready = try lab.inClient(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "127.0.0.1:15000/ready"])
+        #expect(ready.stdout == "503")
+        let started = Date()
+        let app = try lab.inClient([lab.mesher, "await", "--", "echo", "app"])
+        #expect(app.stdout == "app\n" && Date().timeIntervalSince(started) < 5, "\(app.stderr)")
+        #expect(!app.stderr.contains("anyway"), "\(app.stderr)")
+    }
+
     @Test func redirectModeRefusesRulesInstalledInNfqueueMode() throws {
         let lab = try Lab()
         defer { lab.destroy() }
