@@ -7,6 +7,7 @@ import Discovery
 import Foundation
 import Limits
 import Logging
+import MesherBase
 import NIOCore
 import NIOPosix
 import Proxy
@@ -39,9 +40,9 @@ struct RunCommand: ParsableCommand {
     var captureOptions: CaptureOptions
 
     func validate() throws {
-        if let logLevel, !LogConfig.levels.contains(logLevel) {
+        if let logLevel, LogLevel(rawValue: logLevel) == nil {
             throw ValidationError(
-                "--log-level: '\(logLevel)' is not one of \(LogConfig.levels.joined(separator: ", "))")
+                "--log-level: '\(logLevel)' is not one of \(LogLevel.spellings())")
         }
     }
 
@@ -51,10 +52,9 @@ struct RunCommand: ParsableCommand {
             settings = try MesherConfig.load(path: path)
         }
         // As the init step is configured: an injected sidecar learns the capture mode from its environment.
-        if let mode = ProcessInfo.processInfo.environment["MESHER_CAPTURE_MODE"] {
-            guard CaptureConfig.modes.contains(mode) else {
-                throw ValidationError(
-                    "MESHER_CAPTURE_MODE: '\(mode)' is not one of \(CaptureConfig.modes.joined(separator: ", "))")
+        if let text = ProcessInfo.processInfo.environment["MESHER_CAPTURE_MODE"] {
+            guard let mode = CaptureMode(rawValue: text) else {
+                throw ValidationError("MESHER_CAPTURE_MODE: '\(text)' is not one of \(CaptureMode.spellings())")
             }
             settings.capture.mode = mode
         }
@@ -62,12 +62,12 @@ struct RunCommand: ParsableCommand {
         if capture && captureOptions.captureMode == nil
             && ProcessInfo.processInfo.environment["MESHER_CAPTURE_MODE"] == nil
         {
-            settings.capture.mode = "nfqueue"
+            settings.capture.mode = .nfqueue
         }
-        if let logLevel { settings.log.level = logLevel }
+        if let logLevel = logLevel.flatMap(LogLevel.init(rawValue:)) { settings.log.level = logLevel }
         if let accessLog { settings.log.accessLog = accessLog }
 
-        let level = Logger.Level(rawValue: settings.log.level) ?? .info
+        let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -95,7 +95,7 @@ struct RunCommand: ParsableCommand {
         // nfqueue mode: the reader binds before the rules exist (--capture) and marks only once listening.
         // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
         let gate =
-            settings.capture.mode == "nfqueue"
+            settings.capture.mode == .nfqueue
             ? try QueueGate(queueNumber: settings.capture.queueNumber, mark: settings.capture.queueMark) : nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
         let (registry, stopRegistry) = Self.registry(settings.registry, group: group, logger: logger)
@@ -157,7 +157,7 @@ struct RunCommand: ParsableCommand {
         if !settings.inbound.enabled { rules.includeInboundPorts = .none }
         if !settings.dns.enabled { rules.captureDNS = false }
         if let mark = settings.effectiveProxyMark { rules.proxyMark = mark }
-        rules.mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
+        rules.mode = settings.capture.mode
         rules.queueNumber = settings.capture.queueNumber
         rules.queueMark = settings.capture.queueMark
         let installer = try CaptureCLI.installer(captureOptions, environment: environment)
@@ -171,13 +171,13 @@ struct RunCommand: ParsableCommand {
         -> (any ServiceDiscovery & ServiceRegistration, @Sendable () -> Void)
     {
         switch config.kind {
-        case "etcd":
+        case .etcd:
             let etcd = EtcdRegistry(
                 endpoints: config.endpoints, prefix: config.prefix,
                 leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
             etcd.start()
             return (etcd, { etcd.stop() })
-        default:
+        case .file:
             let files = FileRegistry(
                 directory: config.directory, leaseTTL: Double(config.leaseTTL.nanoseconds) / 1e9, logger: logger)
             files.startWatching()
