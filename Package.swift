@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Config", targets: ["Config"]),
         .library(name: "Proxy", targets: ["Proxy"]),
         .library(name: "HTTP1", targets: ["HTTP1"]),
+        .library(name: "MesherBase", targets: ["MesherBase"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -24,11 +25,14 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0", traits: []),
     ],
     targets: [
+        // What every part shares and must agree on: default ports and proxy identity, the capture mode, IP address
+        // text, socket marks. No dependencies, so that the lowest modules can use it.
+        .target(name: "MesherBase"),
         // Capture rules: plan, render (iptables-restore input), apply, uninstall; the NFQUEUE gate.
         .target(
             name: "Capture",
             dependencies: [
-                "CNetfilterQueue", .product(name: "NIOPosix", package: "swift-nio"),
+                "MesherBase", "CNetfilterQueue", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
@@ -59,7 +63,7 @@ let package = Package(
         // mesher.yaml: Codable settings, defaults in one place, validated at load.
         .target(
             name: "Config",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["MesherBase", .product(name: "Yams", package: "Yams")]
         ),
         // Data path: listeners, original destination, TCP relay.
         .target(
@@ -75,6 +79,7 @@ let package = Package(
         .target(
             name: "Discovery",
             dependencies: [
+                "MesherBase",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,12 +111,12 @@ let package = Package(
             ]
         ),
         // `mesher inject`: Kubernetes manifests with the init step and the sidecar added.
-        .target(name: "Inject", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Inject", dependencies: ["MesherBase", .product(name: "Yams", package: "Yams")]),
         // DNS listener: service names answer with virtual IPs, everything else is forwarded.
         .target(
             name: "DNS",
             dependencies: [
-                "Limits",
+                "Limits", "MesherBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,7 +126,7 @@ let package = Package(
             name: "MesherCLI",
             dependencies: [
                 "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
-                "Limits",
+                "Limits", "MesherBase",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -133,6 +138,7 @@ let package = Package(
         .testTarget(
             name: "AdminTests", dependencies: ["Admin", .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "Tests/AdminTests"),
+        .testTarget(name: "MesherBaseTests", dependencies: ["MesherBase"], path: "Tests/MesherBaseTests"),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
         .testTarget(
             name: "HTTP1Tests",
@@ -172,7 +178,7 @@ let package = Package(
             path: "Tests/DeployTests"
         ),
         .testTarget(name: "InjectTests", dependencies: ["Inject"], path: "Tests/InjectTests", exclude: ["Golden"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"], path: "Tests/ConfigTests"),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "MesherBase"], path: "Tests/ConfigTests"),
         .testTarget(
             name: "ProxyTests",
             dependencies: [

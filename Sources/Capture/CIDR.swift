@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 
 /// An IPv4 or IPv6 network in prefix notation, validated and normalised ("10.1.2.3/8" -> "10.0.0.0/8").
 public struct CIDR: Hashable, Sendable, CustomStringConvertible {
@@ -15,10 +16,10 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
             throw .invalid(text, "expected an address or ADDRESS/PREFIX")
         }
         var bytes: [UInt8]
-        if let v4 = Self.bytes(String(host), family: AF_INET, size: 4) {
+        if let v4 = IPAddressText.ipv4(String(host)) {
             family = .ipv4
             bytes = v4
-        } else if let v6 = Self.bytes(String(host), family: AF_INET6, size: 16) {
+        } else if let v6 = IPAddressText.ipv6(String(host)) {
             family = .ipv6
             bytes = v6
         } else {
@@ -47,11 +48,5 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         let end = buffer.firstIndex(of: 0) ?? buffer.endIndex
         let host = String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return "\(host)/\(prefixLength)"
-    }
-
-    private static func bytes(_ text: String, family: Int32, size: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: size)
-        let ok = out.withUnsafeMutableBytes { inet_pton(family, text, $0.baseAddress) }
-        return ok == 1 ? out : nil
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 
 /// Installs and removes Mesher's capture rules, one atomic iptables-restore per address family.
 public struct CaptureInstaller: Sendable {

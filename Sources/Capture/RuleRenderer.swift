@@ -1,3 +1,5 @@
+import MesherBase
+
 /// Renders `CaptureSettings` as iptables-restore input for the nat table of one address family.
 ///
 /// Chains: `MESHER_OUTPUT` (from OUTPUT) filters the app's outbound traffic and sends TCP to
@@ -11,14 +13,15 @@ public enum RuleRenderer {
         var out = RuleLines()
         // In nfqueue mode only what the queue reader marked is redirected; the rest goes direct.
         let marked =
-            settings.mode == .nfqueue ? "-m mark --mark \(hex(settings.queueMark))/\(hex(settings.queueMark)) " : ""
+            settings.mode == .nfqueue
+            ? "-m mark --mark \(SocketMark.text(settings.queueMark))/\(SocketMark.text(settings.queueMark)) " : ""
         let loopback = family == .ipv4 ? "127.0.0.0/8" : "::1/128"
 
         out.chains += ["MESHER_OUTPUT", "MESHER_REDIRECT"]
         out.rules.append("-A OUTPUT -j MESHER_OUTPUT")
         out.rules.append("-A MESHER_REDIRECT -p tcp -j REDIRECT --to-ports \(settings.outboundPort)")
         out.rules.append("-A MESHER_OUTPUT -m owner --uid-owner \(settings.proxyUID) -j RETURN")
-        out.rules.append("-A MESHER_OUTPUT -m mark --mark \(hex(settings.proxyMark)) -j RETURN")
+        out.rules.append("-A MESHER_OUTPUT -m mark --mark \(SocketMark.text(settings.proxyMark)) -j RETURN")
         if settings.captureDNS {
             // Before the loopback exemption: local stub resolvers (127.0.0.53) are captured too.
             for proto in ["udp", "tcp"] {
@@ -80,7 +83,7 @@ public enum RuleRenderer {
             out.rules.append("-A OUTPUT -p udp --dport 53 -m conntrack --ctstate NEW -j MESHER_QUEUE_OUTPUT")
         }
         out.rules.append("-A MESHER_QUEUE_OUTPUT -m owner --uid-owner \(settings.proxyUID) -j RETURN")
-        out.rules.append("-A MESHER_QUEUE_OUTPUT -m mark --mark \(hex(settings.proxyMark)) -j RETURN")
+        out.rules.append("-A MESHER_QUEUE_OUTPUT -m mark --mark \(SocketMark.text(settings.proxyMark)) -j RETURN")
         out.rules.append("-A MESHER_QUEUE_OUTPUT \(queue)")
         if settings.capturesInbound {
             out.chains.append("MESHER_QUEUE_INBOUND")
@@ -116,8 +119,6 @@ public enum RuleRenderer {
         if !current.isEmpty { groups.append(current.joined(separator: ",")) }
         return groups
     }
-
-    private static func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
 }
 
 /// Chains to declare and rules to append, in order.

@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 
 // Hand-written `init(from:)`s: absent fields keep the defaults of `MesherConfig`, unknown fields are errors
 // (a typo must not silently fall back to a default), and values are validated where they are read.
@@ -27,8 +28,10 @@ extension MesherConfig: Decodable {
         try c.decode(&admin, .admin)
         try c.decode(&capture, .capture)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
-            proxyMark = parseMark(mark)
-            try c.check(proxyMark != nil, .proxyMark, "expected a mark like 0x539, got '\(mark)'")
+            proxyMark = SocketMark.parse(mark)
+            try c.check(
+                proxyMark != nil, .proxyMark,
+                "expected a mark like \(SocketMark.text(MesherDefaults.proxyMark)), got '\(mark)'")
             try c.check(proxyMark != 0, .proxyMark, "must not be 0 (every unmarked socket has mark 0)")
         }
         if let threads = try c.decodeIfPresent(Int.self, forKey: .threads) {
@@ -85,9 +88,7 @@ extension LogConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&level, .level)
-        try c.check(
-            Self.levels.contains(level), .level, "'\(level)' is not one of \(Self.levels.joined(separator: ", "))")
+        try c.decodeChoice(&level, .level)
         accessLog = try c.decodeIfPresent(String.self, forKey: .accessLog)
     }
 }
@@ -110,8 +111,7 @@ extension RegistryConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&kind, .kind)
-        try c.check(Self.kinds.contains(kind), .kind, "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
+        try c.decodeChoice(&kind, .kind)
         try c.decode(&directory, .directory)
         try c.decode(&endpoints, .endpoints)
         for endpoint in endpoints {
@@ -197,8 +197,7 @@ extension HealthCheckConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&kind, .kind)
-        try c.check(Self.kinds.contains(kind), .kind, "'\(kind)' is not one of \(Self.kinds.joined(separator: ", "))")
+        try c.decodeChoice(&kind, .kind)
         port = try c.decodeIfPresent(UInt16.self, forKey: .port)
         try c.check(port != 0, .port, "must be 1-65535")
         try c.decode(&host, .host)
@@ -221,12 +220,13 @@ extension CaptureConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
-        try c.decode(&mode, .mode)
-        try c.check(Self.modes.contains(mode), .mode, "'\(mode)' is not one of \(Self.modes.joined(separator: ", "))")
+        try c.decodeChoice(&mode, .mode)
         try c.decode(&queueNumber, .queueNumber)
         if let mark = try c.decodeIfPresent(String.self, forKey: .queueMark) {
-            let value = parseMark(mark)
-            try c.check(value != nil && value != 0, .queueMark, "expected a mark like 0x1000, got '\(mark)'")
+            let value = SocketMark.parse(mark)
+            try c.check(
+                value != nil && value != 0, .queueMark,
+                "expected a mark like \(SocketMark.text(MesherDefaults.queueMark)), got '\(mark)'")
             queueMark = value ?? queueMark
         }
     }

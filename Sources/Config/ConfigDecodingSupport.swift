@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 
 // The decoding helpers of ConfigDecoding.swift: values written as text, strict keys, checked values.
 
@@ -57,7 +58,7 @@ extension KeyedDecodingContainer {
     }
 
     func checkIPAddresses(_ addresses: [String], _ key: Key) throws {
-        for address in addresses { try check(isIPAddress(address), key, "'\(address)' is not an IP address") }
+        for address in addresses { try check(IPAddressText.isValid(address), key, "'\(address)' is not an IP address") }
     }
 
     /// A number, duration or size within `range`; the error names the bound it is past.
@@ -71,6 +72,17 @@ extension KeyedDecodingContainer {
         if let decoded = try decodeIfPresent(T.self, forKey: key) { value = decoded }
     }
 
+    /// One of an enum's cases, written as its raw value; overwrites `value` only when the key is present.
+    func decodeChoice<T: RawRepresentable & CaseIterable>(_ value: inout T, _ key: Key) throws
+    where T.RawValue == String {
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return }
+        guard let choice = T(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "'\(text)' is not one of \(T.spellings())")
+        }
+        value = choice
+    }
+
     /// Overwrites `value` only when the key is present, and refuses a value out of `range`.
     func decode<T: Decodable & Comparable & CustomStringConvertible>(
         _ value: inout T, _ key: Key, in range: ClosedRange<T>
@@ -79,15 +91,4 @@ extension KeyedDecodingContainer {
         try check(decoded, in: range, key)
         value = decoded
     }
-}
-
-/// "0x539" or "1337".
-func parseMark(_ text: String) -> UInt32? {
-    let hex = text.lowercased().hasPrefix("0x")
-    return UInt32(hex ? String(text.dropFirst(2)) : text, radix: hex ? 16 : 10)
-}
-
-func isIPAddress(_ text: String) -> Bool {
-    var buffer = in6_addr()
-    return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
 }

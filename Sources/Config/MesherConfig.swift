@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 
 /// `mesher.yaml`: every field optional, defaults here and nowhere else, and so are the ranges that every
 /// number, duration and size is checked against at load (a value out of range is refused with its line,
@@ -23,8 +24,9 @@ public struct MesherConfig: Equatable, Sendable {
     public var service: ServiceConfig? = nil
     public var admin = AdminConfig()
     public var capture = CaptureConfig()
-    /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets 0x539 only when run as root
-    /// (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner match).
+    /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets `MesherDefaults.proxyMark` only
+    /// when run as root (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner
+    /// match).
     public var proxyMark: UInt32? = nil
     /// Event-loop threads; `nil` is one per core.
     public var threads: Int? = nil
@@ -33,12 +35,12 @@ public struct MesherConfig: Equatable, Sendable {
 
     /// Without a mark a proxy running as root would capture its own upstream connections.
     public var effectiveProxyMark: UInt32? {
-        proxyMark ?? (geteuid() == 0 ? 0x539 : nil)
+        proxyMark ?? (geteuid() == 0 ? MesherDefaults.proxyMark : nil)
     }
 }
 
 public struct OutboundConfig: Equatable, Sendable {
-    public var port: UInt16 = 15001
+    public var port = MesherDefaults.outboundPort
     /// Where to listen: REDIRECT in OUTPUT delivers to loopback (127.0.0.1 / ::1).
     public var addresses = ["127.0.0.1", "::1"]
 
@@ -49,7 +51,7 @@ public struct OutboundConfig: Equatable, Sendable {
 /// the address of the interface the packet came in on, so the listener takes every address.
 public struct InboundConfig: Equatable, Sendable {
     public var enabled = true
-    public var port: UInt16 = 15006
+    public var port = MesherDefaults.inboundPort
     public var addresses = ["0.0.0.0", "::"]
 
     public init() {}
@@ -73,8 +75,7 @@ public struct ConnectionConfig: Equatable, Sendable {
 }
 
 public struct LogConfig: Equatable, Sendable {
-    public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-    public var level = "info"
+    public var level = LogLevel.info
     /// One line per connection: "-" for standard output, a file path, or `nil` for none.
     public var accessLog: String? = nil
 
@@ -98,9 +99,8 @@ public struct SniffConfig: Equatable, Sendable {
 }
 
 public struct RegistryConfig: Equatable, Sendable {
-    public static let kinds = ["file", "etcd"]
     public static let leaseTTLRange = ConfigDuration(seconds: 3)...ConfigDuration(hours: 1)
-    public var kind = "file"
+    public var kind = RegistryKind.file
     /// The file registry's directory of YAML files (one per instance or per service).
     public var directory = "/etc/mesher/registry"
     /// etcd: client URLs of the cluster and the key prefix.
@@ -128,20 +128,18 @@ public struct RoutingConfig: Equatable, Sendable {
     static func parseIPv6Prefix96(_ text: String) -> [UInt8]? {
         let parts = text.split(separator: "/")
         guard parts.count == 2, parts[1] == "96" else { return nil }
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, String(parts[0]), &address) == 1 else { return nil }
-        let bytes = withUnsafeBytes(of: address) { Array($0) }
+        guard let bytes = IPAddressText.ipv6(String(parts[0])) else { return nil }
         return bytes.suffix(4).allSatisfy { $0 == 0 } ? Array(bytes.prefix(12)) : nil
     }
 
     public init() {}
 }
 
-/// The ServiceComb-Mesher-style HTTP proxy (`HTTP_PROXY=http://127.0.0.1:30101`), for apps that opt in.
+/// The ServiceComb-Mesher-style HTTP proxy (`HTTP_PROXY=http://127.0.0.1:<port>`), for apps that opt in.
 public struct ExplicitProxyConfig: Equatable, Sendable {
     public var enabled = true
     public var address = "127.0.0.1"
-    public var port: UInt16 = 30101
+    public var port = MesherDefaults.explicitProxyPort
 
     public init() {}
 }
@@ -153,7 +151,7 @@ public struct DNSConfig: Equatable, Sendable {
     public static let maxForwardsRange = 1...65536
 
     public var enabled = true
-    public var port: UInt16 = 15053
+    public var port = MesherDefaults.dnsPort
     public var addresses = ["127.0.0.1", "::1"]
     public var resolvConf = "/etc/resolv.conf"
     /// TTL of the answers for services: short, so that a change of registry is seen soon.
@@ -202,11 +200,10 @@ public struct ServiceConfig: Equatable, Sendable {
 
 /// The local health check of the app: the instance is up only while it passes.
 public struct HealthCheckConfig: Equatable, Sendable {
-    public static let kinds = ["tcp", "http", "none"]
     public static let intervalRange = ConfigDuration(milliseconds: 100)...ConfigDuration(hours: 1)
     public static let timeoutRange = ConfigDuration(milliseconds: 10)...ConfigDuration(minutes: 5)
     public static let thresholdRange = 1...100
-    public var kind = "tcp"
+    public var kind = HealthCheckKind.tcp
     /// Port to check; `nil` is the service's first port.
     public var port: UInt16? = nil
     public var host = "127.0.0.1"
@@ -226,7 +223,7 @@ public struct HealthCheckConfig: Equatable, Sendable {
 public struct AdminConfig: Equatable, Sendable {
     public var enabled = true
     public var address = "127.0.0.1"
-    public var port: UInt16 = 15000
+    public var port = MesherDefaults.adminPort
 
     public init() {}
 }
@@ -234,10 +231,9 @@ public struct AdminConfig: Equatable, Sendable {
 /// How `mesher init` captured the traffic, as far as `mesher run` must know: in nfqueue mode it runs the
 /// queue reader that marks new connections (use the same queue and mark as `mesher init`).
 public struct CaptureConfig: Equatable, Sendable {
-    public static let modes = ["redirect", "nfqueue"]
-    public var mode = "redirect"
-    public var queueNumber: UInt16 = 15001
-    public var queueMark: UInt32 = 0x1000
+    public var mode = CaptureMode.redirect
+    public var queueNumber = MesherDefaults.queueNumber
+    public var queueMark = MesherDefaults.queueMark
 
     public init() {}
 }

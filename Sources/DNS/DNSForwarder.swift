@@ -1,5 +1,6 @@
 import Limits
 import Logging
+import MesherBase
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -66,8 +67,7 @@ struct DNSForwarder: Sendable {
     let slots: DNSForwardSlots
     let warnings: RateLimitedLog<DNSWarning>
     let logger: Logger
-    /// SO_MARK (linux/socket.h): not in NIO's option list.
-    private static let soMark = NIOBSDSocket.Option(rawValue: 36)
+    private static let soMark = NIOBSDSocket.Option(rawValue: SocketMark.option)
 
     /// The first upstream reply, unchanged; fails when no upstream answers.
     func forward(_ query: ByteBuffer, id: UInt16, over transport: DNSTransport, on eventLoop: any EventLoop)

@@ -63,11 +63,6 @@ struct DNSFlags: Sendable, Equatable {
         set { setBit(10, newValue) }
     }
 
-    var isTruncated: Bool {
-        get { bit(9) }
-        set { setBit(9, newValue) }
-    }
-
     var recursionDesired: Bool {
         get { bit(8) }
         set { setBit(8, newValue) }
@@ -96,9 +91,7 @@ struct DNSResponseCode: RawRepresentable, Sendable, Hashable {
     var rawValue: UInt8
 
     static let noError = DNSResponseCode(rawValue: 0)
-    static let formatError = DNSResponseCode(rawValue: 1)
     static let serverFailure = DNSResponseCode(rawValue: 2)
-    static let nameError = DNSResponseCode(rawValue: 3)
 }
 
 struct DNSRecordType: RawRepresentable, Sendable, Hashable {

@@ -41,36 +41,3 @@ struct EtcdWatchReply: Decodable, Sendable {
     }
     var result: Result?
 }
-
-/// What Mesher stores under `<prefix>services/<service>/<address>:<port>`: plain JSON, so that a consumer
-/// without Mesher can read it with `etcdctl get --prefix /mesher/services/`.
-struct InstanceRecord: Codable, Sendable {
-    var service: String
-    var address: String
-    var port: Int
-    var version: String?
-    var app: String?
-    var environment: String?
-    var tags: [String: String]?
-    var status: String?
-
-    init(_ instance: ServiceInstance) {
-        service = instance.service
-        address = instance.address
-        port = instance.port
-        version = instance.version
-        app = instance.app
-        environment = instance.environment
-        tags = instance.tags.isEmpty ? nil : instance.tags
-        status = instance.isUp ? "up" : "down"
-    }
-
-    var instance: ServiceInstance? {
-        guard RegistryFile.isServiceName(service), isIPAddress(address), (1...65535).contains(port),
-            status == nil || status == "up" || status == "down"
-        else { return nil }
-        return ServiceInstance(
-            service: service, address: address, port: port, version: version, app: app, environment: environment,
-            tags: tags ?? [:], isUp: status != "down")
-    }
-}

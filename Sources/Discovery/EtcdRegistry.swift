@@ -110,7 +110,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         guard let key = EtcdClient.text(base64: kv.key) else { return nil }
         guard let value = EtcdClient.text(base64: kv.value),
             let record = try? JSONDecoder().decode(InstanceRecord.self, from: Data(value.utf8)),
-            let instance = record.instance
+            let service = record.service, let instance = try? record.instance(of: service)
         else {
             logger.warning("registry entry ignored: not an instance", metadata: ["key": "\(key)"])
             return nil

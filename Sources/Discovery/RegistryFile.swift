@@ -15,19 +15,7 @@ enum RegistryFile {
     static let maxSize = 1 << 20
 
     private struct Document: Decodable {
-        var services: [String: [Entry]]
-    }
-
-    private struct Entry: Decodable {
-        var address: String
-        var port: Int
-        var version: String?
-        var app: String?
-        var environment: String?
-        var tags: [String: String]?
-        var status: String?
-        var heartbeat: Double?
-        var ttl: Double?
+        var services: [String: [InstanceRecord]]
     }
 
     /// An instance as a file lists it, with the heartbeat of the Mesher that wrote it, if any.
@@ -90,7 +78,7 @@ enum RegistryFile {
             throw RegistryError(source: source, message: "cannot be decoded")
         }
         var content = Content(services: Array(document.services.keys))
-        for (service, entries) in document.services.sorted(by: { $0.key < $1.key }) {
+        for (service, records) in document.services.sorted(by: { $0.key < $1.key }) {
             func fail(_ path: [PathElement], _ message: String) -> RegistryError {
                 let mark = root.mark(at: [.key("services"), .key(service)] + path)
                 let field = "services.\(service)" + path.map(\.text).joined()
@@ -103,50 +91,31 @@ enum RegistryFile {
                     source: source, line: mark?.line, column: mark?.column,
                     message: "services: not a valid service name (letters, digits and '-')")
             }
-            for (index, entry) in entries.enumerated() {
-                guard isIPAddress(entry.address) else {
-                    throw fail([.index(index), .key("address")], "not an IP address")
+            for (index, record) in records.enumerated() {
+                do {
+                    let instance = try record.instance(of: service)
+                    content.listings.append(Listing(instance: instance, heartbeat: record.heartbeat, ttl: record.ttl))
+                } catch {
+                    throw fail([.index(index)] + (error.field.map { [.key($0)] } ?? []), error.message)
                 }
-                guard (1...65535).contains(entry.port) else {
-                    throw fail([.index(index), .key("port")], "must be 1-65535")
-                }
-                guard entry.status == nil || entry.status == "up" || entry.status == "down" else {
-                    throw fail([.index(index), .key("status")], "must be up or down")
-                }
-                // An empty key (`{&a : b}`) decodes as a tag named "", which a rendered file cannot carry (Yams
-                // finds no "" key).
-                guard entry.tags?.keys.contains("") != true else {
-                    throw fail([.index(index), .key("tags")], "a tag name must not be empty")
-                }
-                guard (entry.heartbeat == nil) == (entry.ttl == nil) else {
-                    throw fail([.index(index)], "heartbeat and ttl go together")
-                }
-                if let heartbeat = entry.heartbeat, !(heartbeat.isFinite && heartbeat >= 0) {
-                    throw fail([.index(index), .key("heartbeat")], "must be unix seconds")
-                }
-                if let ttl = entry.ttl, !(ttl.isFinite && ttl > 0) {
-                    throw fail([.index(index), .key("ttl")], "must be a number of seconds above 0")
-                }
-                let instance = ServiceInstance(
-                    service: service, address: entry.address, port: entry.port, version: entry.version, app: entry.app,
-                    environment: entry.environment, tags: entry.tags ?? [:], isUp: entry.status != "down")
-                content.listings.append(Listing(instance: instance, heartbeat: entry.heartbeat, ttl: entry.ttl))
             }
         }
         return content
     }
 
-    /// One instance as a file of its own, as a provider's Mesher writes it (and rewrites it every ttl/3).
+    /// One instance as a file of its own, as a provider's Mesher writes it (and rewrites it every ttl/3). Written
+    /// by hand, field by field of its `InstanceRecord`, for quoting that every value survives (see `quoted`).
     static func render(_ instance: ServiceInstance, heartbeat: Double, ttl: Double) -> String {
-        var fields = ["address: \(quoted(instance.address))", "port: \(instance.port)"]
-        if let version = instance.version { fields.append("version: \(quoted(version))") }
-        if let app = instance.app { fields.append("app: \(quoted(app))") }
-        if let environment = instance.environment { fields.append("environment: \(quoted(environment))") }
-        if !instance.tags.isEmpty {
-            let tags = instance.tags.sorted { $0.key < $1.key }.map { "\(key($0.key)): \(quoted($0.value))" }
+        let record = InstanceRecord(instance, heartbeat: heartbeat, ttl: ttl)
+        var fields = ["address: \(quoted(record.address))", "port: \(record.port)"]
+        if let version = record.version { fields.append("version: \(quoted(version))") }
+        if let app = record.app { fields.append("app: \(quoted(app))") }
+        if let environment = record.environment { fields.append("environment: \(quoted(environment))") }
+        if let tags = record.tags {
+            let tags = tags.sorted { $0.key < $1.key }.map { "\(key($0.key)): \(quoted($0.value))" }
             fields.append("tags: {\(tags.joined(separator: ", "))}")
         }
-        fields.append("status: \(instance.isUp ? "up" : "down")")
+        if let status = record.status { fields.append("status: \(status)") }
         fields.append("heartbeat: \(String(format: "%.3f", heartbeat))")
         fields.append("ttl: \(ttl == ttl.rounded() ? String(Int(ttl)) : String(format: "%.3f", ttl))")
         return "# written by mesher: refreshed every ttl/3, removed when it deregisters\nservices:\n  "
@@ -190,9 +159,4 @@ enum RegistryFile {
             }
             && !name.hasPrefix("-") && !name.hasSuffix("-")
     }
-}
-
-func isIPAddress(_ text: String) -> Bool {
-    var buffer = in6_addr()
-    return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
 }

@@ -41,11 +41,6 @@ public struct HTTP1BodyDecoder {
         }
     }
 
-    public var isDone: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
     /// The next piece of the body from `buffer` (data is sliced off, not copied).
     public mutating func next(_ buffer: inout ByteBuffer) -> Event {
         while true {

@@ -35,9 +35,6 @@ public struct HTTP1HeadParser {
         self.limits = limits
     }
 
-    /// Whether part of a head has arrived (the head timer runs while it is incomplete).
-    public var isMidHead: Bool { scanned > 0 }
-
     /// Takes one complete head from the front of `buffer`. Empty lines before a request line are skipped
     /// (RFC 9112 §2.2); nothing else is consumed unless a head is returned.
     public mutating func parse(_ buffer: inout ByteBuffer) -> Outcome {

@@ -1,3 +1,4 @@
+import MesherBase
 import Yams
 
 /// The containers and volume that injection adds, as the manifests in `deploy/` have them.
@@ -5,7 +6,7 @@ enum Containers {
     static let configVolume = "mesher-config"
 
     static func initStep(_ options: Injector.Options, environment: [(String, String)]) -> Node {
-        let mode = options.failOpen ? [("MESHER_CAPTURE_MODE", "nfqueue")] : []
+        let mode = options.failOpen ? [("MESHER_CAPTURE_MODE", CaptureMode.nfqueue.rawValue)] : []
         let env = [("MESHER_PROXY_UID", "\(options.proxyUID)")] + mode + environment
         return parse(
             """
@@ -26,7 +27,7 @@ enum Containers {
         // allowed (no_new_privs would ignore file capabilities).
         let capabilities = options.failOpen ? "{drop: [ALL], add: [NET_ADMIN]}" : "{drop: [ALL]}"
         let environment =
-            options.failOpen ? "env:\n  - {name: MESHER_CAPTURE_MODE, value: nfqueue}\n" : ""
+            options.failOpen ? "env:\n  - {name: MESHER_CAPTURE_MODE, value: \(CaptureMode.nfqueue.rawValue)}\n" : ""
         return parse(
             """
             name: mesher
@@ -34,7 +35,7 @@ enum Containers {
             \(native ? "restartPolicy: Always" : "")
             command: [/usr/local/bin/mesher, run, --config, /etc/mesher/mesher.yaml]
             \(environment)readinessProbe:
-              httpGet: {path: /ready, port: 15000}
+              httpGet: {path: /ready, port: \(MesherDefaults.adminPort)}
               periodSeconds: 2
             securityContext:
               runAsUser: \(options.proxyUID)

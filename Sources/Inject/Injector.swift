@@ -1,3 +1,4 @@
+import MesherBase
 import Yams
 
 /// `mesher inject`: adds the init step and the sidecar to the pod templates of Kubernetes manifests, like
@@ -6,7 +7,7 @@ public enum Injector {
     public struct Options: Sendable {
         public var image = "mesher-init:latest"
         public var configMap = "mesher-config"
-        public var proxyUID = 1337
+        public var proxyUID = Int(MesherDefaults.proxyUID)
         /// Kubernetes 1.29+: the sidecar is an init container with `restartPolicy: Always`.
         public var nativeSidecar = true
         /// Fail-open capture: the init step installs NFQUEUE rules, the sidecar keeps CAP_NET_ADMIN for its reader.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Config
+import MesherBase
 import Foundation
 import NIOCore
 import NIOPosix
@@ -16,7 +16,7 @@ struct AwaitCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Mesher's admin address.")
-    var admin = "127.0.0.1:\(AdminConfig().port)"
+    var admin = "127.0.0.1:\(MesherDefaults.adminPort)"
 
     @Option(help: "Seconds to wait for readiness before running the command anyway.")
     var timeout: Double = 60

@@ -1,19 +1,24 @@
 import ArgumentParser
 import Capture
 import Foundation
+import MesherBase
 
 /// `mesher init` settings. Each flag is also read from the environment as `MESHER_<FLAG>`
 /// (`--proxy-uid` → `MESHER_PROXY_UID`), which is how an init container is configured; a flag wins.
 struct CaptureOptions: ParsableArguments {
-    @Option(help: "Port of Mesher's outbound listener (default 15001).")
+    @Option(help: "Port of Mesher's outbound listener (default \(MesherDefaults.outboundPort)).")
     var outboundPort: String?
-    @Option(help: "Port of Mesher's inbound listener (default 15006).")
+    @Option(help: "Port of Mesher's inbound listener (default \(MesherDefaults.inboundPort)).")
     var inboundPort: String?
-    @Option(help: "Port of Mesher's DNS listener (default 15053).")
+    @Option(help: "Port of Mesher's DNS listener (default \(MesherDefaults.dnsPort)).")
     var dnsPort: String?
-    @Option(help: "Uid the proxy runs as; its traffic is never captured (default 1337).")
+    @Option(help: "Uid the proxy runs as; its traffic is never captured (default \(MesherDefaults.proxyUID)).")
     var proxyUid: String?
-    @Option(help: "Socket mark of the proxy's own traffic when it runs as root (default 0x539).")
+    @Option(
+        help: """
+            Socket mark of the proxy's own traffic when it runs as root \
+            (default \(SocketMark.text(MesherDefaults.proxyMark))).
+            """)
     var proxyMark: String?
     @Option(help: "Comma-separated CIDRs to capture outbound; '*' for all (default '*').")
     var includeOutboundCidrs: String?
@@ -29,9 +34,13 @@ struct CaptureOptions: ParsableArguments {
     var captureDns: Bool?
     @Option(help: "redirect (default) or nfqueue (fail-open: needs Mesher's queue reader, CAP_NET_ADMIN).")
     var captureMode: String?
-    @Option(help: "NFQUEUE number for nfqueue mode (default 15001).")
+    @Option(help: "NFQUEUE number for nfqueue mode (default \(MesherDefaults.queueNumber)).")
     var queueNum: String?
-    @Option(help: "Mark bit the queue reader sets in nfqueue mode (default 0x1000; must not overlap --proxy-mark).")
+    @Option(
+        help: """
+            Mark bit the queue reader sets in nfqueue mode (default \(SocketMark.text(MesherDefaults.queueMark)); \
+            must not overlap --proxy-mark).
+            """)
     var queueMark: String?
     @Option(help: "iptables variant: auto, nft or legacy (default auto: the one holding the host's rules).")
     var iptablesMode: String?
@@ -63,7 +72,7 @@ struct CaptureOptions: ParsableArguments {
         try input.read(captureDns.map { String($0) }, "capture-dns") { settings.captureDNS = try Input.bool($0) }
         try input.read(captureMode, "capture-mode") { text in
             guard let mode = CaptureMode(rawValue: text) else {
-                throw CaptureInputError.invalid(text, "expected redirect or nfqueue")
+                throw CaptureInputError.invalid(text, "expected \(CaptureMode.spellings(separator: " or "))")
             }
             settings.mode = mode
         }
@@ -72,7 +81,7 @@ struct CaptureOptions: ParsableArguments {
             let mark = try Input.mark(text)
             guard mark & settings.proxyMark == 0 else {
                 throw CaptureInputError.invalid(
-                    text, "overlaps the proxy mark \(String(settings.proxyMark, radix: 16))")
+                    text, "overlaps the proxy mark \(SocketMark.text(settings.proxyMark))")
             }
             settings.queueMark = mark
         }
@@ -126,10 +135,9 @@ struct Input {
     }
 
     static func mark(_ text: String) throws -> UInt32 {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let value = trimmed.hasPrefix("0x") ? UInt32(trimmed.dropFirst(2), radix: 16) : UInt32(trimmed)
-        guard let value, value != 0 else {
-            throw CaptureInputError.invalid(text, "expected a non-zero mark like 0x539")
+        guard let value = SocketMark.parse(text), value != 0 else {
+            throw CaptureInputError.invalid(
+                text, "expected a non-zero mark like \(SocketMark.text(MesherDefaults.proxyMark))")
         }
         return value
     }

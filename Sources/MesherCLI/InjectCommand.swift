@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inject
+import MesherBase
 
 struct InjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +23,7 @@ struct InjectCommand: ParsableCommand {
     var configMap = "mesher-config"
 
     @Option(help: "Uid the sidecar runs as.")
-    var proxyUid = 1337
+    var proxyUid = Int(MesherDefaults.proxyUID)
 
     @Flag(help: "Sidecar as an ordinary container, for Kubernetes before 1.29.")
     var classic = false

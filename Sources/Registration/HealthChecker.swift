@@ -34,8 +34,6 @@ public final class HealthChecker: Sendable {
         self.onChange = onChange
     }
 
-    public var isUp: Bool { state.withLock { $0.isUp } }
-
     public func start() {
         let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { _ in
             self.probe.run(on: self.eventLoop).map { self.record($0) }

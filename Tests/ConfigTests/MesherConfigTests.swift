@@ -1,3 +1,4 @@
+import MesherBase
 import Testing
 
 @testable import Config
@@ -16,7 +17,7 @@ struct MesherConfigTests {
         #expect(config.outbound.addresses == ["127.0.0.1", "::1"])
         #expect(config.connection.connectTimeout == ConfigDuration(seconds: 5))
         #expect(config.connection.idleTimeout == ConfigDuration(seconds: 3600))
-        #expect(config.log.level == "info" && config.log.accessLog == nil)
+        #expect(config.log.level == .info && config.log.accessLog == nil)
     }
 
     @Test func fullFile() throws {
@@ -46,7 +47,7 @@ struct MesherConfigTests {
         #expect(config.connection.idleTimeout == ConfigDuration(seconds: 120))
         #expect(config.connection.bufferLimit.bytes == 1 << 20)
         #expect(config.drainTimeout == ConfigDuration(seconds: 30))
-        #expect(config.log.level == "debug" && config.log.accessLog == "/var/log/mesher/access.log")
+        #expect(config.log.level == .debug && config.log.accessLog == "/var/log/mesher/access.log")
         #expect(config.proxyMark == 0x10 && config.threads == 2)
     }
 
@@ -68,7 +69,13 @@ struct MesherConfigTests {
         ("outbound:\n  addresses: [localhost]\n", 2, "outbound.addresses", "not an IP address"),
         ("threads: 0\n", 1, "threads", "must be at least 1"),
         ("routing:\n  virtualIPv6Prefix: 2001:db8::/64\n", 2, "routing.virtualIPv6Prefix", "IPv6 /96"),
-        ("registry:\n  kind: zookeeper\n", 2, "registry.kind", "not one of"),
+        ("registry:\n  kind: zookeeper\n", 2, "registry.kind", "'zookeeper' is not one of file, etcd"),
+        ("capture:\n  mode: tproxy\n", 2, "capture.mode", "'tproxy' is not one of redirect, nfqueue"),
+        ("capture:\n  mode: [nfqueue]\n", 2, "capture.mode", "expected"),
+        (
+            "service:\n  name: A\n  ports: [80]\n  healthCheck: {kind: grpc}\n", 4, "service.healthCheck.kind",
+            "'grpc' is not one of tcp, http, none"
+        ),
         ("registry:\n  kind: etcd\n  endpoints: [127.0.0.1:2379]\n", 3, "registry.endpoints", "not a URL"),
         ("registry:\n  leaseTTL: 1s\n", 2, "registry.leaseTTL", "must be at least 3s"),
         ("service:\n  name: A\n  ports: []\n", 3, "service.ports", "at least one port"),
@@ -90,6 +97,26 @@ struct MesherConfigTests {
             return error.line == line && error.field == field && error.message.contains(message)
                 && error.description.hasPrefix("mesher.yaml:\(line): \(field): ")
         }
+    }
+
+    /// Modes and kinds are enums spelled in the file as their cases are named.
+    @Test func choicesDecodeFromTheirSpelling() throws {
+        for level in LogLevel.allCases {
+            #expect(try MesherConfig.parse("log: {level: \(level.rawValue)}\n").log.level == level)
+        }
+        for kind in RegistryKind.allCases {
+            #expect(try MesherConfig.parse("registry: {kind: \(kind.rawValue)}\n").registry.kind == kind)
+        }
+        for kind in HealthCheckKind.allCases {
+            let yaml = "service: {name: A, ports: [80], healthCheck: {kind: \(kind.rawValue)}}\n"
+            #expect(try MesherConfig.parse(yaml).service?.healthCheck.kind == kind)
+        }
+        for mode in CaptureMode.allCases {
+            #expect(try MesherConfig.parse("capture: {mode: \(mode.rawValue)}\n").capture.mode == mode)
+        }
+        let defaults = MesherConfig()
+        #expect(defaults.capture.mode == .redirect && defaults.registry.kind == .file && defaults.log.level == .info)
+        #expect(ServiceConfig(name: "A", ports: [80]).healthCheck.kind == .tcp)
     }
 
     @Test func ipv6PrefixBytes() throws {

@@ -69,7 +69,7 @@ struct ManifestTests {
         for map in maps {
             let text = try #require((map["data"] as? [String: Any])?["mesher.yaml"] as? String)
             let config = try MesherConfig.parse(text, source: "deploy/mesher-config.yaml")
-            #expect(config.registry.kind == "etcd")
+            #expect(config.registry.kind == .etcd)
             #expect(config.admin.address == "0.0.0.0", "the kubelet probes the pod address")
         }
         let provider = try MesherConfig.parse(

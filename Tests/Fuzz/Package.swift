@@ -29,7 +29,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzRegistryFile",
-            dependencies: ["FuzzSupport", .product(name: "Discovery", package: "Mesher")]
+            dependencies: [
+                "FuzzSupport", .product(name: "Discovery", package: "Mesher"),
+                .product(name: "MesherBase", package: "Mesher"),
+            ]
         ),
         .executableTarget(
             name: "FuzzConfig",

@@ -1,5 +1,6 @@
 import Capture
 import Logging
+import MesherBase
 
 /// Rules installed in nfqueue mode redirect only what the queue gate marked; a Mesher in redirect mode
 /// binds no gate, so every connection would go direct, outside the mesh, and nothing would say so.

@@ -21,14 +21,16 @@ struct ProviderSide {
         let instances = service.ports.map {
             ServiceInstance(
                 service: service.name, address: address, port: Int($0), version: service.version, app: service.app,
-                environment: service.environment, tags: service.tags, isUp: check.kind == "none")
+                environment: service.environment, tags: service.tags, isUp: check.kind == .none)
         }
         let registrar = Registrar(instances: instances, registration: registration, logger: logger)
         registrar.register()
-        guard check.kind != "none" else { return ProviderSide(registrar: registrar, checker: nil) }
-        let kind: HealthProbe.Kind =
-            check.kind == "http"
-            ? .http(path: check.path, expectStatus: check.expectStatus, bodyContains: check.bodyContains) : .tcp
+        let kind: HealthProbe.Kind
+        switch check.kind {
+        case .none: return ProviderSide(registrar: registrar, checker: nil)
+        case .tcp: kind = .tcp
+        case .http: kind = .http(path: check.path, expectStatus: check.expectStatus, bodyContains: check.bodyContains)
+        }
         let probe = HealthProbe(
             kind: kind, host: check.host, port: Int(check.port ?? service.ports[0]),
             timeout: .nanoseconds(check.timeout.nanoseconds))

@@ -11,13 +11,13 @@ struct RegistryService: MesherService {
 
     init(_ config: RegistryConfig, group: any EventLoopGroup, logger: Logger) {
         switch config.kind {
-        case "etcd":
+        case .etcd:
             let etcd = EtcdRegistry(
                 endpoints: config.endpoints, prefix: config.prefix,
                 leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
             etcd.start()
             (registry, stopWork) = (etcd, { etcd.stop() })
-        default:
+        case .file:
             let files = FileRegistry(
                 directory: config.directory, leaseTTL: Double(config.leaseTTL.nanoseconds) / 1e9, logger: logger)
             files.startWatching()

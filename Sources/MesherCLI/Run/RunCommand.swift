@@ -4,6 +4,7 @@ import Config
 import Foundation
 import Limits
 import Logging
+import MesherBase
 import Proxy
 
 struct RunCommand: AsyncParsableCommand {
@@ -32,26 +33,24 @@ struct RunCommand: AsyncParsableCommand {
     var captureOptions: CaptureOptions
 
     func validate() throws {
-        if let logLevel, !LogConfig.levels.contains(logLevel) {
-            throw ValidationError(
-                "--log-level: '\(logLevel)' is not one of \(LogConfig.levels.joined(separator: ", "))")
+        if let logLevel, LogLevel(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of \(LogLevel.spellings())")
         }
     }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let settings = try resolvedConfig(environment: environment)
-        let level = Logger.Level(rawValue: settings.log.level) ?? .info
+        let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "mesher")
-        let mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
         // --capture installs rules of its own mode over whatever is there.
         if !capture {
-            try CaptureModeCheck.verify(mode: mode, installed: await CaptureInstaller.installedMode(), logger: logger)
+            try CaptureModeCheck.verify(mode: settings.capture.mode, installed: await CaptureInstaller.installedMode(), logger: logger)
         }
         FileDescriptorLimit.raise()
         let accessLog: AccessLog?
@@ -71,18 +70,17 @@ struct RunCommand: AsyncParsableCommand {
             settings = try MesherConfig.load(path: path)
         }
         // As the init step is configured: an injected sidecar learns the capture mode from its environment.
-        if let mode = environment["MESHER_CAPTURE_MODE"] {
-            guard CaptureConfig.modes.contains(mode) else {
-                throw ValidationError(
-                    "MESHER_CAPTURE_MODE: '\(mode)' is not one of \(CaptureConfig.modes.joined(separator: ", "))")
+        if let text = environment["MESHER_CAPTURE_MODE"] {
+            guard let mode = CaptureMode(rawValue: text) else {
+                throw ValidationError("MESHER_CAPTURE_MODE: '\(text)' is not one of \(CaptureMode.spellings())")
             }
             settings.capture.mode = mode
         }
         // All in one: nfqueue unless asked otherwise, so that a crash leaves the box working (fail-open).
         if capture && captureOptions.captureMode == nil && environment["MESHER_CAPTURE_MODE"] == nil {
-            settings.capture.mode = "nfqueue"
+            settings.capture.mode = .nfqueue
         }
-        if let logLevel { settings.log.level = logLevel }
+        if let logLevel = logLevel.flatMap(LogLevel.init(rawValue:)) { settings.log.level = logLevel }
         if let accessLog { settings.log.accessLog = accessLog }
         return settings
     }
@@ -96,7 +94,7 @@ struct RunCommand: AsyncParsableCommand {
         if !settings.inbound.enabled { rules.includeInboundPorts = .none }
         if !settings.dns.enabled { rules.captureDNS = false }
         if let mark = settings.effectiveProxyMark { rules.proxyMark = mark }
-        rules.mode = CaptureMode(rawValue: settings.capture.mode) ?? .redirect
+        rules.mode = settings.capture.mode
         rules.queueNumber = settings.capture.queueNumber
         rules.queueMark = settings.capture.queueMark
         return CapturePlan(

@@ -22,7 +22,7 @@ struct Sidecar {
     func run() async throws {
         // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
         let gate =
-            config.capture.mode == "nfqueue"
+            config.capture.mode == .nfqueue
             ? try QueueGate(queueNumber: config.capture.queueNumber, mark: config.capture.queueMark) : nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let services = try await start(gate: gate, group: group)

@@ -1,4 +1,5 @@
 import FuzzSupport
+import MesherBase
 
 @testable import Discovery
 
@@ -14,7 +15,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     for listing in content.listings {
         let instance = listing.instance
         invariant(RegistryFile.isServiceName(instance.service), "invalid service name '\(instance.service)'")
-        invariant(isIPAddress(instance.address), "invalid address '\(instance.address)'")
+        invariant(IPAddressText.isValid(instance.address), "invalid address '\(instance.address)'")
         invariant((1...65535).contains(instance.port), "invalid port \(instance.port)")
         // What a provider's Mesher writes: the instance with a heartbeat and ttl that survive the file exactly.
         let rendered = RegistryFile.render(instance, heartbeat: 1.5, ttl: 10)

@@ -1,0 +1,47 @@
+import Testing
+
+@testable import MesherBase
+
+struct SocketMarkTests {
+    @Test(
+        arguments: [
+            ("0x539", 0x539), ("0X539", 0x539), ("1337", 1337), (" 0x10 ", 0x10), ("0", 0), ("0xffffffff", 0xFFFF_FFFF),
+        ] as [(String, UInt32)])
+    func parsesHexadecimalAndDecimal(_ text: String, _ mark: UInt32) {
+        #expect(SocketMark.parse(text) == mark)
+    }
+
+    /// A sign, an empty body, other bases' prefixes and values past 32 bits are no mark.
+    @Test(arguments: ["", "0x", "+1", "-1", "0x+1", "purple", "0b101", "1.5", "0x1_0", "4294967296", "٣"])
+    func refusesAnythingElse(_ text: String) {
+        #expect(SocketMark.parse(text) == nil)
+    }
+
+    @Test func writesHexadecimalAsIptablesDoes() {
+        #expect(SocketMark.text(MesherDefaults.proxyMark) == "0x539")
+        #expect(SocketMark.parse(SocketMark.text(MesherDefaults.queueMark)) == MesherDefaults.queueMark)
+    }
+}
+
+struct IPAddressTextTests {
+    @Test func readsBothFamilies() {
+        #expect(IPAddressText.ipv4("198.18.0.2") == [198, 18, 0, 2])
+        #expect(IPAddressText.ipv6("2001:db8::2") == [0x20, 0x01, 0x0D, 0xB8] + Array(repeating: 0, count: 11) + [2])
+        #expect(IPAddressText.ipv6("198.18.0.2") == nil && IPAddressText.ipv4("::1") == nil)
+    }
+
+    @Test(arguments: ["", "localhost", "[::1]", "198.18.0.2:80", "198.18.0.256", "2001:db8::/32", " 198.18.0.2"])
+    func refusesWhatIsNoAddress(_ text: String) {
+        #expect(!IPAddressText.isValid(text))
+    }
+}
+
+/// The defaults that the capture rules and the listeners must share do not collide.
+@Test func defaultPortsAndMarksAreDistinct() {
+    let ports = [
+        MesherDefaults.outboundPort, MesherDefaults.inboundPort, MesherDefaults.dnsPort, MesherDefaults.adminPort,
+        MesherDefaults.explicitProxyPort,
+    ]
+    #expect(Set(ports).count == ports.count)
+    #expect(MesherDefaults.proxyMark & MesherDefaults.queueMark == 0)
+}
