@@ -1,6 +1,6 @@
 import ArgumentParser
-import MesherBase
 import Foundation
+import MesherBase
 import NIOCore
 import NIOPosix
 

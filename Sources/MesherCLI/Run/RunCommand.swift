@@ -50,7 +50,8 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "mesher")
         // --capture installs rules of its own mode over whatever is there.
         if !capture {
-            try CaptureModeCheck.verify(mode: settings.capture.mode, installed: await CaptureInstaller.installedMode(), logger: logger)
+            try CaptureModeCheck.verify(
+                mode: settings.capture.mode, installed: await CaptureInstaller.installedMode(), logger: logger)
         }
         FileDescriptorLimit.raise()
         let accessLog: AccessLog?
