@@ -103,7 +103,8 @@ struct RunCommand: ParsableCommand {
             discovery: registry, virtualIPs: VirtualIPTable(ipv6Prefix: settings.routing.virtualIPv6PrefixBytes),
             searchSuffixes: settings.routing.searchSuffixes)
         let server = try ProxyServer.start(
-            config: settings, logger: logger, accessLog: accessLog, router: router, group: group)
+            settings: ProxySettings(config: settings), logger: logger, accessLog: accessLog, router: router,
+            group: group)
         let dns =
             settings.dns.enabled
             ? try startDNS(
@@ -139,7 +140,7 @@ struct RunCommand: ParsableCommand {
             metadata: ["open": "\(server.openConnections)", "timeout": "\(settings.drainTimeout)"])
         dns?.close()
         admin?.close()
-        server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
+        try? server.startDraining(timeout: .nanoseconds(settings.drainTimeout.nanoseconds)).wait()
         stopRegistry()
         gate?.stop()
         try group.syncShutdownGracefully()

@@ -1,0 +1,69 @@
+import HTTP1
+import NIOCore
+
+/// One request on a downstream connection, from its head to the end of its response.
+final class HTTPExchange {
+    enum Kind {
+        case plain
+        /// `Connection: upgrade`: a 101 turns the connection into a byte relay.
+        case upgrade
+        /// CONNECT to a captured destination (itself a proxy): a 2xx turns it into a byte relay.
+        case connect
+    }
+
+    /// Request body parts that wait for the upstream connection.
+    enum Queued {
+        case body(ByteBuffer)
+        case end(trailers: ByteBuffer?)
+    }
+
+    /// Which connection the request goes out on.
+    enum Attempt {
+        /// A new connection.
+        case fresh
+        /// A pooled connection, which the upstream may have closed meanwhile.
+        case pooled
+        /// Sent again on a new connection after a pooled one turned out closed (at most once).
+        case retry
+    }
+
+    let request: HTTP1Head
+    let route: Routed
+    let kind: Kind
+    let started = NIODeadline.now()
+    /// The head as it goes upstream, sent again on a retry.
+    var upstreamHead = ByteBuffer()
+    var queued: [Queued] = []
+    var upstream: UpstreamHTTPHandler?
+    var attempt = Attempt.fresh
+    /// Request body bytes read from the client.
+    var requestBytes = 0
+    var bodySent = false
+    /// Set when Mesher answers itself; the rest of the request is read and dropped.
+    var answer: MesherAnswer?
+    /// Set once the final response head went to the client.
+    var responseStatus: Int?
+    var downstreamFraming = HTTPMessages.DownstreamFraming.none(announcedLength: nil)
+    var closeAfterResponse = false
+    /// Response body bytes sent to the client.
+    var responseBytes = 0
+
+    init(request: HTTP1Head, route: Routed, kind: Kind) {
+        self.request = request
+        self.route = route
+        self.kind = kind
+    }
+
+    var isChunked: Bool { request.isChunked }
+
+    var upstreamKind: UpstreamHTTPHandler.RequestKind {
+        .init(isHEAD: request.isMethod("HEAD"), isCONNECT: kind == .connect)
+    }
+
+    /// Safe to send again after a pooled connection turned out closed (RFC 9110 §9.2.2).
+    var isIdempotent: Bool {
+        kind == .plain
+            && (request.isMethod("GET") || request.isMethod("HEAD") || request.isMethod("OPTIONS")
+                || request.isMethod("PUT") || request.isMethod("DELETE") || request.isMethod("TRACE"))
+    }
+}
