@@ -6,7 +6,6 @@ import Routing
 
 /// Mesher's listeners: outbound and inbound capture (what iptables REDIRECTs), and the explicit HTTP proxy.
 public final class ProxyServer: Sendable {
-    public var listeners: [any Channel] { bound.map(\.channel) }
     private let bound: [Listener]
     private let environment: ProxyEnvironment
     private let limiter: ConnectionLimiter

@@ -4,10 +4,9 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 
-/// One bound listening socket, and what tells its connections to quiesce when the proxy drains.
+/// One bound listening socket, known by what closes it and tells its connections to quiesce when the proxy
+/// drains.
 struct Listener {
-    let kind: ListenerKind
-    let channel: any Channel
     let quiescing: ServerQuiescingHelper
 
     /// Binds `addresses`; one this host does not have (::1 without IPv6) is skipped with a warning, and it
@@ -49,7 +48,7 @@ struct Listener {
                 logger.info(
                     "listening",
                     metadata: ["listener": "\(kind.logName)", "address": "\(channel.localAddress?.logText ?? address)"])
-                listeners.append(Listener(kind: kind, channel: channel, quiescing: quiescing))
+                listeners.append(Listener(quiescing: quiescing))
             } catch {
                 logger.warning(
                     "cannot listen",

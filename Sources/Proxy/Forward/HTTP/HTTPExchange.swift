@@ -11,6 +11,12 @@ final class HTTPExchange {
         case connect
     }
 
+    enum Response {
+        case pending
+        /// `close`: the connection closes after this response.
+        case started(status: Int, framing: HTTPMessages.DownstreamFraming, close: Bool)
+    }
+
     /// Request body parts that wait for the upstream connection.
     enum Queued {
         case body(ByteBuffer)
@@ -41,10 +47,8 @@ final class HTTPExchange {
     var bodySent = false
     /// Set when Mesher answers itself; the rest of the request is read and dropped.
     var answer: MesherAnswer?
-    /// Set once the final response head went to the client.
-    var responseStatus: Int?
-    var downstreamFraming = HTTPMessages.DownstreamFraming.none(announcedLength: nil)
-    var closeAfterResponse = false
+    /// Whether the final response head went to the client, and how its body goes.
+    var response = Response.pending
     /// Response body bytes sent to the client.
     var responseBytes = 0
 
@@ -55,6 +59,12 @@ final class HTTPExchange {
     }
 
     var isChunked: Bool { request.isChunked }
+
+    /// The final response's status, once its head went to the client.
+    var responseStatus: Int? {
+        if case .started(let status, _, _) = response { return status }
+        return nil
+    }
 
     var upstreamKind: UpstreamHTTPHandler.RequestKind {
         .init(isHEAD: request.isMethod("HEAD"), isCONNECT: kind == .connect)

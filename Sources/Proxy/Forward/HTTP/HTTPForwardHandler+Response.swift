@@ -15,16 +15,15 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         let keepAlive = machine.keepsAlive(
             requestKeepAlive: exchange.request.keepAlive, delimited: downstream != .untilClose,
             inputPending: input != nil)
-        exchange.closeAfterResponse = !keepAlive
-        exchange.responseStatus = head.status
-        exchange.downstreamFraming = downstream
+        exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
         write(HTTPMessages.downstreamResponse(head, framing: downstream, keepAlive: keepAlive, client: version))
     }
 
     func upstreamResponseBody(_ data: ByteBuffer) {
         guard let exchange, let context else { return }
         exchange.responseBytes += data.readableBytes
-        switch exchange.downstreamFraming {
+        guard case .started(_, let framing, _) = exchange.response else { return }
+        switch framing {
         case .chunked:
             write(HTTP1Chunk.header(size: data.readableBytes, allocator: context.channel.allocator))
             write(data)
@@ -39,7 +38,11 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
 
     func upstreamResponseEnd(trailers: ByteBuffer?, reusable: Bool) {
         guard let exchange else { return }
-        if exchange.downstreamFraming == .chunked { write(HTTP1Chunk.last(trailers: trailers)) }
+        var (status, close) = (0, false)
+        if case .started(let started, let framing, let closes) = exchange.response {
+            (status, close) = (started, closes)
+            if framing == .chunked { write(HTTP1Chunk.last(trailers: trailers)) }
+        }
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             if reusable && machine.requestEnded && exchange.kind == .plain {
@@ -48,9 +51,9 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
                 upstream.abandon()
             }
         }
-        logExchange(exchange, status: exchange.responseStatus ?? 0, error: nil)
+        logExchange(exchange, status: status, error: nil)
         self.exchange = nil
-        endResponse(close: exchange.closeAfterResponse)
+        endResponse(close: close)
     }
 
     func upstreamSwitched(_ head: HTTP1Head, leftover: ByteBuffer?) {
@@ -63,7 +66,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             upstream.abandon()
             return answer(exchange, .upstreamProtocolError)
         }
-        exchange.responseStatus = head.status
+        exchange.response = .started(status: head.status, framing: .none(announcedLength: nil), close: false)
         write(head.status == 101 ? HTTPMessages.interimResponse(head) : HTTPMessages.tunnelResponse(head))
         if let leftover { write(leftover) }
         logExchange(exchange, status: head.status, error: nil)

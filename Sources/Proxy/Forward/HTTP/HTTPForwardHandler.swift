@@ -23,7 +23,6 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    static let hopHeader = "x-mesher-hop"
     /// Two Meshers per call (consumer and provider side), a few calls deep: far more is a loop.
     static let maxHops = 16
 
