@@ -56,8 +56,17 @@ struct ProxyStack: Sendable {
             channel: channel, direction: listener.direction, environment: environment, warnings: loop.warnings)
         let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
         let detect = DetectHandler(
-            connection: connection, policy: policy, serverFirst: loop.serverFirst, handOff: handOff(pool: loop.pool))
+            connection: connection, policy: policy, serverFirst: loop.serverFirst,
+            learnedServerFirst: shareServerFirst, handOff: handOff(pool: loop.pool))
         try channel.pipeline.syncOperations.addHandler(detect)
+    }
+
+    /// A destination seen to speak first goes into every loop's cache, each on its own loop: a hop per loop
+    /// when a destination is learnt (once per destination and expiry), none when one is looked up.
+    func shareServerFirst(_ destination: SocketAddress) {
+        for box in loops.values {
+            box.eventLoop.execute { box.value.serverFirst.insert(destination, now: box.eventLoop.now) }
+        }
     }
 
     /// A connection on the explicit proxy: HTTP by definition, with no original destination.

@@ -128,7 +128,8 @@ struct OutboundCaptureTests {
         let later = times.dropFirst().sorted()
         let median = later[later.startIndex + later.count / 2]
         #expect(first >= 45, "the first connection waits out the sniff window: \(times)")
-        #expect(median + 25 < first, "later connections skip the window: \(times)")
+        // Every event loop learns it, so the second connection is quick whichever loop takes it.
+        #expect(times[1] + 25 < first && median + 25 < first, "later connections skip the window: \(times)")
         // Each is relayed as TCP (logged when it ends, which may be just after the client saw the end).
         let relayed = { lab.accessLog().filter { $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) } }
         for _ in 0..<100 where relayed().count < 5 { usleep(50_000) }

@@ -21,6 +21,8 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
     private let connection: DownstreamConnection
     private let policy: AcceptPolicy
     private let serverFirst: ServerFirstCache
+    /// Tells every event loop's cache (this one's included) that a destination speaks first.
+    private let learnedServerFirst: (SocketAddress) -> Void
     private let handOff: HandOff
     private var machine: SniffStateMachine
     private var context: ChannelHandlerContext?
@@ -28,11 +30,12 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
 
     init(
         connection: DownstreamConnection, policy: AcceptPolicy, serverFirst: ServerFirstCache,
-        handOff: @escaping HandOff
+        learnedServerFirst: @escaping (SocketAddress) -> Void, handOff: @escaping HandOff
     ) {
         self.connection = connection
         self.policy = policy
         self.serverFirst = serverFirst
+        self.learnedServerFirst = learnedServerFirst
         self.handOff = handOff
         self.machine = SniffStateMachine(opaquePorts: connection.environment.settings.opaquePorts)
     }
@@ -97,9 +100,7 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
             connection.refuse(reason)
         case .handOff(let detected, let buffered, let inputClosed, let learned):
             window?.cancel()
-            if learned, let original = detected.accepted.original {
-                serverFirst.insert(original, now: context.eventLoop.now)
-            }
+            if learned, let original = detected.accepted.original { learnedServerFirst(original) }
             connection.labels.protocolName = detected.protocolSeen.protocolName
             connection.labels.serverName = detected.protocolSeen.serverName
             switch handOff(detected, connection, context) {

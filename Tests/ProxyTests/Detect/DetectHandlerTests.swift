@@ -35,12 +35,14 @@ struct DetectFixture {
             listener: .outbound, loopGuard: testLoopGuard,
             lookup: lookup ?? { $0.eventLoop.makeSucceededFuture(Self.original) })
         let next = self.next
-        let detect = DetectHandler(connection: connection, policy: policy, serverFirst: cache) {
-            detected, _, context in
-            next.detected.append(detected)
-            try! context.pipeline.syncOperations.addHandler(next, position: .after(context.handler))
-            return .installed(start: nil)
-        }
+        let detect = DetectHandler(
+            connection: connection, policy: policy, serverFirst: cache,
+            learnedServerFirst: { cache.insert($0, now: loop.now) },
+            handOff: { detected, _, context in
+                next.detected.append(detected)
+                try! context.pipeline.syncOperations.addHandler(next, position: .after(context.handler))
+                return .installed(start: nil)
+            })
         try channel.pipeline.syncOperations.addHandler(detect)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
     }
