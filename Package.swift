@@ -14,12 +14,14 @@ let package = Package(
         .library(name: "Proxy", targets: ["Proxy"]),
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "MesherBase", targets: ["MesherBase"]),
+        .library(name: "Limits", targets: ["Limits"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Without its Foundation trait: Mesher spawns iptables with plain strings.
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0", traits: []),
@@ -69,9 +71,10 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Config", "Sniff", "Discovery", "Routing", "HTTP1", "Limits",
+                "MesherBase", "Sniff", "Discovery", "Routing", "HTTP1", "Limits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -182,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Config", "Discovery", "Routing",
+                "Proxy", "Discovery", "Routing", "Limits", "Sniff",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

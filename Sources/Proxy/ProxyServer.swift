@@ -1,5 +1,3 @@
-import Config
-import Foundation
 import Limits
 import Logging
 import NIOCore
@@ -8,25 +6,30 @@ import Routing
 
 /// Mesher's listeners: outbound and inbound capture (what iptables REDIRECTs), and the explicit HTTP proxy.
 public final class ProxyServer: Sendable {
-    public let listeners: [any Channel]
-    private let environment: RelayEnvironment
+    private let bound: [Listener]
+    private let environment: ProxyEnvironment
+    private let limiter: ConnectionLimiter
+    private let group: any EventLoopGroup
 
-    private init(listeners: [any Channel], environment: RelayEnvironment) {
-        self.listeners = listeners
+    private init(
+        bound: [Listener], environment: ProxyEnvironment, limiter: ConnectionLimiter, group: any EventLoopGroup
+    ) {
+        self.bound = bound
         self.environment = environment
+        self.limiter = limiter
+        self.group = group
     }
 
     /// Binds every configured address; an address this host does not have (no IPv6) is skipped with a warning.
     public static func start(
-        config: MesherConfig, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?, group: any EventLoopGroup
+        settings: ProxySettings, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?,
+        group: any EventLoopGroup
     ) throws -> ProxyServer {
-        let localAddresses = LocalAddressTable(LocalAddressTable.system())
-        var settings = RelaySettings(config, proxyMark: config.effectiveProxyMark, localAddresses: localAddresses)
+        var settings = settings
         // Never more connections than descriptors allow: at the cap accepting pauses, where running out of
         // descriptors would fail accepts, upstream connects and the registry alike.
         let fit = FileDescriptorLimit.connectionsThatFit(
-            descriptors: FileDescriptorLimit.current, otherwiseReserved: config.dns.enabled ? config.dns.maxForwards : 0
-        )
+            descriptors: FileDescriptorLimit.current, otherwiseReserved: settings.otherReservedDescriptors)
         if fit < settings.maxConnections {
             logger.warning(
                 "connection limit lowered to what the descriptor limit allows",
@@ -36,107 +39,69 @@ public final class ProxyServer: Sendable {
                 ])
             settings.maxConnections = fit
         }
-        var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
-        for eventLoop in group.makeIterator() {
-            loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(
-                LoopState(pool: UpstreamPool(eventLoop: eventLoop, settings: settings)), eventLoop: eventLoop)
-        }
-        let environment = RelayEnvironment(
-            settings: settings, logger: logger, accessLog: accessLog, tracker: ConnectionTracker(), router: router,
-            loops: loops)
+        let environment = ProxyEnvironment(
+            settings: settings,
+            loopGuard: LoopGuard(
+                ownPorts: settings.ownPorts, localAddresses: LocalAddressTable(LocalAddressTable.system())),
+            logger: logger, accessLog: accessLog)
+        let stack = ProxyStack(environment: environment, router: router, group: group)
         let limiter = ConnectionLimiter(limit: settings.maxConnections)
+        let waterMark = settings.writeBufferWaterMark
 
-        var listeners = try bind(
-            "outbound", config.outbound.addresses, port: config.outbound.port, group: group, environment: environment,
-            limiter: limiter
-        ) { channel in
-            let session = RelaySession(environment: environment, downstream: channel)
-            try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
+        var bound = try Listener.bind(
+            .outbound, settings.outbound, group: group, waterMark: waterMark, limiter: limiter, logger: logger
+        ) { try stack.initializeCaptured($0, listener: .outbound) }
+        if let inbound = settings.inbound {
+            bound += try Listener.bind(
+                .inbound, inbound, group: group, waterMark: waterMark, limiter: limiter, logger: logger
+            ) { try stack.initializeCaptured($0, listener: .inbound) }
         }
-        if config.inbound.enabled {
-            listeners += try bind(
-                "inbound", config.inbound.addresses, port: config.inbound.port, group: group, environment: environment,
-                limiter: limiter
-            ) { channel in
-                let session = RelaySession(environment: environment, downstream: channel, direction: .inbound)
-                try channel.pipeline.syncOperations.addHandler(SniffHandler(session: session))
-            }
-        }
-        if config.explicitProxy.enabled {
+        if let explicitProxy = settings.explicitProxy {
             // `HTTP_PROXY=http://127.0.0.1:30101`: requests in absolute form and CONNECT, no capture involved.
-            listeners += try bind(
-                "explicit HTTP proxy", [config.explicitProxy.address], port: config.explicitProxy.port, group: group,
-                environment: environment, limiter: limiter
-            ) { channel in
-                let session = RelaySession(environment: environment, downstream: channel, isExplicitProxy: true)
-                session.sniffed = .http
-                try HTTPPipeline.install(channel.pipeline.syncOperations, position: .last, session: session)
-                session.startIdleTimer()
-            }
+            bound += try Listener.bind(
+                .explicitProxy, explicitProxy, group: group, waterMark: waterMark, limiter: limiter, logger: logger
+            ) { try stack.initializeExplicitProxy($0) }
         }
-        return ProxyServer(listeners: listeners, environment: environment)
+        return ProxyServer(bound: bound, environment: environment, limiter: limiter, group: group)
     }
 
-    /// Binds `addresses`; one this host does not have (::1 without IPv6) is skipped with a warning, and it
-    /// fails only when none binds. IPv6 sockets are IPv6-only, so that "0.0.0.0" and "::" can both be listed.
-    private static func bind(
-        _ what: String, _ addresses: [String], port: UInt16, group: any EventLoopGroup, environment: RelayEnvironment,
-        limiter: ConnectionLimiter, initialize: @escaping @Sendable (any Channel) throws -> Void
-    ) throws -> [any Channel] {
-        var channels: [any Channel] = []
-        var lastError: (any Error)?
-        for address in addresses {
-            do {
-                var bootstrap = ServerBootstrap(group: group)
-                    .serverChannelOption(.backlog, value: 4096)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .serverChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try ListenerGuards.install(
-                                on: channel, name: what, limiter: limiter, logger: environment.logger)
-                        }
-                    }
-                    .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try environment.settings.applySocketOptions(channel, noDelay: true)
-                            try initialize(channel)
-                        }
-                    }
-                if address.contains(":") {
-                    bootstrap = bootstrap.serverChannelOption(
-                        ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
-                }
-                let channel = try bootstrap.bind(host: address, port: Int(port)).wait()
-                environment.logger.info(
-                    "listening",
-                    metadata: [
-                        "listener": "\(what)", "address": "\(channel.localAddress.map(RelaySession.format) ?? address)",
-                    ])
-                channels.append(channel)
-            } catch {
-                environment.logger.warning(
-                    "cannot listen",
-                    metadata: ["listener": "\(what)", "address": "\(address)", "port": "\(port)", "error": "\(error)"])
-                lastError = error
-            }
+    /// Downstream connections open now, all listeners together.
+    public var openConnections: Int { limiter.count }
+
+    /// Drains: the listeners close, every open connection is told to quiesce (an idle HTTP connection closes
+    /// at once, one with a request in flight after its response, a byte relay when it ends), and the future
+    /// completes as soon as the last one has closed, or at `timeout`, when what remains is closed.
+    public func startDraining(timeout: TimeAmount) -> EventLoopFuture<Void> {
+        let eventLoop = group.next()
+        environment.drain.set(.now() + timeout)
+        let closed = bound.map { listener in
+            let promise = eventLoop.makePromise(of: Void.self)
+            listener.quiescing.initiateShutdown(promise: promise)
+            return promise.futureResult
         }
-        if channels.isEmpty, let lastError { throw lastError }
-        return channels
+        let logger = environment.logger
+        let limiter = limiter
+        return eventLoop.flatSubmit {
+            let done = eventLoop.makePromise(of: Void.self)
+            // Each connection closes itself at the deadline (`DownstreamConnection.quiesce`): this reports it,
+            // and stops waiting shortly after in case a close never completes.
+            let atDeadline = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                logger.info("drain timeout: closing open connections", metadata: ["open": "\(limiter.count)"])
+            }
+            let backstop = eventLoop.assumeIsolated().scheduleTask(in: timeout + .seconds(1)) {
+                done.succeed()
+            }
+            EventLoopFuture.andAllComplete(closed, on: eventLoop).assumeIsolated().whenComplete { _ in
+                atDeadline.cancel()
+                backstop.cancel()
+                done.succeed()
+            }
+            return done.futureResult
+        }
     }
 
-    public var openConnections: Int { environment.tracker.count }
-
-    /// Stops accepting, lets open connections finish for up to `timeout`, then closes the rest.
-    public func drain(timeout: TimeAmount) {
-        for listener in listeners { try? listener.close().wait() }
-        let deadline = NIODeadline.now() + timeout
-        while environment.tracker.count > 0 && NIODeadline.now() < deadline {
-            usleep(20_000)
-        }
-        let remaining = environment.tracker.count
-        if remaining > 0 {
-            environment.logger.info("drain timeout: closing open connections", metadata: ["open": "\(remaining)"])
-            environment.tracker.closeAll()
-        }
+    /// `startDraining`, awaited.
+    public func drain(timeout: TimeAmount) async {
+        try? await startDraining(timeout: timeout).get()
     }
 }

@@ -109,6 +109,33 @@ struct OutboundCaptureTests {
             })
     }
 
+    /// A server-first protocol on a port not known to be one (MariaDB on a port of its own, say): the first
+    /// connection waits out the sniff window (50 ms); Mesher remembers the destination, and the next ones get
+    /// their banner at once.
+    @Test func serverFirstDestinationIsLearnt() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.captureWithMesher()
+        let result = try lab.inClient(
+            ["/usr/bin/python3", peer, "bannertimes", lab.serverIPv4, "\(Lab.peerBase)", "5"], timeout: 30)
+        let times = result.stdout.split(separator: " ").compactMap {
+            Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        guard times.count == 5, let first = times.first else {
+            Issue.record("no banner times: \(result.stdout) \(result.stderr)")
+            return
+        }
+        let later = times.dropFirst().sorted()
+        let median = later[later.startIndex + later.count / 2]
+        #expect(first >= 45, "the first connection waits out the sniff window: \(times)")
+        // Every event loop learns it, so the second connection is quick whichever loop takes it.
+        #expect(times[1] + 25 < first && median + 25 < first, "later connections skip the window: \(times)")
+        // Each is relayed as TCP (logged when it ends, which may be just after the client saw the end).
+        let relayed = { lab.accessLog().filter { $0.contains(#""dst":"\#(lab.serverIPv4):\#(Lab.peerBase)""#) } }
+        for _ in 0..<100 where relayed().count < 5 { usleep(50_000) }
+        #expect(relayed().count == 5 && relayed().allSatisfy { $0.contains(#""proto":"tcp""#) }, "\(relayed())")
+    }
+
     @Test func tlsPassesThroughUntouchedAndItsServerNameIsLogged() throws {
         let lab = try Lab()
         defer { lab.destroy() }
@@ -201,5 +228,30 @@ struct OutboundCaptureTests {
         #expect(answers >= 15, "the held connection lost answers during drain: \(lab.log("hold"))")
         #expect(lab.stop(proxy) == 0, "mesher should exit 0 once drained: \(lab.log("mesher"))")
         #expect(lab.log("mesher").contains("shutting down"))
+    }
+
+    /// On SIGTERM an idle keep-alive HTTP connection is closed at once (not at the drain timeout), and Mesher
+    /// exits as soon as its last connection is gone.
+    @Test func sigtermClosesIdleKeepAliveConnectionsAtOnce() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let proxy = try lab.captureWithMesher()
+        let idle = try lab.spawn(
+            in: lab.client, uid: Lab.appUID, ["/usr/bin/python3", peer, "idle", lab.serverIPv4, "8080", "10"],
+            log: "idle")
+        usleep(700_000)
+        let signalled = Date()
+        let status = lab.stop(proxy)
+        let exitedAfter = Date().timeIntervalSince(signalled)
+        idle.waitUntilExit()
+        let line = lab.log("idle")
+        #expect(line.hasPrefix("HTTP/1.1 200 OK | closed after"), "\(line)")
+        let closedAfter = Double(line.split(separator: " ").dropLast().last ?? "") ?? 99
+        // The response came within the first 0.7 s, the drain began then; the default drain timeout is 5 s.
+        #expect(closedAfter < 2.5, "the idle connection waited for the drain timeout: \(line)")
+        #expect(status == 0 && exitedAfter < 3, "mesher took \(exitedAfter) s to drain: \(lab.log("mesher"))")
+        #expect(
+            lab.accessLogHas { $0.contains(#""proto":"http""#) && $0.contains(#""result":"drained""#) },
+            "\(lab.accessLog())")
     }
 }

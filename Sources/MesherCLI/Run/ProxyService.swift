@@ -16,6 +16,6 @@ struct ProxyService: MesherService {
         logger.info(
             "shutting down: draining open connections",
             metadata: ["open": "\(server.openConnections)", "timeout": "\(drainTimeout)"])
-        server.drain(timeout: drainTimeout)
+        await server.drain(timeout: drainTimeout)
     }
 }

@@ -46,7 +46,7 @@ struct Sidecar {
             searchSuffixes: config.routing.searchSuffixes)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: registry)]
         let proxy = try ProxyServer.start(
-            config: config, logger: logger, accessLog: accessLog, router: router, group: group)
+            settings: ProxySettings(config: config), logger: logger, accessLog: accessLog, router: router, group: group)
         services.append(
             .init(
                 service: ProxyService(

@@ -14,7 +14,10 @@ HTTP apps (run in the server namespace):   http HOST PORT NAME
 A DNS server (UDP, in the server namespace):   dns HOST NAME IPV4
   answers A queries for NAME with IPV4, NXDOMAIN for anything else.
 Clients (run as the app, print one result line):
-  banner HOST PORT | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
+  banner HOST PORT | bannertimes HOST PORT N: N banner exchanges one after another, the milliseconds from
+    connect to banner of each | upload HOST PORT FILE | halfclose HOST PORT | hold HOST PORT SECONDS
+  idle HOST PORT SECONDS: one keep-alive GET, its whole response read, then waits up to SECONDS for the
+    connection to close: "<status line> | closed after S s" (S from the end of the response), or "| open"
   stall HOST PORT SECONDS: connects, reads nothing for SECONDS, then reads to EOF
   raw HOST PORT TEXT: sends TEXT (with \\r\\n escapes) at once, prints the status lines of what comes back
   upgrade HOST PORT AUTHORITY: sends an Upgrade request, then "ping" over the switched connection
@@ -216,6 +219,17 @@ def main(argv):
             banner = reader.readline().decode().strip()
             sock.sendall(b"HELO mesher\r\n")
             print(banner + " | " + reader.readline().decode().strip())
+    elif mode == "bannertimes":
+        times = []
+        for _ in range(int(argv[4])):
+            start = time.monotonic()
+            with connect(argv[2], argv[3]) as sock:
+                reader = sock.makefile("rb")
+                reader.readline()
+                times.append((time.monotonic() - start) * 1000)
+                sock.sendall(b"HELO mesher\r\n")
+                reader.readline()
+        print(" ".join(f"{t:.1f}" for t in times))
     elif mode == "upload":
         with connect(argv[2], argv[3]) as sock, open(argv[4], "rb") as source:
             while data := source.read(CHUNK):
@@ -250,6 +264,24 @@ def main(argv):
             data = b"".join(iter(lambda: sock.recv(CHUNK), b""))
             lines = data.decode(errors="replace").splitlines()
             print(" | ".join(line for line in lines if line.startswith(("HTTP/", "alpha", "beta"))))
+    elif mode == "idle":
+        with connect(argv[2], argv[3]) as sock:
+            sock.sendall(f"GET /hello.txt HTTP/1.1\r\nHost: {argv[2]}:{argv[3]}\r\n\r\n".encode())
+            reader = sock.makefile("rb")
+            status = reader.readline().decode().strip()
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            reader.read(length)
+            answered = time.time()
+            sock.settimeout(float(argv[4]))
+            try:
+                closed = reader.read(1) == b""
+            except (socket.timeout, OSError):
+                closed = False
+            print(f"{status} | closed after {time.time() - answered:.1f} s" if closed else f"{status} | open")
     elif mode == "trickle":
         with connect(argv[2], argv[3]) as sock:
             started = time.time()

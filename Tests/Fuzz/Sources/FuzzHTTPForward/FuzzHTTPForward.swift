@@ -1,6 +1,6 @@
-import Config
 import FuzzSupport
 import HTTP1
+import Limits
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -37,26 +37,27 @@ private struct Harness {
         upstream = EmbeddedChannel(loop: loop)
         var logger = Logger(label: "fuzz")
         logger.logLevel = .critical
-        var config = MesherConfig()
-        config.http.maxHeaderBytes = ByteSize(bytes: 2048)
-        config.http.maxHeaders = 24
-        let settings = RelaySettings(
-            config, proxyMark: nil, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] }))
+        var settings = ProxySettings()
+        settings.httpLimits = .init(maxHeadBytes: 2048, maxFields: 24)
         // A connection the upstream closed is not replaced: new connections fail (Mesher answers 502).
         let loop = self.loop
-        let state = NIOLoopBoundBox.makeBoxSendingValue(
-            LoopState(
-                pool: UpstreamPool(eventLoop: loop, settings: settings) { _, _ in
-                    loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
-                }), eventLoop: loop)
-        let pool = state.value.pool
-        let environment = RelayEnvironment(
-            settings: settings, logger: logger, accessLog: nil, tracker: ConnectionTracker(),
-            loops: [ObjectIdentifier(loop): state])
-        let session = RelaySession(environment: environment, downstream: downstream)
-        session.destination = Self.upstreamAddress
+        let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits) { _, _ in
+            loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
+        }
+        let environment = ProxyEnvironment(
+            settings: settings,
+            loopGuard: LoopGuard(
+                ownPorts: settings.ownPorts, localAddresses: LocalAddressTable([[198, 18, 0, 1]], lookup: { [] })),
+            logger: logger, accessLog: nil)
+        let connection = DownstreamConnection(
+            channel: downstream, direction: .outbound, environment: environment, warnings: RateLimitedLog())
         try downstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
-        try HTTPPipeline.install(downstream.pipeline.syncOperations, position: .last, session: session)
+        let forward = HTTPForwardHandler(
+            connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
+            forward: HTTPForwardContext(
+                environment: environment, routes: RouteTable(router: nil), pool: pool,
+                connector: UpstreamConnector(settings: settings)))
+        try downstream.pipeline.syncOperations.addHandler(forward)
         let pooled = UpstreamHTTPHandler(address: Self.upstreamAddress, pool: pool, limits: settings.httpLimits)
         try upstream.pipeline.syncOperations.addHandler(pooled)
         try upstream.connect(to: Self.upstreamAddress).wait()

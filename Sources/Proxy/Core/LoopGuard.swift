@@ -1,0 +1,22 @@
+import NIOCore
+
+/// Tells Mesher's own listeners apart from where traffic may go: a destination on one of Mesher's ports and
+/// one of this host's addresses is a loop back into Mesher (or someone using Mesher to reach itself), and an
+/// inbound connection may go to this host's own non-loopback addresses only.
+struct LoopGuard: Sendable {
+    let ownPorts: Set<Int>
+    let localAddresses: LocalAddressTable
+
+    /// Why a connection to `destination` must not be made, if it must not; `local`: the accepted socket's
+    /// own address (a connection that was not redirected has itself as its original destination).
+    func refusal(for destination: SocketAddress, local: SocketAddress?) -> ConnectionOutcome? {
+        guard let port = destination.port, ownPorts.contains(port) else { return nil }
+        if let local, destination == local { return .noOriginalDestination }
+        guard let bytes = destination.ipBytes else { return nil }
+        return LocalAddressTable.isLoopback(bytes) || localAddresses.contains(bytes) ? .loop : nil
+    }
+
+    func isLocalNonLoopback(_ address: SocketAddress) -> Bool {
+        localAddresses.isLocalNonLoopback(address)
+    }
+}

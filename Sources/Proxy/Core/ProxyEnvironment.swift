@@ -1,0 +1,22 @@
+import Limits
+import Logging
+import NIOCore
+import Synchronization
+
+/// Shared by every connection of every listener, immutable once the proxy runs.
+struct ProxyEnvironment: Sendable {
+    var settings: ProxySettings
+    var loopGuard: LoopGuard
+    var logger: Logger
+    var accessLog: AccessLog?
+    /// Set when a drain begins: the time by which every connection must have closed.
+    var drain = DrainDeadline()
+}
+
+/// When a drain must be over. Read once per connection, when the connection is told to quiesce.
+final class DrainDeadline: Sendable {
+    private let deadline = Mutex<NIODeadline?>(nil)
+
+    func set(_ value: NIODeadline) { deadline.withLock { $0 = value } }
+    var value: NIODeadline? { deadline.withLock { $0 } }
+}

@@ -1,0 +1,79 @@
+import HTTP1
+import NIOCore
+
+/// One request on a downstream connection, from its head to the end of its response.
+final class HTTPExchange {
+    enum Kind {
+        case plain
+        /// `Connection: upgrade`: a 101 turns the connection into a byte relay.
+        case upgrade
+        /// CONNECT to a captured destination (itself a proxy): a 2xx turns it into a byte relay.
+        case connect
+    }
+
+    enum Response {
+        case pending
+        /// `close`: the connection closes after this response.
+        case started(status: Int, framing: HTTPMessages.DownstreamFraming, close: Bool)
+    }
+
+    /// Request body parts that wait for the upstream connection.
+    enum Queued {
+        case body(ByteBuffer)
+        case end(trailers: ByteBuffer?)
+    }
+
+    /// Which connection the request goes out on.
+    enum Attempt {
+        /// A new connection.
+        case fresh
+        /// A pooled connection, which the upstream may have closed meanwhile.
+        case pooled
+        /// Sent again on a new connection after a pooled one turned out closed (at most once).
+        case retry
+    }
+
+    let request: HTTP1Head
+    let route: Routed
+    let kind: Kind
+    let started = NIODeadline.now()
+    /// The head as it goes upstream, sent again on a retry.
+    var upstreamHead = ByteBuffer()
+    var queued: [Queued] = []
+    var upstream: UpstreamHTTPHandler?
+    var attempt = Attempt.fresh
+    /// Request body bytes read from the client.
+    var requestBytes = 0
+    var bodySent = false
+    /// Set when Mesher answers itself; the rest of the request is read and dropped.
+    var answer: MesherAnswer?
+    /// Whether the final response head went to the client, and how its body goes.
+    var response = Response.pending
+    /// Response body bytes sent to the client.
+    var responseBytes = 0
+
+    init(request: HTTP1Head, route: Routed, kind: Kind) {
+        self.request = request
+        self.route = route
+        self.kind = kind
+    }
+
+    var isChunked: Bool { request.isChunked }
+
+    /// The final response's status, once its head went to the client.
+    var responseStatus: Int? {
+        if case .started(let status, _, _) = response { return status }
+        return nil
+    }
+
+    var upstreamKind: UpstreamHTTPHandler.RequestKind {
+        .init(isHEAD: request.isMethod("HEAD"), isCONNECT: kind == .connect)
+    }
+
+    /// Safe to send again after a pooled connection turned out closed (RFC 9110 §9.2.2).
+    var isIdempotent: Bool {
+        kind == .plain
+            && (request.isMethod("GET") || request.isMethod("HEAD") || request.isMethod("OPTIONS")
+                || request.isMethod("PUT") || request.isMethod("DELETE") || request.isMethod("TRACE"))
+    }
+}

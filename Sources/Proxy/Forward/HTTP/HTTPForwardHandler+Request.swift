@@ -1,0 +1,134 @@
+import HTTP1
+import NIOCore
+
+extension HTTPForwardHandler {
+    /// A complete request head: route it, then send it upstream (or answer it here).
+    func begin(_ head: HTTP1Head) {
+        let authority = Self.authority(of: head)
+        let isConnect = head.isMethod("CONNECT")
+        let route = forward.routes.route(host: authority, accepted: accepted)
+        let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
+        let exchange = HTTPExchange(request: head, route: route, kind: kind)
+        self.exchange = exchange
+        // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
+        // misconfiguration that would send it round in circles.
+        let hops = head.hops + 1
+        guard hops <= Self.maxHops else { return answer(exchange, .loopDetected) }
+        switch route {
+        case .noInstance: return answer(exchange, .noHealthyInstance)
+        case .unroutable: return answer(exchange, .noRoute)
+        case .service, .original, .named: break
+        }
+        if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
+        var forwardedFor: String?
+        if settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
+            let previous = head.values(of: .forwardedFor).joined(separator: ", ")
+            forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
+        }
+        // HTTP/1.1 upstream needs a Host: an HTTP/1.0 request without one gets the address it goes to.
+        let host = authority ?? route.address?.logText
+        exchange.upstreamHead = HTTPMessages.upstreamRequest(
+            head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade)
+        connect(exchange, fresh: false)
+    }
+
+    /// The authority a request names: an absolute-form target's wins over Host (RFC 9112 §3.2.2); CONNECT
+    /// names it as its target.
+    static func authority(of head: HTTP1Head) -> String? {
+        switch head.targetForm {
+        case .absolute(let authority, _): head.string(authority)
+        case .authority: head.target
+        case .origin, .asterisk: head.host
+        }
+    }
+
+    func connect(_ exchange: HTTPExchange, fresh: Bool) {
+        // The usual case, a known address and an idle pooled connection, takes no future and no closure.
+        if let address = exchange.route.address { return acquire(exchange, address: address, fresh: fresh) }
+        exchange.route.resolveAddress(on: pool.eventLoop).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange else { return }
+            switch result {
+            case .success(let address): self.acquire(exchange, address: address, fresh: fresh)
+            case .failure: self.answer(exchange, .nameNotResolved)
+            }
+        }
+    }
+
+    private func acquire(_ exchange: HTTPExchange, address: SocketAddress, fresh: Bool) {
+        // Never one of Mesher's own ports (an explicit-proxy request for the admin port, say).
+        if forward.environment.loopGuard.refusal(for: address, local: nil) != nil {
+            return answer(exchange, .forbiddenDestination)
+        }
+        switch pool.acquire(address, fresh: fresh) {
+        case .idle(let upstream):
+            exchange.attempt = .pooled
+            attach(exchange, result: .success(upstream))
+        case .connecting(let connection):
+            connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0) }
+        }
+    }
+
+    private func attach(_ exchange: HTTPExchange, result: Result<UpstreamHTTPHandler, any Error>) {
+        guard self.exchange === exchange, exchange.answer == nil else {
+            // The client went away meanwhile; the connection is fine for the next one.
+            if case .success(let upstream) = result { pool.release(upstream) }
+            return
+        }
+        switch result {
+        case .success(let upstream):
+            exchange.upstream = upstream
+            upstream.receiver = self
+            upstream.sendHead(exchange.upstreamHead, kind: exchange.upstreamKind)
+            for part in exchange.queued {
+                switch part {
+                case .body(let data):
+                    upstream.sendBody(data, chunked: exchange.isChunked)
+                    exchange.bodySent = true
+                case .end(let trailers):
+                    upstream.sendEnd(trailers: trailers, chunked: exchange.isChunked)
+                }
+            }
+            exchange.queued = []
+            upstream.flush()
+            readIfPending()
+        case .failure(let error):
+            answer(exchange, MesherAnswer(connectFailure: ConnectionOutcome(connectError: error)))
+        }
+    }
+
+    func requestBody(_ data: ByteBuffer) {
+        guard let exchange else { return }
+        exchange.requestBytes += data.readableBytes
+        guard exchange.answer == nil else { return }  // read and dropped
+        if let upstream = exchange.upstream {
+            upstream.sendBody(data, chunked: exchange.isChunked)
+            exchange.bodySent = true
+        } else {
+            exchange.queued.append(.body(data))
+        }
+    }
+
+    func requestEnd(_ trailers: ByteBuffer?) {
+        guard let exchange else { return }
+        if exchange.answer != nil { return finishAnswer(exchange) }
+        if let upstream = exchange.upstream {
+            upstream.sendEnd(trailers: trailers, chunked: exchange.isChunked)
+        } else {
+            exchange.queued.append(.end(trailers: trailers))
+        }
+    }
+
+    /// The request body broke its own framing midway: whatever the upstream got is cut off.
+    func requestBodyFailed(_ error: HTTP1ParseError) {
+        guard let exchange else { return refuse(.badRequest(error)) }
+        exchange.upstream?.abandon()
+        exchange.upstream = nil
+        guard exchange.responseStatus == nil else {
+            logExchange(exchange, status: exchange.responseStatus ?? 0, error: .upstreamReset)
+            self.exchange = nil
+            return resetConnection()
+        }
+        self.exchange = nil
+        refuse(.badRequest(error), request: exchange)
+    }
+}

@@ -1,0 +1,114 @@
+import HTTP1
+import NIOCore
+
+extension HTTPForwardHandler: UpstreamResponseReceiver {
+    func upstreamInterim(_ head: HTTP1Head) {
+        // 1xx never goes to an HTTP/1.0 client (RFC 9110 §15.2).
+        guard let exchange, exchange.request.version == .http11 else { return }
+        write(HTTPMessages.interimResponse(head))
+    }
+
+    func upstreamResponseHead(_ head: HTTP1Head, framing: HTTP1Head.Framing) {
+        guard let exchange, context != nil else { return }
+        let version = exchange.request.version
+        let downstream = HTTPMessages.downstreamFraming(upstream: framing, response: head, client: version)
+        let keepAlive = machine.keepsAlive(
+            requestKeepAlive: exchange.request.keepAlive, delimited: downstream != .untilClose,
+            inputPending: input != nil)
+        exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
+        write(HTTPMessages.downstreamResponse(head, framing: downstream, keepAlive: keepAlive, client: version))
+    }
+
+    func upstreamResponseBody(_ data: ByteBuffer) {
+        guard let exchange, let context else { return }
+        exchange.responseBytes += data.readableBytes
+        guard case .started(_, let framing, _) = exchange.response else { return }
+        switch framing {
+        case .chunked:
+            write(HTTP1Chunk.header(size: data.readableBytes, allocator: context.channel.allocator))
+            write(data)
+            write(HTTP1Chunk.dataEnd)
+        case .contentLength, .untilClose:
+            write(data)
+        case .none:
+            break
+        }
+        if !context.channel.isWritable { exchange.upstream?.pauseReading() }
+    }
+
+    func upstreamResponseEnd(trailers: ByteBuffer?, reusable: Bool) {
+        guard let exchange else { return }
+        var (status, close) = (0, false)
+        if case .started(let started, let framing, let closes) = exchange.response {
+            (status, close) = (started, closes)
+            if framing == .chunked { write(HTTP1Chunk.last(trailers: trailers)) }
+        }
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            if reusable && machine.requestEnded && exchange.kind == .plain {
+                pool.release(upstream)
+            } else {
+                upstream.abandon()
+            }
+        }
+        logExchange(exchange, status: status, error: nil)
+        self.exchange = nil
+        endResponse(close: close)
+    }
+
+    func upstreamSwitched(_ head: HTTP1Head, leftover: ByteBuffer?) {
+        guard let exchange, let upstream = exchange.upstream else { return }
+        let expected = head.status == 101 ? exchange.kind == .upgrade : exchange.kind == .connect
+        // A 101 nobody asked for, or one while the request body is still coming: the two sides would no
+        // longer agree on what the bytes are.
+        guard expected && machine.requestEnded else {
+            exchange.upstream = nil
+            upstream.abandon()
+            return answer(exchange, .upstreamProtocolError)
+        }
+        exchange.response = .started(status: head.status, framing: .none(announcedLength: nil), close: false)
+        write(head.status == 101 ? HTTPMessages.interimResponse(head) : HTTPMessages.tunnelResponse(head))
+        if let leftover { write(leftover) }
+        logExchange(exchange, status: head.status, error: nil)
+        self.exchange = nil
+        startTunnel(upstream: upstream)
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritable() {
+        readIfPending()
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard let exchange else { return }
+        exchange.upstream = nil
+        if exchange.responseStatus != nil {
+            // Part of the response is already with the client: the only honest thing left is to cut it off.
+            logExchange(exchange, status: exchange.responseStatus ?? 0, error: .upstreamReset)
+            self.exchange = nil
+            return resetConnection()
+        }
+        switch failure {
+        case .reset(afterResponseBytes: false)
+        where exchange.attempt == .pooled && !exchange.bodySent && exchange.isIdempotent:
+            // A pooled connection the upstream had closed meanwhile (the keep-alive race): the request got no
+            // answer at all, so an idempotent one without a body sent is tried once more on a new connection.
+            exchange.attempt = .retry
+            exchange.queued = machine.requestEnded ? [.end(trailers: nil)] : []
+            connect(exchange, fresh: true)
+        case .reset:
+            answer(exchange, .upstreamReset)
+        case .protocolError(let error):
+            connection.warnings.log(
+                .badResponse, "bad HTTP response from upstream",
+                metadata: [
+                    "upstream": "\(exchange.route.address?.logText ?? "-")",
+                    "error": "\(error.map(\.name) ?? "unsolicited")",
+                ], to: logger)
+            answer(exchange, .upstreamProtocolError)
+        }
+    }
+}

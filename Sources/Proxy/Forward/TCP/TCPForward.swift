@@ -1,0 +1,53 @@
+import NIOCore
+
+/// The byte relay of one connection: connects where a route leads and pairs the upstream side with the
+/// downstream one.
+struct TCPForward {
+    let connection: DownstreamConnection
+    let connector: UpstreamConnector
+    let loopGuard: LoopGuard
+
+    /// Connects where `route` leads and pairs the upstream with `downstreamHandler` to relay bytes.
+    /// `beforePairing` runs once connected (CONNECT answers 200 there); `onFailure` replaces the reset.
+    func start(
+        to route: Routed, _ downstreamHandler: RelayHandler, beforePairing: (() -> Void)? = nil,
+        onFailure: ((ConnectionOutcome) -> Void)? = nil
+    ) {
+        let connection = self.connection
+        let connector = self.connector
+        let loopGuard = self.loopGuard
+        let eventLoop = connection.channel.eventLoop
+        connection.connectStarted()
+        let failed = { (outcome: ConnectionOutcome) in
+            connection.record.fail(outcome)
+            connection.connectFinished(upstreamOpen: false)
+            if let onFailure { onFailure(outcome) } else { resetConnection(connection.channel) }
+        }
+        let connect = { (address: SocketAddress) in
+            if connection.labels.original == nil { connection.labels.upstream = address }
+            // Never one of Mesher's own ports (CONNECT to the admin port through the explicit proxy, say).
+            if let refusal = loopGuard.refusal(for: address, local: nil) { return failed(refusal) }
+            let upstreamHandler = RelayHandler(side: .upstream, connection: connection)
+            connector.connect(to: address, on: eventLoop) { try $0.addHandler(upstreamHandler) }
+                .assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let upstream):
+                        connection.connectFinished(upstreamOpen: true)
+                        guard connection.channel.isActive else { return upstream.close(promise: nil) }
+                        beforePairing?()
+                        RelayHandler.pair(downstreamHandler, upstreamHandler)
+                    case .failure(let error):
+                        failed(ConnectionOutcome(connectError: error))
+                    }
+                }
+        }
+        // Addresses are known except for host names (explicit proxy), resolved off the event loop.
+        if let address = route.address { return connect(address) }
+        route.resolveAddress(on: eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let address): connect(address)
+            case .failure: failed(.connectFailed)
+            }
+        }
+    }
+}

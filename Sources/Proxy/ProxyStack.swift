@@ -1,0 +1,117 @@
+import Limits
+import NIOCore
+import Routing
+
+/// What each event loop keeps for itself, so that no connection or request takes a lock another loop uses:
+/// its upstream connection pool, the destinations it saw speak first, and its own count of the warnings a
+/// flood could repeat (at most one line per kind and loop in 10 s).
+final class LoopState {
+    let pool: UpstreamPool
+    let serverFirst: ServerFirstCache
+    let warnings = RateLimitedLog<ProxyWarning>()
+
+    init(pool: UpstreamPool, serverFirst: ServerFirstCache) {
+        self.pool = pool
+        self.serverFirst = serverFirst
+    }
+}
+
+/// The stages put together for one accepted connection: Accept → Detect → Route → Connect → Forward (a TCP
+/// byte relay, or HTTP). Each stage hands the next a typed value; only this file knows them all.
+struct ProxyStack: Sendable {
+    let environment: ProxyEnvironment
+    let routes: RouteTable
+    let connector: UpstreamConnector
+    let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
+
+    init(environment: ProxyEnvironment, router: ServiceRouter?, group: any EventLoopGroup) {
+        self.environment = environment
+        routes = RouteTable(router: router)
+        let connector = UpstreamConnector(settings: environment.settings)
+        self.connector = connector
+        var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
+        let settings = environment.settings
+        for eventLoop in group.makeIterator() {
+            let state = LoopState(
+                pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
+                serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL))
+            loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
+        }
+        self.loops = loops
+    }
+
+    /// The state of `eventLoop`; every loop of the group has one. Call it on that loop.
+    func loop(_ eventLoop: any EventLoop) -> LoopState {
+        guard let box = loops[ObjectIdentifier(eventLoop)] else { preconditionFailure("no state for \(eventLoop)") }
+        return box.value
+    }
+
+    /// A connection on a capture listener: Accept and Detect run first, in `DetectHandler`.
+    func initializeCaptured(
+        _ channel: any Channel, listener: ListenerKind,
+        lookup: @escaping OriginalDestinationLookup = OriginalDestination.of
+    ) throws {
+        let loop = loop(channel.eventLoop)
+        let connection = DownstreamConnection(
+            channel: channel, direction: listener.direction, environment: environment, warnings: loop.warnings)
+        let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
+        let detect = DetectHandler(
+            connection: connection, policy: policy, serverFirst: loop.serverFirst,
+            learnedServerFirst: shareServerFirst, handOff: handOff(pool: loop.pool))
+        try channel.pipeline.syncOperations.addHandler(detect)
+    }
+
+    /// A destination seen to speak first goes into every loop's cache, each on its own loop: a hop per loop
+    /// when a destination is learnt (once per destination and expiry), none when one is looked up.
+    func shareServerFirst(_ destination: SocketAddress) {
+        for box in loops.values {
+            box.eventLoop.execute { box.value.serverFirst.insert(destination, now: box.eventLoop.now) }
+        }
+    }
+
+    /// A connection on the explicit proxy: HTTP by definition, with no original destination.
+    func initializeExplicitProxy(_ channel: any Channel) throws {
+        let loop = loop(channel.eventLoop)
+        let connection = DownstreamConnection(
+            channel: channel, direction: .outbound, environment: environment, warnings: loop.warnings)
+        connection.labels.protocolName = "http"
+        let forward = HTTPForwardHandler(
+            connection: connection, accepted: Accepted(listener: .explicitProxy, original: nil),
+            forward: httpContext(pool: loop.pool))
+        try channel.pipeline.syncOperations.addHandler(forward)
+        connection.startIdleTimer()
+    }
+
+    func httpContext(pool: UpstreamPool) -> HTTPForwardContext {
+        HTTPForwardContext(environment: environment, routes: routes, pool: pool, connector: connector)
+    }
+
+    /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
+    /// and relayed as bytes, to a service instance when the app dialled a service's virtual IP.
+    func handOff(pool: UpstreamPool) -> DetectHandler.HandOff {
+        { detected, connection, context in
+            let pipeline = context.pipeline.syncOperations
+            if detected.protocolSeen == .http {
+                let forward = HTTPForwardHandler(
+                    connection: connection, accepted: detected.accepted, forward: httpContext(pool: pool))
+                do {
+                    try pipeline.addHandler(forward, position: .after(context.handler))
+                } catch {
+                    return .failed
+                }
+                connection.startIdleTimer()
+                return .installed(start: nil)
+            }
+            let route = routes.route(host: nil, accepted: detected.accepted)
+            guard route.address != nil else { return .refused(.noInstance) }
+            let relay = RelayHandler(side: .downstream, connection: connection)
+            do {
+                try pipeline.addHandler(relay, position: .after(context.handler))
+            } catch {
+                return .failed
+            }
+            let forward = TCPForward(connection: connection, connector: connector, loopGuard: environment.loopGuard)
+            return .installed { forward.start(to: route, relay) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Discovery
+import Dispatch
+import NIOCore
+
+/// What the Route stage hands on: where a connection or request goes, an instance of a registry service or
+/// where the app was going.
+enum Routed {
+    case service(name: String, instance: ServiceInstance, address: SocketAddress)
+    case original(SocketAddress)
+    /// A host name to resolve (explicit proxy: no original destination to fall back on).
+    case named(host: String, port: Int)
+    /// A known service with no instance to send to.
+    case noInstance(service: String)
+    /// Nothing to send it to (explicit proxy request without a usable host).
+    case unroutable
+
+    var address: SocketAddress? {
+        switch self {
+        case .service(_, _, let address), .original(let address): address
+        case .named, .noInstance, .unroutable: nil
+        }
+    }
+
+    var serviceName: String? {
+        switch self {
+        case .service(let name, _, _), .noInstance(let name): name
+        case .original, .named, .unroutable: nil
+        }
+    }
+
+    /// The address to connect to; host names are resolved off the event loop (getaddrinfo blocks).
+    func resolveAddress(on eventLoop: any EventLoop) -> EventLoopFuture<SocketAddress> {
+        switch self {
+        case .service(_, _, let address), .original(let address):
+            return eventLoop.makeSucceededFuture(address)
+        case .named(let host, let port):
+            let promise = eventLoop.makePromise(of: SocketAddress.self)
+            DispatchQueue.global().async {
+                promise.completeWith(Result { try SocketAddress.makeAddressResolvingHost(host, port: port) })
+            }
+            return promise.futureResult
+        case .noInstance, .unroutable:
+            return eventLoop.makeFailedFuture(ChannelError.connectPending)
+        }
+    }
+
+    /// "host:port", "[v6]:port" or "host" (port 80).
+    static func named(_ authority: String) -> Routed? {
+        var host = Substring(authority)
+        var port = 80
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
+            guard let parsed = Int(host[host.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+            port = parsed
+            host = host[..<colon]
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return host.isEmpty ? nil : .named(host: String(host), port: port)
+    }
+}

@@ -1,0 +1,90 @@
+import Testing
+
+@testable import Proxy
+
+/// The connection's life without a channel: events in, actions out.
+struct HTTPForwardStateMachineTests {
+    @Test func keepAliveRequestGoesBackToIdle() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        #expect(machine.state == .requestBody && !machine.requestEnded)
+        machine.requestEnd()
+        #expect(machine.state == .awaitingResponse && machine.requestEnded)
+        #expect(machine.keepsAlive(requestKeepAlive: true, delimited: true, inputPending: false))
+        #expect(machine.responseEnd(close: false) == .parseNext)
+        #expect(machine.state == .idle)
+    }
+
+    @Test func responseBeforeTheRequestEndedClosesTheConnection() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        #expect(!machine.keepsAlive(requestKeepAlive: true, delimited: true, inputPending: false))
+    }
+
+    @Test func pipelinedRequestWaitsForTheResponseBeforeIt() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        machine.requestEnd()
+        #expect(!machine.shouldRead(inputPending: true, bodyWanted: true), "the next request is already here")
+        #expect(machine.shouldRead(inputPending: false, bodyWanted: true))
+        #expect(machine.shouldRead(inputPending: false, bodyWanted: true))
+    }
+
+    @Test func bodyIsReadOnlyWhileItCanGoSomewhere() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        #expect(!machine.shouldRead(inputPending: false, bodyWanted: false))
+        #expect(machine.shouldRead(inputPending: false, bodyWanted: true))
+    }
+
+    @Test func halfClosedClientIsDoneOnceItsBytesAreRead() {
+        var machine = HTTPForwardStateMachine()
+        #expect(machine.endOfInput() == .parseNext)
+        #expect(!machine.clientIsDone(inputPending: true))
+        #expect(machine.clientIsDone(inputPending: false))
+        machine.requestHead()
+        machine.requestEnd()
+        #expect(!machine.keepsAlive(requestKeepAlive: true, delimited: true, inputPending: false))
+    }
+
+    @Test func refusedOrClosedConnectionReadsNothing() {
+        var machine = HTTPForwardStateMachine()
+        machine.refuse()
+        #expect(!machine.acceptsInput && !machine.shouldRead(inputPending: false, bodyWanted: true))
+        #expect(!machine.headTimedOut())
+    }
+
+    @Test func quiesceClosesAnIdleConnectionAtOnce() {
+        var machine = HTTPForwardStateMachine()
+        #expect(machine.quiesce(inputPending: false) == .closeDrained)
+        #expect(machine.state == .closing)
+        #expect(machine.quiesce(inputPending: false) == .none, "once")
+    }
+
+    @Test func quiesceWithARequestInFlightClosesAfterItsResponse() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        #expect(machine.quiesce(inputPending: false) == .none)
+        machine.requestEnd()
+        #expect(!machine.keepsAlive(requestKeepAlive: true, delimited: true, inputPending: false), "connection: close")
+        #expect(machine.responseEnd(close: false) == .close)
+        #expect(machine.state == .closing)
+    }
+
+    @Test func quiesceWithAHeadArrivingLetsItFinish() {
+        var machine = HTTPForwardStateMachine()
+        #expect(machine.quiesce(inputPending: true) == .none)
+        machine.requestHead()
+        machine.requestEnd()
+        #expect(machine.responseEnd(close: false) == .close)
+    }
+
+    @Test func quiesceLeavesATunnelToTheRelay() {
+        var machine = HTTPForwardStateMachine()
+        machine.requestHead()
+        machine.requestEnd()
+        machine.tunnel()
+        #expect(machine.quiesce(inputPending: false) == .none)
+        #expect(machine.state == .tunnel)
+    }
+}
