@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 
 /// Everything the proxy reads from the configuration, built once by whoever starts it (the CLI converts
@@ -16,14 +17,14 @@ public struct ProxySettings: Sendable {
     }
 
     /// What iptables REDIRECTs the app's outbound connections to.
-    public var outbound = Listener(addresses: ["127.0.0.1", "::1"], port: 15001)
+    public var outbound = Listener(addresses: ["127.0.0.1", "::1"], port: MesherDefaults.outboundPort)
     /// Callers reaching the app; `nil`: not captured.
-    public var inbound: Listener? = Listener(addresses: ["0.0.0.0", "::"], port: 15006)
+    public var inbound: Listener? = Listener(addresses: ["0.0.0.0", "::"], port: MesherDefaults.inboundPort)
     /// `HTTP_PROXY=http://127.0.0.1:30101`; `nil`: off.
-    public var explicitProxy: Listener? = Listener(addresses: ["127.0.0.1"], port: 30101)
+    public var explicitProxy: Listener? = Listener(addresses: ["127.0.0.1"], port: MesherDefaults.explicitProxyPort)
     /// Mesher's own ports besides the listeners (admin, DNS): a local destination on one of them is a loop,
     /// or someone using Mesher to reach itself.
-    public var otherOwnPorts: Set<Int> = [15000, 15053]
+    public var otherOwnPorts: Set<Int> = [Int(MesherDefaults.adminPort), Int(MesherDefaults.dnsPort)]
     /// Descriptors that other parts of the process may hold at once (DNS forwards), kept out of the
     /// connection budget.
     public var otherReservedDescriptors = 256
@@ -46,6 +47,10 @@ public struct ProxySettings: Sendable {
     public var httpLimits = HTTP1HeadParser.Limits(maxHeadBytes: 64 * 1024, maxFields: 100)
     /// How long a request head may take to arrive once it has begun.
     public var headerTimeout = TimeAmount.seconds(10)
+    /// During a drain, how long a keep-alive connection that just had a response waits for the client's next
+    /// request (answered with `Connection: close`) before it closes: a client sends it at once, and closing
+    /// under it would fail that request.
+    public var drainGrace = TimeAmount.milliseconds(300)
     /// Concurrent downstream connections, all listeners together.
     public var maxConnections = 16384
     public var addForwardedFor = false

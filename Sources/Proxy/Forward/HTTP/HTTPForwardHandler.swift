@@ -42,6 +42,9 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     private var bodyDecoder: HTTP1BodyDecoder?
     private var parser: HTTP1HeadParser
     private var headTimer: NIOScheduledCallback?
+    /// When the last response that kept the connection ended: a drain gives such a connection a grace.
+    private var lastAnswered: NIODeadline?
+    private var graceTimer: Scheduled<Void>?
 
     init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext) {
         self.connection = connection
@@ -57,6 +60,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
 
     func handlerRemoved(context: ChannelHandlerContext) {
         headTimer?.cancel()
+        graceTimer?.cancel()
         self.context = nil
     }
 
@@ -153,8 +157,12 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
             if machine.endOfInput() == .parseNext { process() }
         } else if event is ChannelShouldQuiesceEvent {
             connection.quiesce()
-            if machine.quiesce(inputPending: input != nil) == .closeDrained {
-                connection.closeDrained()
+            let now = context.eventLoop.now
+            let recentlyAnswered = lastAnswered.map { now < $0 + settings.drainGrace } ?? false
+            switch machine.quiesce(inputPending: input != nil, recentlyAnswered: recentlyAnswered) {
+            case .closeDrained: connection.closeDrained()
+            case .awaitLastRequest: awaitLastRequest(until: (lastAnswered ?? now) + settings.drainGrace)
+            case .none, .parseNext, .close: break
             }
             return
         }
@@ -218,7 +226,13 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
         let draining = machine.drain == .quiescing
         switch machine.responseEnd(close: close) {
         case .parseNext:
+            lastAnswered = context?.eventLoop.now
             context?.flush()
+            process()
+            readIfPending()
+        case .awaitLastRequest:
+            context?.flush()
+            awaitLastRequest(until: (context?.eventLoop.now ?? .now()) + settings.drainGrace)
             process()
             readIfPending()
         case .close, .closeDrained:
@@ -226,6 +240,15 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
             closeConnection()
         case .none:
             break
+        }
+    }
+
+    /// Draining: the client's next request may be on its way; it gets until `deadline` to begin.
+    private func awaitLastRequest(until deadline: NIODeadline) {
+        guard graceTimer == nil, let context else { return }
+        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            graceTimer = nil
+            if machine.graceEnded(inputPending: input != nil) == .closeDrained { connection.closeDrained() }
         }
     }
 }

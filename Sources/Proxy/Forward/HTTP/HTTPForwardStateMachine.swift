@@ -38,6 +38,11 @@ struct HTTPForwardStateMachine {
         case close
         /// Close because of the drain (nothing was in flight).
         case closeDrained
+        /// A drain began just after a response that kept the connection open, or such a response ended during
+        /// the drain: the client may be sending its next request right now, and a close would fail it. Parse
+        /// what is here; a request that comes within the drain grace is answered with `Connection: close`,
+        /// else the connection closes at the grace's end (`graceEnded`).
+        case awaitLastRequest
     }
 
     private(set) var state = State.idle
@@ -83,12 +88,13 @@ struct HTTPForwardStateMachine {
 
     /// The response ended; `close` as `keepsAlive` said when its head went out.
     mutating func responseEnd(close: Bool) -> Action {
-        if close || drain == .quiescing {
+        if close {
             state = .closing
             return .close
         }
         state = .idle
-        return .parseNext
+        // Its head went out keep-alive before the drain began.
+        return drain == .quiescing ? .awaitLastRequest : .parseNext
     }
 
     /// Switched to a byte relay.
@@ -127,17 +133,27 @@ struct HTTPForwardStateMachine {
 
     // MARK: - Drain
 
-    /// A drain began. Idle with nothing pipelined: close now. A request in flight: its response says
-    /// `Connection: close` and the connection closes after it. A tunnel is the byte relay's.
-    mutating func quiesce(inputPending: Bool) -> Action {
+    /// A drain began. Idle with nothing pipelined: close now, unless a response ended within the drain grace
+    /// (`recentlyAnswered`: the client's next request may be on its way). A request in flight: its response
+    /// says `Connection: close` and the connection closes after it. A tunnel is the byte relay's.
+    mutating func quiesce(inputPending: Bool, recentlyAnswered: Bool) -> Action {
         guard drain == .running else { return .none }
         drain = .quiescing
         switch state {
+        case .idle where !inputPending && recentlyAnswered:
+            return .awaitLastRequest
         case .idle where !inputPending:
             state = .closing
             return .closeDrained
         case .idle, .requestBody, .awaitingResponse, .closing, .tunnel:
             return .none
         }
+    }
+
+    /// The drain grace after `awaitLastRequest` is over: close unless a request has begun meanwhile.
+    mutating func graceEnded(inputPending: Bool) -> Action {
+        guard drain == .quiescing, state == .idle, !inputPending else { return .none }
+        state = .closing
+        return .closeDrained
     }
 }
