@@ -57,15 +57,22 @@ struct ProxyStack: Sendable {
         let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: loop.serverFirst,
-            learnedServerFirst: shareServerFirst, handOff: handOff(pool: loop.pool))
+            updateServerFirst: shareServerFirst, handOff: handOff(pool: loop.pool))
         try channel.pipeline.syncOperations.addHandler(detect)
     }
 
-    /// A destination seen to speak first goes into every loop's cache, each on its own loop: a hop per loop
-    /// when a destination is learnt (once per destination and expiry), none when one is looked up.
-    func shareServerFirst(_ destination: SocketAddress) {
+    /// A destination seen to speak first goes into every loop's cache (or out of it, once seen not to), each
+    /// on its own loop: a hop per loop when a destination is learnt (once per destination and expiry), none
+    /// when one is looked up.
+    func shareServerFirst(_ destination: SocketAddress, speaksFirst: Bool) {
         for box in loops.values {
-            box.eventLoop.execute { box.value.serverFirst.insert(destination, now: box.eventLoop.now) }
+            box.eventLoop.execute {
+                if speaksFirst {
+                    box.value.serverFirst.insert(destination, now: box.eventLoop.now)
+                } else {
+                    box.value.serverFirst.remove(destination)
+                }
+            }
         }
     }
 

@@ -14,6 +14,8 @@ final class DownstreamConnection: NIOScheduledCallbackHandler {
     let warnings: RateLimitedLog<ProxyWarning>
     let record = ConnectionRecord()
     var labels = ConnectionLabels()
+    /// Set by Detect for a relayed connection whose destination may speak first; the relay settles it.
+    var serverFirstCheck: ServerFirstCheck?
     /// Told to quiesce (a drain began): the stage that holds it finishes what is under way, then closes.
     private(set) var isDraining = false
 

@@ -21,8 +21,10 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
     private let connection: DownstreamConnection
     private let policy: AcceptPolicy
     private let serverFirst: ServerFirstCache
-    /// Tells every event loop's cache (this one's included) that a destination speaks first.
-    private let learnedServerFirst: (SocketAddress) -> Void
+    /// Tells every event loop's cache (this one's included) that a destination speaks first (`true`) or not.
+    private let updateServerFirst: (SocketAddress, Bool) -> Void
+    /// The original destination was known to speak first: not sniffed.
+    private var knownServerFirst = false
     private let handOff: HandOff
     private var machine: SniffStateMachine
     private var context: ChannelHandlerContext?
@@ -30,12 +32,12 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
 
     init(
         connection: DownstreamConnection, policy: AcceptPolicy, serverFirst: ServerFirstCache,
-        learnedServerFirst: @escaping (SocketAddress) -> Void, handOff: @escaping HandOff
+        updateServerFirst: @escaping (SocketAddress, Bool) -> Void, handOff: @escaping HandOff
     ) {
         self.connection = connection
         self.policy = policy
         self.serverFirst = serverFirst
-        self.learnedServerFirst = learnedServerFirst
+        self.updateServerFirst = updateServerFirst
         self.handOff = handOff
         self.machine = SniffStateMachine(opaquePorts: connection.environment.settings.opaquePorts)
     }
@@ -60,6 +62,7 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
             case .refused(_, let original):
                 self.connection.labels.original = original
             }
+            self.knownServerFirst = known
             self.perform(self.machine.accepted(verdict, knownServerFirst: known))
         }
     }
@@ -100,7 +103,11 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
             connection.refuse(reason)
         case .handOff(let detected, let buffered, let inputClosed, let learned):
             window?.cancel()
-            if learned, let original = detected.accepted.original { learnedServerFirst(original) }
+            if learned || knownServerFirst, let original = detected.accepted.original {
+                // Settled by the relay's first bytes: a slow client is not a server speaking first.
+                connection.serverFirstCheck = ServerFirstCheck(
+                    destination: original, guess: learned ? .silentClient : .known, update: updateServerFirst)
+            }
             connection.labels.protocolName = detected.protocolSeen.protocolName
             connection.labels.serverName = detected.protocolSeen.serverName
             switch handOff(detected, connection, context) {

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Original destinations whose clients stayed silent for a whole sniff window: server-first protocols on
+/// Original destinations that spoke first while their clients stayed silent for a whole sniff window: server-first protocols on
 /// ports not known to be opaque (MariaDB on a port of its own, say). The next connections to them are relayed
 /// at once instead of waiting out the window again. One per event loop, so no lock; bounded, and every entry
 /// expires, so that a destination that changed is learnt again.
@@ -27,6 +27,10 @@ final class ServerFirstCache {
         guard capacity > 0 else { return }
         if expiry[destination] == nil && expiry.count >= capacity { evict(now: now) }
         expiry[destination] = now + ttl
+    }
+
+    func remove(_ destination: SocketAddress) {
+        expiry[destination] = nil
     }
 
     /// Drops what expired, or else the entry nearest its end (the oldest: all live equally long). Only on an

@@ -37,7 +37,7 @@ struct DetectFixture {
         let next = self.next
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: cache,
-            learnedServerFirst: { cache.insert($0, now: loop.now) },
+            updateServerFirst: { $1 ? cache.insert($0, now: loop.now) : cache.remove($0) },
             handOff: { detected, _, context in
                 next.detected.append(detected)
                 try! context.pipeline.syncOperations.addHandler(next, position: .after(context.handler))
@@ -70,11 +70,28 @@ struct DetectHandlerTests {
         #expect(first.next.detected.isEmpty, "waits for the client to speak")
         loop.advanceTime(by: Self.window)
         #expect(first.next.detected.map(\.protocolSeen) == [.opaque])
+        #expect(!cache.contains(DetectFixture.original, now: loop.now), "a silent client alone proves nothing")
+        // The relay's first bytes come from the server.
+        first.connection.serverFirstCheck?.firstBytes(fromServer: true)
         #expect(cache.contains(DetectFixture.original, now: loop.now))
 
         let second = try DetectFixture(loop: loop, cache: cache)
         #expect(second.next.detected.map(\.protocolSeen) == [.opaque], "relayed at once, no window")
         #expect(second.detectIsGone)
+        // Its client speaks first after all: the destination is forgotten, the next one is sniffed again.
+        second.connection.serverFirstCheck?.firstBytes(fromServer: false)
+        #expect(!cache.contains(DetectFixture.original, now: loop.now))
+    }
+
+    /// A client slower than the sniff window is relayed as TCP, but must not make the destination skip L7.
+    @Test func slowClientTeachesNothing() throws {
+        let cache = ServerFirstCache(capacity: 8, ttl: .minutes(10))
+        let loop = EmbeddedEventLoop()
+        let fixture = try DetectFixture(loop: loop, cache: cache)
+        loop.advanceTime(by: Self.window)
+        #expect(fixture.next.detected.map(\.protocolSeen) == [.opaque])
+        fixture.connection.serverFirstCheck?.firstBytes(fromServer: false)
+        #expect(cache.count == 0)
     }
 
     @Test func clientThatSpeaksTeachesNothing() throws {

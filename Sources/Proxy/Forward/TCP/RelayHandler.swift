@@ -67,6 +67,10 @@ final class RelayHandler: ChannelDuplexHandler {
         case .downstream: record.bytesUp += buffer.readableBytes
         case .upstream: record.bytesDown += buffer.readableBytes
         }
+        if let check = connection.serverFirstCheck {
+            connection.serverFirstCheck = nil
+            check.firstBytes(fromServer: side == .upstream)
+        }
         if let partner {
             partner.write(buffer)
         } else {
