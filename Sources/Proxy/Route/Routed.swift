@@ -1,6 +1,6 @@
 import Discovery
-import Dispatch
 import NIOCore
+import NIOPosix
 
 /// What the Route stage hands on: where a connection or request goes, an instance of a registry service or
 /// where the app was going.
@@ -34,11 +34,10 @@ enum Routed {
         case .service(_, _, let address), .original(let address):
             return eventLoop.makeSucceededFuture(address)
         case .named(let host, let port):
-            let promise = eventLoop.makePromise(of: SocketAddress.self)
-            DispatchQueue.global().async {
-                promise.completeWith(Result { try SocketAddress.makeAddressResolvingHost(host, port: port) })
+            // NIO's shared blocking pool: a fixed set of threads, however many names are asked for at once.
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                try SocketAddress.makeAddressResolvingHost(host, port: port)
             }
-            return promise.futureResult
         case .noInstance, .unroutable:
             return eventLoop.makeFailedFuture(ChannelError.connectPending)
         }
