@@ -170,6 +170,11 @@ let package = Package(
             ],
             path: "Tests/ProxyTests"
         ),
-        .testTarget(name: "EndToEndTests", path: "Tests/EndToEnd", exclude: ["Fixtures"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            path: "Tests/EndToEnd",
+            exclude: ["Fixtures"]
+        ),
     ]
 )
