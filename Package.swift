@@ -122,6 +122,7 @@ let package = Package(
                 "Limits", "MesherBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -160,6 +161,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Tests/DNSTests"
         ),
@@ -193,6 +195,11 @@ let package = Package(
             ],
             path: "Tests/ProxyTests"
         ),
-        .testTarget(name: "EndToEndTests", path: "Tests/EndToEnd", exclude: ["Fixtures"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            path: "Tests/EndToEnd",
+            exclude: ["Fixtures"]
+        ),
     ]
 )

@@ -109,10 +109,8 @@ struct DNSForwarder: Sendable {
         reply.futureResult.whenComplete { _ in deadline.cancel() }
 
         let connected: EventLoopFuture<any Channel>
-        let request: ByteBuffer
         switch transport {
         case .udp:
-            request = query
             // Connected, so the kernel drops datagrams from other sources and reports ICMP port unreachable
             // as an error instead of leaving us to wait for the timeout.
             var bootstrap = DatagramBootstrap(group: eventLoop)
@@ -130,7 +128,6 @@ struct DNSForwarder: Sendable {
                 }
                 .connect(to: upstream)
         case .tcp:
-            request = DNSTCPFraming.frame(query)
             var bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(timeout)
             if let socketMark {
                 bootstrap = bootstrap.channelOption(.socketOption(Self.soMark), value: Int(socketMark))
@@ -140,7 +137,7 @@ struct DNSForwarder: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers(
-                            ByteToMessageHandler(DNSTCPFrameDecoder()),
+                            DNSTCPFraming.decoder(), DNSTCPFraming.prepender(),
                             DNSUpstreamReplyHandler<ByteBuffer>(expectedID: id, reply: reply))
                     }
                 }
@@ -152,7 +149,7 @@ struct DNSForwarder: Sendable {
             case .success(let channel):
                 // Also closes a channel that connects after the deadline has already passed.
                 reply.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                channel.writeAndFlush(request).whenFailure { reply.fail($0) }
+                channel.writeAndFlush(query).whenFailure { reply.fail($0) }
             case .failure(let error):
                 reply.fail(error)
             }

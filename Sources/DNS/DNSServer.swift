@@ -95,9 +95,8 @@ public final class DNSServer: Sendable {
             .childChannelInitializer { channel in
                 tcpConnections.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        IdleStateHandler(readTimeout: idle), ByteToMessageHandler(DNSTCPFrameDecoder()),
-                        DNSTCPQueryHandler(processor: processor))
+                    try DNSTCPQueryHandler.addHandlers(
+                        to: channel.pipeline.syncOperations, processor: processor, idleTimeout: idle)
                 }
             }
 

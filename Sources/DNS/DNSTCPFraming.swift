@@ -1,30 +1,17 @@
 import NIOCore
+import NIOExtras
 
-/// DNS over TCP prefixes every message with its 2-byte length (RFC 1035 section 4.2.2).
+/// DNS over TCP prefixes every message with its 2-byte length (RFC 1035 section 4.2.2), so no message is over
+/// 64 KiB. The same framing for clients' connections and for the ones to upstream resolvers.
 enum DNSTCPFraming {
-    static func frame(_ message: ByteBuffer) -> ByteBuffer {
-        var framed = ByteBuffer()
-        framed.reserveCapacity(2 + message.readableBytes)
-        framed.writeInteger(UInt16(clamping: message.readableBytes))
-        framed.writeImmutableBuffer(message)
-        return framed
-    }
-}
-
-/// Splits a TCP byte stream into DNS messages.
-struct DNSTCPFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let message = buffer.readLengthPrefixedSlice(as: UInt16.self) else { return .needMoreData }
-        context.fireChannelRead(wrapInboundOut(message))
-        return .continue
+    /// Splits the byte stream into messages; a partial one when the input ends is reported as
+    /// `NIOExtrasErrors.LeftOverBytesError`.
+    static func decoder() -> ByteToMessageHandler<LengthFieldBasedFrameDecoder> {
+        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldLength: .two))
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
-        -> DecodingState
-    {
-        // A partial message at end of input is dropped: there is nobody left to answer.
-        try decode(context: context, buffer: &buffer)
+    /// Prefixes every message written with its length (failing the write of one over 64 KiB).
+    static func prepender() -> LengthFieldPrepender {
+        LengthFieldPrepender(lengthFieldLength: .two)
     }
 }

@@ -91,6 +91,21 @@ import Testing
         try await upstream.close()
     }
 
+    /// The last query is cut off by the half-close: it is dropped, and the forwarded one before it still answered.
+    @Test func halfCloseInTheMiddleOfAQueryStillGetsTheReplyInFlight() async throws {
+        let upstream = try await FakeUpstream.start()
+        let server = try startServer(upstreams: [upstream.address])
+        defer { server.close() }
+        let query = try TestData.query(id: 32, name: "example.test", type: .a).encoded
+
+        let replies = try await DNSTestClient.exchangeTCP(
+            [query], trailing: [0, 40, 0x12, 0x34], with: try address(of: server), replies: 1, halfClose: true)
+
+        #expect(replies == [FakeUpstream.response(to: query)])
+        #expect(upstream.receivedPackets == [query])
+        try await upstream.close()
+    }
+
     @Test func forwardsOtherNamesAndRelaysTheUpstreamReplyUnchanged() async throws {
         let upstream = try await FakeUpstream.start()
         let server = try startServer(upstreams: [upstream.address])

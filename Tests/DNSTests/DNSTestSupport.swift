@@ -99,10 +99,12 @@ enum DNSTestClient {
         return reply
     }
 
-    /// Sends `messages` length-prefixed on one TCP connection (then shuts down its sending side if
-    /// `halfClose`) and collects reply messages until `replies` arrived or the server closed the connection.
+    /// Sends `messages` length-prefixed on one TCP connection, then the raw bytes `trailing` (then shuts down its
+    /// sending side if `halfClose`) and collects reply messages until `replies` arrived or the server closed the
+    /// connection.
     static func exchangeTCP(
-        _ messages: [ByteBuffer], with server: SocketAddress, replies: Int, halfClose: Bool = false
+        _ messages: [ByteBuffer], trailing: [UInt8] = [], with server: SocketAddress, replies: Int,
+        halfClose: Bool = false
     ) async throws -> [ByteBuffer] {
         try await withTimeout {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -119,6 +121,7 @@ enum DNSTestClient {
                     request.writeInteger(UInt16(message.readableBytes))
                     request.writeImmutableBuffer(message)
                 }
+                request.writeBytes(trailing)
                 try await outbound.write(request)
                 if halfClose { outbound.finish() }
                 var received: [ByteBuffer] = []
@@ -163,7 +166,7 @@ final class FakeUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(DNSTCPFrameDecoder()), FakeUpstreamTCPHandler(recorder: recorder))
+                        ByteToMessageHandler(LengthPrefixedMessages()), FakeUpstreamTCPHandler(recorder: recorder))
                 }
             }
         let (udpChannel, tcpChannel, address) = try await bindOnOnePort(udp: udp, tcp: tcp)
@@ -244,6 +247,20 @@ private final class FakeUpstreamTCPHandler: ChannelInboundHandler {
         let query = unwrapInboundIn(data)
         recorder.record(query)
         guard let reply = FakeUpstream.response(to: query) else { return }
-        context.writeAndFlush(wrapOutboundOut(DNSTCPFraming.frame(reply)), promise: nil)
+        var framed = ByteBuffer()
+        framed.writeInteger(UInt16(reply.readableBytes))
+        framed.writeImmutableBuffer(reply)
+        context.writeAndFlush(wrapOutboundOut(framed), promise: nil)
+    }
+}
+
+/// The fake upstream's own reading of DNS over TCP, written apart from Mesher's: a 2-byte length, then the message.
+private struct LengthPrefixedMessages: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let message = buffer.readLengthPrefixedSlice(as: UInt16.self) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(message))
+        return .continue
     }
 }

@@ -5,8 +5,8 @@ import Yams
 
 /// What these tests check of `deploy/`, without a cluster: every document is YAML with apiVersion, kind and
 /// name; the pod templates give the init step NET_ADMIN and NET_RAW only, run Mesher as uid 1337 with its
-/// readiness on /ready; the ConfigMaps hold a mesher.yaml that Mesher itself accepts. Not checked: the full
-/// Kubernetes schema (no API server or schema files offline here).
+/// readiness on /ready; the ConfigMaps hold a mesher.yaml that Mesher itself accepts. The Kubernetes API schemas
+/// are checked by EndToEnd's ManifestSchemaTests.
 struct ManifestTests {
     static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy")

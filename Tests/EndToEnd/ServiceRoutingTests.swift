@@ -228,6 +228,29 @@ struct ServiceRoutingTests {
         #expect(tcp6.stdout.hasPrefix("alpha /who") || tcp6.stdout.hasPrefix("beta /who"), "\(tcp6.stderr)")
     }
 
+    /// The same over DNS over TCP (glibc's `options use-vc`): the captured TCP connection to port 53 reaches
+    /// Mesher's TCP listener, which answers service names itself and forwards other names over TCP; every
+    /// message in both directions framed by its 2-byte length.
+    @Test func serviceNamesResolveOverTCP() throws {
+        let lab = try lab(captureDNS: true)
+        defer { lab.destroy() }
+        let resolvConf = "/etc/netns/\(lab.client)/resolv.conf"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: resolvConf))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("options use-vc\n".utf8))
+        try handle.close()
+
+        let resolved = try lab.inClient(["getent", "ahostsv4", "AccountService"])
+        #expect(resolved.stdout.hasPrefix("240.240."), "\(resolved.stdout) \(resolved.stderr) \(lab.log("mesher"))")
+        let other = try lab.inClient(["getent", "ahostsv4", "example.test"])
+        #expect(other.stdout.hasPrefix(lab.serverIPv4), "forwarded over TCP: \(other.stdout) \(lab.log("mesher"))")
+        let rules = try lab.natRules(counters: true).split(separator: "\n").filter { $0.contains("--dport 53 ") }
+        let tcp = rules.first { $0.contains("-p tcp") }
+        let udp = rules.first { $0.contains("-p udp") }
+        #expect(tcp?.hasPrefix("[0:") == false, "DNS over TCP REDIRECT never matched: \(rules)")
+        #expect(udp?.hasPrefix("[0:") == true, "no query went over UDP: \(rules)")
+    }
+
     /// Run as root, Mesher is not excluded by uid: its mark (0x539) must keep its own upstream connections and
     /// forwarded DNS queries out of the capture, or they would loop back into it.
     @Test func mesherRunningAsRootDoesNotCaptureItself() throws {

@@ -68,6 +68,15 @@ struct InjectorTests {
         #expect(output.contains("name: MESHER_CAPTURE_DNS\n          value: \"true\""))
     }
 
+    /// EndToEnd's ManifestSchemaTests validates what inject writes for this fixture against the Kubernetes schemas.
+    @Test func schemaTestFixtureHasEveryWorkloadKind() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("EndToEnd/Fixtures/workloads.yaml")
+        let kinds = try String(contentsOf: fixture, encoding: .utf8).split(separator: "\n")
+            .filter { $0.hasPrefix("kind: ") }.map { String($0.dropFirst("kind: ".count)) }
+        #expect(Set(Injector.podSpecPaths.keys).isSubset(of: kinds), "\(kinds)")
+    }
+
     @Test func optedOutPodIsLeftAlone() throws {
         let (output, _) = try run("opted-out")
         #expect(!output.contains("mesher-init"))

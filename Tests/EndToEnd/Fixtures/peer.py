@@ -11,7 +11,7 @@ HTTP apps (run in the server namespace):   http HOST PORT NAME
   HTTP/1.1 keep-alive (idle connections closed after 1 s): GET answers NAME, POST answers
   "<sha256> <length>" of the body (Content-Length or chunked, Expect: 100-continue honoured),
   an Upgrade request gets 101 and then an echo of every byte.
-A DNS server (UDP, in the server namespace):   dns HOST NAME IPV4
+A DNS server (UDP and TCP, in the server namespace):   dns HOST NAME IPV4
   answers A queries for NAME with IPV4, NXDOMAIN for anything else.
 Clients (run as the app, print one result line):
   banner HOST PORT | bannertimes HOST PORT N: N banner exchanges one after another, the milliseconds from
@@ -158,25 +158,38 @@ def serve_http(host, port, name):
     server.serve_forever()
 
 
+def dns_reply(query, name, address):
+    labels, i = [], 12
+    while query[i]:
+        labels.append(query[i + 1 : i + 1 + query[i]].decode().lower())
+        i += query[i] + 1
+    question = query[12 : i + 5]
+    qtype = int.from_bytes(query[i + 1 : i + 3], "big")
+    found = ".".join(labels) == name
+    answer = b""
+    if found and qtype == 1:
+        answer = b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (30).to_bytes(4, "big")
+        answer += (4).to_bytes(2, "big") + socket.inet_aton(address)
+    flags = 0x8180 if found else 0x8183
+    header = query[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + (1 if answer else 0).to_bytes(2, "big") + b"\x00\x00\x00\x00"
+    return header + question + answer
+
+
 def serve_dns(host, name, address):
+    class DNSOverTCP(socketserver.BaseRequestHandler):
+        def handle(self):
+            stream = self.request.makefile("rb")
+            while len(prefix := stream.read(2)) == 2:
+                reply = dns_reply(stream.read(int.from_bytes(prefix, "big")), name, address)
+                self.request.sendall(len(reply).to_bytes(2, "big") + reply)
+
+    tcp = Server((host, 53), DNSOverTCP)
+    threading.Thread(target=tcp.serve_forever, daemon=True).start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((host, 53))
     while True:
         query, client = sock.recvfrom(512)
-        labels, i = [], 12
-        while query[i]:
-            labels.append(query[i + 1 : i + 1 + query[i]].decode().lower())
-            i += query[i] + 1
-        question = query[12 : i + 5]
-        qtype = int.from_bytes(query[i + 1 : i + 3], "big")
-        found = ".".join(labels) == name
-        answer = b""
-        if found and qtype == 1:
-            answer = b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (30).to_bytes(4, "big")
-            answer += (4).to_bytes(2, "big") + socket.inet_aton(address)
-        flags = 0x8180 if found else 0x8183
-        header = query[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + (1 if answer else 0).to_bytes(2, "big") + b"\x00\x00\x00\x00"
-        sock.sendto(header + question + answer, client)
+        sock.sendto(dns_reply(query, name, address), client)
 
 
 def serve(host, base):

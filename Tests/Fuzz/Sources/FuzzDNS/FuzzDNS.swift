@@ -44,8 +44,7 @@ private func checkRoundTrip(_ message: DNSMessage, _ what: String, mustFitFrame:
         "\(what) changes in an encode/decode round trip: \(message) -> \(String(describing: decoded))")
     invariant(decoded?.encoded == encoded, "\(what) encodes differently the second time")
     if mustFitFrame {
-        var framed = DNSTCPFraming.frame(encoded)
-        invariant(framed.readLengthPrefixedSlice(as: UInt16.self) == encoded, "\(what) does not fit its TCP frame")
+        invariant(encoded.readableBytes <= DNSMessage.maxLength, "\(what) does not fit a TCP frame")
     }
 }
 
@@ -61,7 +60,7 @@ private func checkTCPFraming(_ bytes: UnsafeRawBufferPointer) -> [ByteBuffer] {
         offset += 2 + length
     }
 
-    let channel = EmbeddedChannel(handler: ByteToMessageHandler(DNSTCPFrameDecoder()))
+    let channel = EmbeddedChannel(handler: DNSTCPFraming.decoder())
     var position = 0
     while position < bytes.count {
         // Piece sizes from the bytes themselves, so the fuzzer explores the cuts too.
