@@ -22,6 +22,9 @@ enum Containers {
             """)
     }
 
+    /// The kubelet starts the next container (native sidecar) or the next one in the list (classic, where the
+    /// sidecar comes first) only after the postStart hook: `mesher await` holds the app until Mesher serves, so
+    /// that its first connections are not refused (fail-open: after 30 s it lets the app start anyway).
     static func sidecar(_ options: Injector.Options, native: Bool) -> Node {
         // The queue reader's one capability, from the binary's file capability: it needs privilege escalation
         // allowed (no_new_privs would ignore file capabilities).
@@ -34,6 +37,10 @@ enum Containers {
             image: \(quoted(options.image))
             \(native ? "restartPolicy: Always" : "")
             command: [/usr/local/bin/mesher, run, --config, /etc/mesher/mesher.yaml]
+            lifecycle:
+              postStart:
+                exec:
+                  command: [/usr/local/bin/mesher, await, --timeout, "30", --, "true"]
             \(environment)readinessProbe:
               httpGet: {path: /ready, port: \(MesherDefaults.adminPort)}
               periodSeconds: 2

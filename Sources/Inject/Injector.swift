@@ -78,16 +78,29 @@ public enum Injector {
         var added = [Containers.initStep(options, environment: environment)]
         if options.nativeSidecar { added.append(Containers.sidecar(options, native: true)) }
         spec["initContainers"] = Node(added + initContainers)
+        let containers = spec["containers"]?.sequence.map(Array.init) ?? []
         if !options.nativeSidecar {
-            let containers = spec["containers"]?.sequence.map(Array.init) ?? []
-            spec["containers"] = Node(containers + [Containers.sidecar(options, native: false)])
+            // First: the kubelet starts the app only after the sidecar's postStart hook (`mesher await`).
+            spec["containers"] = Node([Containers.sidecar(options, native: false)] + containers)
         }
         let volumes = spec["volumes"]?.sequence.map(Array.init) ?? []
         if !volumes.contains(where: { $0["name"]?.string == Containers.configVolume }) {
             spec["volumes"] = Node(volumes + [Containers.configVolume(options)])
         }
-        return replacing(document, at: path, with: spec)
+        var injected = replacing(document, at: path, with: spec)
+        // `kubectl logs` and `exec` keep going to the app, not to the sidecar that now comes first.
+        if !options.nativeSidecar, podAnnotations?[Node(defaultContainer)] == nil,
+            let app = containers.first?["name"]?.string
+        {
+            var annotations = podAnnotations ?? Node.Mapping([])
+            annotations[Node(defaultContainer)] = Node(app)
+            injected = replacing(injected, at: podMetadataPath + ["annotations"], with: .mapping(annotations))
+        }
+        return injected
     }
+
+
+    static let defaultContainer = "kubectl.kubernetes.io/default-container"
 
     static func node(_ root: Node, at path: [String]) -> Node? {
         path.reduce(Optional(root)) { $0?[$1] }
