@@ -99,7 +99,6 @@ public enum Injector {
         return injected
     }
 
-
     static let defaultContainer = "kubectl.kubernetes.io/default-container"
 
     static func node(_ root: Node, at path: [String]) -> Node? {
