@@ -64,10 +64,9 @@ public final class DNSServer: Sendable {
     public var forwardsInFlight: Int { slots.count }
 
     /// Closes the listeners and the open TCP connections; forwards in flight end with their own timeout.
+    /// Starts closing without waiting (it runs on the event loops, whose shutdown waits for it).
     public func close() {
-        for listener in udpListeners + tcpListeners {
-            try? listener.close().wait()
-        }
+        for listener in udpListeners + tcpListeners { listener.close(promise: nil) }
         tcpConnections.closeAll()
     }
 

@@ -14,8 +14,6 @@ final class DNSTCPConnections: Sendable {
     }
 
     func closeAll() {
-        for channel in open.withLock({ Array($0.values) }) {
-            try? channel.close().wait()
-        }
+        for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }
