@@ -35,12 +35,13 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// `endpoints` like "http://127.0.0.1:2379"; `prefix` like "/mesher/".
-    public init(endpoints: [String], prefix: String, leaseTTL: Int = 10, group: any EventLoopGroup, logger: Logger) {
-        let parsed = endpoints.compactMap { URL(string: $0) }.compactMap { url in
-            url.host.map { (host: $0, port: url.port ?? 2379) }
-        }
-        client = EtcdClient(endpoints: parsed, group: group, timeout: .seconds(2))
+    /// `endpoints` like "https://10.0.0.5:2379"; `prefix` like "/mesher/".
+    public init(
+        endpoints: [String], prefix: String, leaseTTL: Int = 10, transport: any EtcdTransport,
+        group: any EventLoopGroup, logger: Logger
+    ) {
+        let bases = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        client = EtcdClient(endpoints: bases, transport: transport, group: group, timeout: .seconds(2))
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.leaseTTL = leaseTTL
         self.logger = logger

@@ -5,6 +5,7 @@ import Config
 import DNS
 import Discovery
 import Foundation
+import HTTPClients
 import Limits
 import Logging
 import NIOCore
@@ -98,7 +99,13 @@ struct RunCommand: ParsableCommand {
             settings.capture.mode == "nfqueue"
             ? try QueueGate(queueNumber: settings.capture.queueNumber, mark: settings.capture.queueMark) : nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads ?? System.coreCount)
-        let (registry, stopRegistry) = Self.registry(settings.registry, group: group, logger: logger)
+        // Mesher's own HTTP requests (etcd, the app's health check); shut down before the group, and also
+        // when the start fails (AsyncHTTPClient traps on a client dropped running, in debug builds).
+        let httpClient = MesherHTTPClient(group: group)
+        var httpClientShutDown = false
+        defer { if !httpClientShutDown { try? httpClient.syncShutdown() } }
+        let (registry, stopRegistry) = try Self.registry(
+            settings.registry, httpClient: httpClient, group: group, logger: logger)
         let router = ServiceRouter(
             discovery: registry, virtualIPs: VirtualIPTable(ipv6Prefix: settings.routing.virtualIPv6PrefixBytes),
             searchSuffixes: settings.routing.searchSuffixes)
@@ -110,7 +117,7 @@ struct RunCommand: ParsableCommand {
                 settings.dns, proxyMark: settings.effectiveProxyMark, router: router, group: group, logger: logger)
             : nil
         let provider = try settings.service.map {
-            try ProviderSide.start($0, registration: registry, group: group, logger: logger)
+            try ProviderSide.start($0, registration: registry, httpClient: httpClient, group: group, logger: logger)
         }
         let admin =
             settings.admin.enabled
@@ -142,6 +149,8 @@ struct RunCommand: ParsableCommand {
         server.drain(timeout: .nanoseconds(settings.drainTimeout.nanoseconds))
         stopRegistry()
         gate?.stop()
+        httpClientShutDown = true
+        try httpClient.syncShutdown()
         try group.syncShutdownGracefully()
         for source in signalSources { source.cancel() }
         logger.info("stopped")
@@ -167,14 +176,20 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The registry to read services from and register the app in, and how to stop its background work.
-    private static func registry(_ config: RegistryConfig, group: any EventLoopGroup, logger: Logger)
-        -> (any ServiceDiscovery & ServiceRegistration, @Sendable () -> Void)
-    {
+    private static func registry(
+        _ config: RegistryConfig, httpClient: MesherHTTPClient, group: any EventLoopGroup, logger: Logger
+    ) throws -> (any ServiceDiscovery & ServiceRegistration, @Sendable () -> Void) {
         switch config.kind {
         case "etcd":
+            let transport: EtcdHTTPTransport
+            do {
+                transport = try EtcdHTTPTransport(client: httpClient, tls: nil)
+            } catch {
+                throw ValidationError("registry.tls: \(error)")
+            }
             let etcd = EtcdRegistry(
-                endpoints: config.endpoints, prefix: config.prefix,
-                leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
+                endpoints: config.endpoints, prefix: config.prefix, leaseTTL: Int(config.leaseTTL.seconds),
+                transport: transport, group: group, logger: logger)
             etcd.start()
             return (etcd, { etcd.stop() })
         default:
