@@ -87,6 +87,13 @@ func parseMark(_ text: String) -> UInt32? {
     return UInt32(hex ? String(text.dropFirst(2)) : text, radix: hex ? 16 : 10)
 }
 
+/// A file this process can open for reading now (not a directory).
+func isReadableFile(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        && FileManager.default.isReadableFile(atPath: path)
+}
+
 func isIPAddress(_ text: String) -> Bool {
     var buffer = in6_addr()
     return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1

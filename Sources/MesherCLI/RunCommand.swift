@@ -181,9 +181,10 @@ struct RunCommand: ParsableCommand {
     ) throws -> (any ServiceDiscovery & ServiceRegistration, @Sendable () -> Void) {
         switch config.kind {
         case "etcd":
+            let tls = config.tls.map { EtcdHTTPTransport.TLSFiles(ca: $0.ca, cert: $0.cert, key: $0.key) }
             let transport: EtcdHTTPTransport
             do {
-                transport = try EtcdHTTPTransport(client: httpClient, tls: nil)
+                transport = try EtcdHTTPTransport(client: httpClient, tls: tls)
             } catch {
                 throw ValidationError("registry.tls: \(error)")
             }
