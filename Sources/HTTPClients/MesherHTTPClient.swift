@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 /// Mesher's own HTTP requests (etcd's JSON gateway, the app's health check): one AsyncHTTPClient on Mesher's
 /// event loops, shut down with them. It follows no redirect and uses no proxy: a health check judges the app's

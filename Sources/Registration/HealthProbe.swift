@@ -1,7 +1,6 @@
 import HTTPClients
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// One check of the local app: a TCP connect, or an HTTP GET whose status (and body) must match.
 public struct HealthProbe: Sendable {
