@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Without its Foundation trait: Mesher spawns iptables with plain strings.
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // What every part shares and must agree on: default ports and proxy identity, the capture mode, IP address
@@ -86,8 +88,18 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Mesher's own HTTP requests: etcd (HTTP or HTTPS with client certificates) and the app's health check, on
+        // AsyncHTTPClient. Apart from Discovery, so that the parsers there (and their fuzzers) build without TLS.
+        .target(
+            name: "HTTPClients",
+            dependencies: [
+                "Discovery",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Which instance gets a connection or request: service names, virtual IPs, balancers.
@@ -96,10 +108,9 @@ let package = Package(
         .target(
             name: "Registration",
             dependencies: [
-                "Discovery",
+                "Discovery", "HTTPClients",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -130,7 +141,7 @@ let package = Package(
             name: "MesherCLI",
             dependencies: [
                 "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
-                "Limits", "MesherBase",
+                "Limits", "MesherBase", "HTTPClients",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -168,13 +179,23 @@ let package = Package(
         .testTarget(
             name: "DiscoveryTests",
             dependencies: [
-                "Discovery",
+                "Discovery", "HTTPClients",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/DiscoveryTests"
+        ),
+        .testTarget(
+            name: "RegistrationTests",
+            dependencies: [
+                "Registration", "HTTPClients",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/RegistrationTests"
         ),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Discovery"], path: "Tests/RoutingTests"),
         .testTarget(

@@ -106,7 +106,7 @@ extension SniffConfig: Decodable {
 }
 
 extension RegistryConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case kind, directory, endpoints, prefix, leaseTTL }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, directory, endpoints, prefix, leaseTTL, tls }
 
     public init(from decoder: any Decoder) throws {
         self.init()
@@ -117,13 +117,34 @@ extension RegistryConfig: Decodable {
         for endpoint in endpoints {
             let url = URL(string: endpoint)
             try c.check(
-                url?.scheme == "http" && url?.host != nil, .endpoints,
-                "'\(endpoint)' is not a URL like http://127.0.0.1:2379")
+                ["http", "https"].contains(url?.scheme) && url?.host != nil, .endpoints,
+                "'\(endpoint)' is not a URL like http://127.0.0.1:2379 or https://10.0.0.5:2379")
         }
         try c.decode(&prefix, .prefix)
         try c.check(prefix.hasPrefix("/"), .prefix, "must start with /")
         try c.decode(&leaseTTL, .leaseTTL, in: Self.leaseTTLRange)
         try c.check(!directory.isEmpty, .directory, "must not be empty")
+        tls = try c.decodeIfPresent(RegistryTLSConfig.self, forKey: .tls)
+        try c.check(
+            tls == nil || endpoints.contains { $0.hasPrefix("https:") }, .tls, "set, but no endpoint is https://")
+    }
+}
+
+extension RegistryTLSConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case ca, cert, key }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        ca = try c.decodeIfPresent(String.self, forKey: .ca)
+        cert = try c.decodeIfPresent(String.self, forKey: .cert)
+        key = try c.decodeIfPresent(String.self, forKey: .key)
+        try c.check(cert != nil || key == nil, .key, "set without cert")
+        try c.check(key != nil || cert == nil, .cert, "set without key")
+        for (path, field) in [(ca, CodingKeys.ca), (cert, .cert), (key, .key)] {
+            guard let path else { continue }
+            try c.check(isReadableFile(path), field, "cannot read '\(path)'")
+        }
     }
 }
 

@@ -92,3 +92,10 @@ extension KeyedDecodingContainer {
         value = decoded
     }
 }
+
+/// A file this process can open for reading now (not a directory).
+func isReadableFile(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        && FileManager.default.isReadableFile(atPath: path)
+}

@@ -109,6 +109,19 @@ public struct RegistryConfig: Equatable, Sendable {
     /// How long this Mesher's instances outlive it when it dies without deregistering: the etcd lease's TTL,
     /// or the `ttl` of the heartbeat in its instance files; both are renewed every third of it.
     public var leaseTTL = ConfigDuration(seconds: 10)
+    /// etcd over HTTPS: whom to trust and who Mesher is; nil: the system's CAs and no client certificate.
+    public var tls: RegistryTLSConfig? = nil
+
+    public init() {}
+}
+
+/// PEM files for etcd over HTTPS, checked readable at load.
+public struct RegistryTLSConfig: Equatable, Sendable {
+    /// The CA that signed etcd's server certificate (etcd's `--trusted-ca-file` is usually the same CA).
+    public var ca: String?
+    /// This Mesher's client certificate and its key, for an etcd started with `--client-cert-auth`.
+    public var cert: String?
+    public var key: String?
 
     public init() {}
 }

@@ -1,16 +1,30 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
-import NIOPosix
+
+/// How `EtcdClient` reaches etcd's JSON gateway: the HTTP(S) client behind it lives in the HTTPClients module,
+/// so that this module (and the fuzzers of its parsers) build without an HTTP client and TLS.
+public protocol EtcdTransport: Sendable {
+    /// POSTs JSON to `url`; the body of a 200 reply, read within `timeout` and a size bound, else a failure
+    /// that says what went wrong (the status and the start of the body, for another status).
+    func post(_ url: String, json: Data, timeout: TimeAmount, on eventLoop: any EventLoop) -> EventLoopFuture<Data>
+
+    /// POSTs JSON to `url` and hands each line of a 200 reply to `onLine` as it arrives, until the stream ends
+    /// (the future succeeds) or `onLine` returns false (it fails).
+    func stream(
+        _ url: String, json: Data, on eventLoop: any EventLoop, onLine: @escaping @Sendable (Data) -> Bool
+    ) -> EventLoopFuture<Void>
+}
 
 /// Just enough of etcd's v3 API, through its JSON gateway (`POST /v3/...`, keys and values in base64):
-/// unary calls on a connection each, and a watch as one long response of JSON objects.
+/// unary calls, each to the first endpoint that answers, and a watch as one long response of JSON lines.
 struct EtcdClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
-    let endpoints: [(host: String, port: Int)]
+    /// Base URLs like `https://10.0.0.5:2379`.
+    let endpoints: [String]
+    let transport: any EtcdTransport
     let group: any EventLoopGroup
     let timeout: TimeAmount
 
@@ -25,54 +39,23 @@ struct EtcdClient: Sendable {
         let eventLoop = group.next()
         let json = (try? JSONEncoder().encode(body)) ?? Data()
         @Sendable func attempt(_ index: Int) -> EventLoopFuture<Data> {
-            request(path, body: json, endpoint: endpoints[index], on: eventLoop, stream: nil).flatMapError { error in
+            transport.post(endpoints[index] + path, json: json, timeout: timeout, on: eventLoop).flatMapError {
+                error in
                 index + 1 < endpoints.count ? attempt(index + 1) : eventLoop.makeFailedFuture(error)
             }
         }
         return endpoints.isEmpty ? eventLoop.makeFailedFuture(Failure(description: "no etcd endpoint")) : attempt(0)
     }
 
-    /// Streams the watch's responses to `onMessage` until the connection ends (then the future completes);
+    /// Streams the watch's responses to `onMessage` until the stream ends (then the future completes);
     /// `onMessage` returning false ends it.
     func watch(
         _ body: [String: String], endpoint: Int, onMessage: @escaping @Sendable (Data) -> Bool
-    ) -> EventLoopFuture<Data> {
+    ) -> EventLoopFuture<Void> {
+        guard !endpoints.isEmpty else { return group.next().makeFailedFuture(Failure(description: "no etcd endpoint")) }
         let json = (try? JSONEncoder().encode(["create_request": body])) ?? Data()
-        return request(
-            "/v3/watch", body: json, endpoint: endpoints[endpoint % endpoints.count], on: group.next(),
-            stream: onMessage)
-    }
-
-    private func request(
-        _ path: String, body: Data, endpoint: (host: String, port: Int), on eventLoop: any EventLoop,
-        stream: (@Sendable (Data) -> Bool)?
-    ) -> EventLoopFuture<Data> {
-        let promise = eventLoop.makePromise(of: Data.self)
-        let timeout = stream == nil ? self.timeout : nil
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(self.timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(
-                        EtcdResponseHandler(
-                            host: endpoint.host, path: path, body: body, promise: promise, stream: stream))
-                }
-            }
-            .connect(host: endpoint.host, port: endpoint.port)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    if let timeout {
-                        let timer = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-                        promise.futureResult.whenComplete { _ in timer.cancel() }
-                    }
-                    promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                case .failure(let error):
-                    promise.fail(error)
-                }
-            }
-        return promise.futureResult
+        return transport.stream(
+            endpoints[endpoint % endpoints.count] + "/v3/watch", json: json, on: group.next(), onLine: onMessage)
     }
 }
 
@@ -89,94 +72,5 @@ extension EtcdClient {
         var bytes = Array(prefix.utf8)
         bytes[bytes.count - 1] += 1
         return Data(bytes).base64EncodedString()
-    }
-}
-
-/// Sends one POST and collects the JSON reply: the whole body for a unary call, or each JSON object
-/// (one per line) as it arrives for a watch.
-private final class EtcdResponseHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    let host: String
-    let path: String
-    let body: Data
-    let promise: EventLoopPromise<Data>
-    let stream: (@Sendable (Data) -> Bool)?
-    private var status: UInt = 0
-    private var buffer = ByteBuffer()
-    private var done = false
-
-    init(
-        host: String, path: String, body: Data, promise: EventLoopPromise<Data>,
-        stream: (@Sendable (Data) -> Bool)?
-    ) {
-        self.host = host
-        self.path = path
-        self.body = body
-        self.promise = promise
-        self.stream = stream
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let headers = HTTPHeaders([
-            ("host", host), ("content-type", "application/json"), ("content-length", "\(body.count)"),
-        ])
-        context.write(
-            wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers))),
-            promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            status = head.status.code
-        case .body(var part):
-            buffer.writeBuffer(&part)
-            if stream != nil && status == 200 { deliverLines(context) }
-        case .end:
-            finish(context)
-        }
-    }
-
-    /// The gateway writes a watch as JSON objects separated by newlines.
-    private func deliverLines(_ context: ChannelHandlerContext) {
-        while !done, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - buffer.readerIndex
-            guard let line = buffer.readBytes(length: length) else { return }
-            buffer.moveReaderIndex(forwardBy: 1)
-            if !line.isEmpty && stream?(Data(line)) == false {
-                done = true
-                promise.fail(EtcdClient.Failure(description: "watch ended by the reader"))
-                context.close(promise: nil)
-            }
-        }
-    }
-
-    private func finish(_ context: ChannelHandlerContext) {
-        guard !done else { return }
-        done = true
-        let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        guard status == 200 else {
-            return promise.fail(
-                EtcdClient.Failure(description: "HTTP \(status): \(String(decoding: data, as: UTF8.self))"))
-        }
-        promise.succeed(data)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        guard !done else { return }
-        done = true
-        promise.fail(EtcdClient.Failure(description: "connection closed"))
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !done {
-            done = true
-            promise.fail(error)
-        }
-        context.close(promise: nil)
     }
 }

@@ -10,10 +10,23 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
         var entries: [String: ServiceInstance] = [:]
         var snapshot = RegistrySnapshot()
-        var registered: [String: ServiceInstance] = [:]
+        var registered: [String: Registration] = [:]
         var lease: String?
+        /// A registration round is under way; `registerAgain`: something was published during it.
+        var registering = false
+        var registerAgain = false
+        /// The last round failed: its failure is logged once, not at every retry.
+        var registerFailing = false
         var stopped = false
         var reachable = true
+    }
+
+    private struct Registration {
+        var instance: ServiceInstance
+        /// Called with the key once etcd holds this instance, then cleared.
+        var confirmed: (@Sendable (String) -> Void)?
+        /// etcd holds it under the current lease.
+        var written = false
     }
 
     private let client: EtcdClient
@@ -22,12 +35,13 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// `endpoints` like "http://127.0.0.1:2379"; `prefix` like "/mesher/".
-    public init(endpoints: [String], prefix: String, leaseTTL: Int = 10, group: any EventLoopGroup, logger: Logger) {
-        let parsed = endpoints.compactMap { URL(string: $0) }.compactMap { url in
-            url.host.map { (host: $0, port: url.port ?? 2379) }
-        }
-        client = EtcdClient(endpoints: parsed, group: group, timeout: .seconds(2))
+    /// `endpoints` like "https://10.0.0.5:2379"; `prefix` like "/mesher/".
+    public init(
+        endpoints: [String], prefix: String, leaseTTL: Int = 10, transport: any EtcdTransport,
+        group: any EventLoopGroup, logger: Logger
+    ) {
+        let bases = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        client = EtcdClient(endpoints: bases, transport: transport, group: group, timeout: .seconds(2))
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.leaseTTL = leaseTTL
         self.logger = logger
@@ -126,15 +140,12 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         }
     }
 
-    // MARK: - Registration: a lease, kept alive; everything re-put on a new lease
+    // MARK: - Registration: put at once under a lease kept alive; everything put again on a new lease
 
-    public func publish(_ instance: ServiceInstance) throws {
+    public func publish(_ instance: ServiceInstance, confirmed: @escaping @Sendable (String) -> Void) throws {
         let key = key(of: instance)
-        let lease = state.withLock {
-            $0.registered[key] = instance
-            return $0.lease
-        }
-        if let lease { put(instance, key: key, lease: lease) }
+        state.withLock { $0.registered[key] = Registration(instance: instance, confirmed: confirmed) }
+        register()
     }
 
     /// Waits for etcd (a few seconds at most): it is called on shutdown, before Mesher goes away.
@@ -148,43 +159,93 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         "\(servicesPrefix)\(instance.service)/\(instance.address):\(instance.port)"
     }
 
-    private func put(_ instance: ServiceInstance, key: String, lease: String) {
-        let value =
-            (try? JSONEncoder().encode(InstanceRecord(instance))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let body = ["key": EtcdClient.base64(key), "value": EtcdClient.base64(value), "lease": lease]
-        client.call("/v3/kv/put", body).whenFailure { error in
-            self.logger.warning(
-                "cannot register in etcd, will retry", metadata: ["key": "\(key)", "error": "\(error)"])
-            self.state.withLock { if $0.lease == lease { $0.lease = nil } }
+    /// Puts what etcd does not hold yet, granting a lease first if there is none; one round at a time (a
+    /// publish during a round starts another after it), failed rounds retried with backoff.
+    private func register(backoff: TimeAmount = .milliseconds(200)) {
+        let begin = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            guard !state.registering else {
+                state.registerAgain = true
+                return false
+            }
+            state.registering = true
+            state.registerAgain = false
+            return true
+        }
+        guard begin else { return }
+        lease().flatMap { self.putUnwritten(lease: $0) }.whenComplete { result in
+            let (again, wasFailing) = self.state.withLock { state in
+                defer {
+                    state.registering = false
+                    if case .failure = result { state.registerFailing = true } else { state.registerFailing = false }
+                }
+                return (state.registerAgain, state.registerFailing)
+            }
+            switch result {
+            case .success:
+                if again { self.register() }
+            case .failure(let error):
+                if !wasFailing {
+                    self.logger.warning("cannot register in etcd, retrying", metadata: ["error": "\(error)"])
+                }
+                self.retry(after: backoff) { self.register(backoff: min(backoff * 2, .seconds(5))) }
+            }
         }
     }
 
+    private func lease() -> EventLoopFuture<String> {
+        if let lease = state.withLock({ $0.lease }) { return client.group.next().makeSucceededFuture(lease) }
+        return client.call("/v3/lease/grant", ["TTL": "\(leaseTTL)"], as: EtcdLeaseGrantReply.self).map { reply in
+            self.state.withLock { state in
+                state.lease = reply.id
+                for key in state.registered.keys { state.registered[key]?.written = false }
+            }
+            return reply.id
+        }
+    }
+
+    private func putUnwritten(lease: String) -> EventLoopFuture<Void> {
+        let unwritten = state.withLock { $0.registered.filter { !$0.value.written } }
+        let puts = unwritten.map { key, registration in
+            put(registration.instance, key: key, lease: lease).map {
+                let confirmed = self.state.withLock { state -> (@Sendable (String) -> Void)? in
+                    // Published again meanwhile (a new status), withdrawn, or a new lease: not this put's to confirm.
+                    guard state.lease == lease, state.registered[key]?.instance == registration.instance else {
+                        return nil
+                    }
+                    state.registered[key]?.written = true
+                    defer { state.registered[key]?.confirmed = nil }
+                    return state.registered[key]?.confirmed
+                }
+                confirmed?(key)
+            }
+        }
+        return EventLoopFuture.andAllSucceed(puts, on: client.group.next())
+    }
+
+    private func put(_ instance: ServiceInstance, key: String, lease: String) -> EventLoopFuture<Void> {
+        let value =
+            (try? JSONEncoder().encode(InstanceRecord(instance))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let body = ["key": EtcdClient.base64(key), "value": EtcdClient.base64(value), "lease": lease]
+        return client.call("/v3/kv/put", body).map { _ in }.flatMapErrorThrowing { error in
+            // etcd may have lost the lease (restarted without its data): the next round grants a new one.
+            self.state.withLock { if $0.lease == lease { $0.lease = nil } }
+            throw error
+        }
+    }
+
+    /// Every TTL/3: keeps the lease alive, and registers again under a new one when etcd no longer has it.
     private func keepLease() {
         guard !state.withLock({ $0.stopped }) else { return }
-        let (lease, hasRegistrations) = state.withLock { ($0.lease, !$0.registered.isEmpty) }
         let period = TimeAmount.seconds(Int64(max(1, leaseTTL / 3)))
-        guard hasRegistrations else { return retry(after: period) { self.keepLease() } }
-        if let lease {
-            client.call("/v3/lease/keepalive", ["ID": lease], as: EtcdKeepAliveReply.self).whenComplete { result in
-                if case .success(let reply) = result, !reply.leaseAlive {
-                    self.logger.warning("etcd lease lost, registering again", metadata: ["lease": "\(lease)"])
-                    self.state.withLock { $0.lease = nil }
-                    return self.keepLease()
-                }
-                self.retry(after: period) { self.keepLease() }
+        guard let lease = state.withLock({ $0.lease }) else { return retry(after: period) { self.keepLease() } }
+        client.call("/v3/lease/keepalive", ["ID": lease], as: EtcdKeepAliveReply.self).whenComplete { result in
+            if case .success(let reply) = result, !reply.leaseAlive {
+                self.logger.warning("etcd lease lost, registering again", metadata: ["lease": "\(lease)"])
+                self.state.withLock { if $0.lease == lease { $0.lease = nil } }
+                self.register()
             }
-        } else {
-            client.call("/v3/lease/grant", ["TTL": "\(leaseTTL)"], as: EtcdLeaseGrantReply.self).whenComplete {
-                result in
-                if case .success(let reply) = result {
-                    let registered = self.state.withLock {
-                        $0.lease = reply.id
-                        return $0.registered
-                    }
-                    for (key, instance) in registered { self.put(instance, key: key, lease: reply.id) }
-                }
-                self.retry(after: period) { self.keepLease() }
-            }
+            self.retry(after: period) { self.keepLease() }
         }
     }
 

@@ -226,8 +226,10 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
     }
 
     /// Writes `instance` to a file of its own, with a heartbeat kept fresh until it is withdrawn.
-    public func publish(_ instance: ServiceInstance) throws {
-        try writer.publish(instance, to: path(of: instance))
+    public func publish(_ instance: ServiceInstance, confirmed: @escaping @Sendable (String) -> Void) throws {
+        let path = path(of: instance)
+        try writer.publish(instance, to: path)
+        confirmed(path)
     }
 
     public func withdraw(_ instance: ServiceInstance) throws {

@@ -27,8 +27,16 @@ public struct ServiceInstance: Hashable, Sendable {
 
 /// Where a provider's Mesher announces its app (and takes it back).
 public protocol ServiceRegistration: Sendable {
-    func publish(_ instance: ServiceInstance) throws
+    /// Publishes `instance` (again when its status changed); `confirmed` gets its key once the registry holds
+    /// it: at once for a file, when etcd acknowledged the put for etcd (failures there are retried).
+    func publish(_ instance: ServiceInstance, confirmed: @escaping @Sendable (String) -> Void) throws
     func withdraw(_ instance: ServiceInstance) throws
+}
+
+extension ServiceRegistration {
+    public func publish(_ instance: ServiceInstance) throws {
+        try publish(instance) { _ in }
+    }
 }
 
 /// Every known service and its instances at one moment. Service names match case-insensitively.

@@ -1,3 +1,4 @@
+import HTTPClients
 import Logging
 import NIOCore
 import Synchronization
@@ -13,6 +14,7 @@ public final class HealthChecker: Sendable {
     }
 
     private let probe: HealthProbe
+    private let client: MesherHTTPClient
     private let interval: TimeAmount
     private let failureThreshold: Int
     private let successThreshold: Int
@@ -22,10 +24,11 @@ public final class HealthChecker: Sendable {
     private let state = Mutex(State())
 
     public init(
-        probe: HealthProbe, interval: TimeAmount, failureThreshold: Int, successThreshold: Int,
-        eventLoop: any EventLoop, logger: Logger, onChange: @escaping @Sendable (Bool) -> Void
+        probe: HealthProbe, client: MesherHTTPClient, interval: TimeAmount, failureThreshold: Int,
+        successThreshold: Int, eventLoop: any EventLoop, logger: Logger, onChange: @escaping @Sendable (Bool) -> Void
     ) {
         self.probe = probe
+        self.client = client
         self.interval = interval
         self.failureThreshold = failureThreshold
         self.successThreshold = successThreshold
@@ -36,7 +39,7 @@ public final class HealthChecker: Sendable {
 
     public func start() {
         let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { _ in
-            self.probe.run(on: self.eventLoop).map { self.record($0) }
+            self.probe.run(on: self.eventLoop, client: self.client).map { self.record($0) }
         }
         state.withLock { $0.task = task }
     }

@@ -1,7 +1,6 @@
+import HTTPClients
 import NIOCore
-import NIOHTTP1
 import NIOPosix
-import Synchronization
 
 /// One check of the local app: a TCP connect, or an HTTP GET whose status (and body) must match.
 public struct HealthProbe: Sendable {
@@ -10,6 +9,9 @@ public struct HealthProbe: Sendable {
         /// `expectStatus` nil accepts any 2xx.
         case http(path: String, expectStatus: Int?, bodyContains: String?)
     }
+
+    /// Enough of a body to find a marker in; the rest is read and dropped.
+    static let maxBody = 64 * 1024
 
     public var kind: Kind
     public var host: String
@@ -24,107 +26,31 @@ public struct HealthProbe: Sendable {
     }
 
     /// Succeeds with whether the app passed; never fails.
-    func run(on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        let verdict = Verdict(eventLoop.makePromise(of: Bool.self))
-        let timer = eventLoop.scheduleTask(in: timeout) { verdict.settle(false) }
-        verdict.futureResult.whenComplete { _ in timer.cancel() }
-        let kind = self.kind
-        let host = self.host
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    guard case .http(let path, let status, let body) = kind else { return }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(
-                        HealthResponseHandler(
-                            host: host, path: path, expectStatus: status, bodyContains: body, verdict: verdict))
-                }
-            }
-            .connect(host: host, port: port)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    if case .tcp = kind { verdict.settle(true) }
-                    verdict.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                case .failure:
-                    verdict.settle(false)
-                }
-            }
-        return verdict.futureResult
-    }
-}
-
-/// The outcome of one probe: the first of pass, fail or timeout counts, later ones are ignored.
-private final class Verdict: Sendable {
-    private let promise: EventLoopPromise<Bool>
-    private let settled = Atomic(false)
-
-    init(_ promise: EventLoopPromise<Bool>) { self.promise = promise }
-
-    var futureResult: EventLoopFuture<Bool> { promise.futureResult }
-
-    func settle(_ passed: Bool) {
-        if !settled.exchange(true, ordering: .relaxed) { promise.succeed(passed) }
-    }
-}
-
-/// Sends the GET and judges the response.
-private final class HealthResponseHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    /// Enough of a body to find a marker in; the rest is not read.
-    static let maxBody = 64 * 1024
-
-    let host: String
-    let path: String
-    let expectStatus: Int?
-    let bodyContains: String?
-    let verdict: Verdict
-    private var status: Int?
-    private var body = ByteBuffer()
-
-    init(host: String, path: String, expectStatus: Int?, bodyContains: String?, verdict: Verdict) {
-        self.host = host
-        self.path = path
-        self.expectStatus = expectStatus
-        self.bodyContains = bodyContains
-        self.verdict = verdict
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let headers = HTTPHeaders([("host", host), ("user-agent", "mesher-health-check"), ("connection", "close")])
-        context.write(
-            wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers))),
-            promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            status = Int(head.status.code)
-        case .body(var part):
-            if body.readableBytes < Self.maxBody { body.writeBuffer(&part) }
-        case .end:
-            verdict.settle(passed())
+    func run(on eventLoop: any EventLoop, client: MesherHTTPClient) -> EventLoopFuture<Bool> {
+        switch kind {
+        case .tcp:
+            return connect(on: eventLoop)
+        case .http(let path, let expectStatus, let bodyContains):
+            // A redirect is the app's answer (judged by its status), never followed.
+            let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            return client.get(
+                "http://\(authority)\(path)",
+                headers: [("user-agent", "mesher-health-check"), ("connection", "close")],
+                deadline: .now() + timeout, keepingAtMost: Self.maxBody, on: eventLoop
+            ).map { reply in
+                let statusOK = expectStatus.map { $0 == reply.status } ?? (200..<300).contains(reply.status)
+                let bodyOK = bodyContains.map { String(buffer: reply.body).contains($0) } ?? true
+                return statusOK && bodyOK
+            }.recover { _ in false }
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        verdict.settle(false)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        verdict.settle(false)
-        context.close(promise: nil)
-    }
-
-    private func passed() -> Bool {
-        guard let status else { return false }
-        let statusOK = expectStatus.map { $0 == status } ?? (200..<300).contains(status)
-        let bodyOK = bodyContains.map { String(buffer: body).contains($0) } ?? true
-        return statusOK && bodyOK
+    /// Passes when the app accepts a connection within the timeout.
+    private func connect(on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .connect(host: host, port: port)
+            .flatMap { channel in channel.close().map { true }.recover { _ in true } }
+            .recover { _ in false }
     }
 }

@@ -42,11 +42,13 @@ public final class Registrar: Sendable {
         }
     }
 
+    /// "registered" is logged when the registry confirmed it (etcd: its answer to the put), with the key.
     private func publish(_ instances: [ServiceInstance]) {
         for instance in instances {
             do {
-                try registration.publish(instance)
-                logger.info("registered", metadata: Self.metadata(instance))
+                try registration.publish(instance) { [logger] key in
+                    logger.info("registered", metadata: Self.metadata(instance).merging(["key": "\(key)"]) { $1 })
+                }
             } catch {
                 logger.error("cannot register", metadata: Self.metadata(instance).merging(["error": "\(error)"]) { $1 })
             }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClients
 import Logging
 import NIOPosix
 import Testing
@@ -10,10 +11,14 @@ import Testing
 @Suite struct EtcdViewTests {
     let logs = LogRecorder()
 
-    func registry(_ etcd: FakeEtcd) -> EtcdRegistry {
+    /// For the whole test run: AsyncHTTPClient traps on a client released without a shutdown.
+    static let client = MesherHTTPClient(group: MultiThreadedEventLoopGroup.singleton)
+
+    func registry(_ etcd: FakeEtcd) throws -> EtcdRegistry {
         EtcdRegistry(
-            endpoints: [etcd.endpoint], prefix: "/mesher/", group: MultiThreadedEventLoopGroup.singleton,
-            logger: logs.logger)
+            endpoints: [etcd.endpoint], prefix: "/mesher/",
+            transport: try EtcdHTTPTransport(client: Self.client, tls: nil),
+            group: MultiThreadedEventLoopGroup.singleton, logger: logs.logger)
     }
 
     /// Polls for up to `seconds`.
@@ -34,10 +39,12 @@ import Testing
         FakeEtcd.Reply(body: "<html>bad gateway</html>"),
         FakeEtcd.Reply(status: .internalServerError, body: #"{"error":"boom"}"#),
         FakeEtcd.Reply(body: "", hangUp: true),
+        // A valid range reply, but over the 1 MiB bound: not read to its end.
+        FakeEtcd.Reply(body: FakeEtcd.rangeBody(revision: 6, []) + String(repeating: " ", count: 1 << 20)),
     ])
     func badReadKeepsTheView(_ bad: FakeEtcd.Reply) async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
-        let registry = registry(etcd)
+        let registry = try registry(etcd)
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
@@ -60,7 +67,7 @@ import Testing
     /// An empty range that is etcd's answer (a real revision, no keys) is an empty registry.
     @Test func emptyAnswerEmptiesTheView() async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
-        let registry = registry(etcd)
+        let registry = try registry(etcd)
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
@@ -74,7 +81,7 @@ import Testing
 
     @Test func canceledWatchIsReadAgain() async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
-        let registry = registry(etcd)
+        let registry = try registry(etcd)
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
@@ -90,7 +97,7 @@ import Testing
 
     @Test func watchEventsApply() async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
-        let registry = registry(etcd)
+        let registry = try registry(etcd)
         registry.start()
         defer { registry.stop() }
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })

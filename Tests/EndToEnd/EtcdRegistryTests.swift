@@ -69,6 +69,53 @@ struct EtcdRegistryTests {
         #expect(try !lab.etcdKeys().contains(key))
     }
 
+    /// The first lease and put go out as soon as the provider registers, not at the lease loop's first tick
+    /// (a third of the default 10 s TTL): the key is in etcd within a second of the process starting.
+    @Test func registrationReachesEtcdAtOnce() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.startEtcd()
+        let config = try lab.writeConfig(
+            """
+            registry: {kind: etcd, endpoints: ["http://\(lab.serverIPv4):2379"]}
+            service: {name: AccountService, ports: [7100], address: \(lab.serverIPv4), healthCheck: {kind: none}}
+            """, name: "provider.yaml")
+        let key = "/mesher/services/AccountService/\(lab.serverIPv4):7100"
+        // etcdctl watches before Mesher starts: the event is in its output as soon as etcd has the key, with no
+        // etcdctl start-up in the measured time.
+        try lab.spawn(
+            in: lab.server,
+            [
+                "env", "ETCDCTL_API=3", "etcdctl", "--endpoints", "http://\(lab.serverIPv4):2379", "watch", "--rev",
+                "1", "--prefix",
+                "/mesher/services/",
+            ], log: "etcdctl-watch")
+        usleep(300_000)
+        let started = Date()
+        let provider = try lab.spawn(
+            in: lab.server, uid: Lab.proxyUID, [lab.mesher, "run", "--log-level", "debug", "--config", config],
+            log: "provider-mesher")
+        // Every 50 ms for 5 s at most.
+        var seenAfter: TimeInterval?
+        for _ in 0..<100 where seenAfter == nil && provider.isRunning {
+            if lab.log("etcdctl-watch").contains(key) {
+                seenAfter = Date().timeIntervalSince(started)
+            } else {
+                usleep(50_000)
+            }
+        }
+        #expect(
+            seenAfter.map { $0 < 1 } == true,
+            "seen after \(seenAfter.map { "\($0) s" } ?? "never"): \(lab.log("provider-mesher"))")
+        #expect(try lab.etcdKeys().contains(key))
+        // Logged once etcd confirmed the put, with the key.
+        let confirmed = lab.log("provider-mesher").split(separator: "\n").contains {
+            $0.hasSuffix(" registered") && $0.contains("key=\(key)")
+        }
+        #expect(confirmed, "\(lab.log("provider-mesher"))")
+        #expect(lab.stop(provider) == 0)
+    }
+
     /// Topology 1 with etcd: only the consumer has a Mesher; the instance was written by someone else.
     @Test func consumerOnlyReadsInstancesOthersWrote() throws {
         let lab = try Lab()

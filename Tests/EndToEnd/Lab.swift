@@ -149,26 +149,36 @@ final class Lab {
     }
 
     /// A real etcd (Debian's etcd-server) on the server host, with a data directory of `generation`'s own
-    /// (a new generation is an etcd that lost its data).
+    /// (a new generation is an etcd that lost its data); with `tls`, HTTPS only and client certificates required.
     @discardableResult
-    func startEtcd(generation: Int = 1) throws -> Child {
+    func startEtcd(generation: Int = 1, tls: EtcdCertificates? = nil) throws -> Child {
         let data = dir.appendingPathComponent("etcd-\(generation)").path
+        let url = "\(tls == nil ? "http" : "https")://\(serverIPv4):2379"
+        let tlsFlags =
+            tls.map {
+                [
+                    "--cert-file", $0.serverCert, "--key-file", $0.serverKey, "--client-cert-auth", "--trusted-ca-file",
+                    $0.ca,
+                ]
+            } ?? []
         let etcd = try spawn(
             in: server,
             [
-                "etcd", "--name", "lab", "--data-dir", data, "--listen-client-urls", "http://\(serverIPv4):2379",
-                "--advertise-client-urls", "http://\(serverIPv4):2379", "--listen-peer-urls", "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls", "http://127.0.0.1:2380", "--initial-cluster",
-                "lab=http://127.0.0.1:2380",
-            ], log: "etcd-\(generation)")
+                "etcd", "--name", "lab", "--data-dir", data, "--listen-client-urls", url, "--advertise-client-urls",
+                url,
+                "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                "--initial-cluster", "lab=http://127.0.0.1:2380",
+            ] + tlsFlags, log: "etcd-\(generation)")
         try waitForListener(in: server, port: 2379, process: etcd)
         return etcd
     }
 
     /// `etcdctl get --prefix`, as a consumer without Mesher would read the registry.
-    func etcdKeys(_ prefix: String = "/mesher/services/") throws -> String {
-        try inServer(
-            ["env", "ETCDCTL_API=3", "etcdctl", "--endpoints", "http://\(serverIPv4):2379", "get", "--prefix", prefix],
+    func etcdKeys(_ prefix: String = "/mesher/services/", tls: EtcdCertificates? = nil) throws -> String {
+        let endpoint = "\(tls == nil ? "http" : "https")://\(serverIPv4):2379"
+        return try inServer(
+            ["env", "ETCDCTL_API=3", "etcdctl", "--endpoints", endpoint] + (tls?.etcdctlFlags ?? [])
+                + ["get", "--prefix", prefix],
             uid: nil, timeout: 10
         ).stdout
     }

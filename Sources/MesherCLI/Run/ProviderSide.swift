@@ -1,5 +1,6 @@
 import Config
 import Discovery
+import HTTPClients
 import Logging
 import NIOCore
 import Registration
@@ -10,7 +11,8 @@ struct ProviderSide {
     let checker: HealthChecker?
 
     static func start(
-        _ service: ServiceConfig, registration: any ServiceRegistration, group: any EventLoopGroup, logger: Logger
+        _ service: ServiceConfig, registration: any ServiceRegistration, httpClient: MesherHTTPClient,
+        group: any EventLoopGroup, logger: Logger
     ) throws -> ProviderSide {
         guard let address = service.address ?? Self.primaryAddress() else {
             throw ConfigError(
@@ -35,7 +37,8 @@ struct ProviderSide {
             kind: kind, host: check.host, port: Int(check.port ?? service.ports[0]),
             timeout: .nanoseconds(check.timeout.nanoseconds))
         let checker = HealthChecker(
-            probe: probe, interval: .nanoseconds(check.interval.nanoseconds), failureThreshold: check.failureThreshold,
+            probe: probe, client: httpClient, interval: .nanoseconds(check.interval.nanoseconds),
+            failureThreshold: check.failureThreshold,
             successThreshold: check.successThreshold, eventLoop: group.next(), logger: logger
         ) { registrar.setUp($0) }
         checker.start()

@@ -1,5 +1,7 @@
+import ArgumentParser
 import Config
 import Discovery
+import HTTPClients
 import Logging
 import NIOCore
 
@@ -9,12 +11,19 @@ struct RegistryService: MesherService {
     let registry: any ServiceDiscovery & ServiceRegistration
     private let stopWork: @Sendable () -> Void
 
-    init(_ config: RegistryConfig, group: any EventLoopGroup, logger: Logger) {
+    init(_ config: RegistryConfig, httpClient: MesherHTTPClient, group: any EventLoopGroup, logger: Logger) throws {
         switch config.kind {
         case .etcd:
+            let tls = config.tls.map { EtcdHTTPTransport.TLSFiles(ca: $0.ca, cert: $0.cert, key: $0.key) }
+            let transport: EtcdHTTPTransport
+            do {
+                transport = try EtcdHTTPTransport(client: httpClient, tls: tls)
+            } catch {
+                throw ValidationError("registry.tls: \(error)")
+            }
             let etcd = EtcdRegistry(
-                endpoints: config.endpoints, prefix: config.prefix,
-                leaseTTL: Int(config.leaseTTL.seconds), group: group, logger: logger)
+                endpoints: config.endpoints, prefix: config.prefix, leaseTTL: Int(config.leaseTTL.seconds),
+                transport: transport, group: group, logger: logger)
             etcd.start()
             (registry, stopWork) = (etcd, { etcd.stop() })
         case .file:

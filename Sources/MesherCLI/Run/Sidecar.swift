@@ -1,6 +1,7 @@
 import Admin
 import Capture
 import Config
+import HTTPClients
 import Logging
 import NIOCore
 import NIOPosix
@@ -25,7 +26,16 @@ struct Sidecar {
             config.capture.mode == .nfqueue
             ? try QueueGate(queueNumber: config.capture.queueNumber, mark: config.capture.queueMark) : nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
-        let services = try await start(gate: gate, group: group)
+        // Mesher's own HTTP requests (etcd, the app's health check). AsyncHTTPClient traps on a client
+        // dropped while running, so a start that fails shuts it down too.
+        let httpClient = MesherHTTPClient(group: group)
+        let services: [ServiceGroupConfiguration.ServiceConfiguration]
+        do {
+            services = try await start(gate: gate, httpClient: httpClient, group: group)
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -36,15 +46,17 @@ struct Sidecar {
     }
 
     /// The services in start order.
-    private func start(gate: QueueGate?, group: any EventLoopGroup) async throws
+    private func start(gate: QueueGate?, httpClient: MesherHTTPClient, group: any EventLoopGroup) async throws
         -> [ServiceGroupConfiguration.ServiceConfiguration]
     {
-        let registry = RegistryService(config.registry, group: group, logger: logger)
+        let registry = try RegistryService(config.registry, httpClient: httpClient, group: group, logger: logger)
         let router = ServiceRouter(
             discovery: registry.registry,
             virtualIPs: VirtualIPTable(ipv6Prefix: config.routing.virtualIPv6PrefixBytes),
             searchSuffixes: config.routing.searchSuffixes)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: registry)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: HTTPClientService(client: httpClient)), .init(service: registry),
+        ]
         let proxy = try ProxyServer.start(
             settings: ProxySettings(config: config), logger: logger, accessLog: accessLog, router: router, group: group)
         services.append(
@@ -57,7 +69,8 @@ struct Sidecar {
             services.append(.init(service: dns))
         }
         let provider = try config.service.map {
-            try ProviderSide.start($0, registration: registry.registry, group: group, logger: logger)
+            try ProviderSide.start(
+                $0, registration: registry.registry, httpClient: httpClient, group: group, logger: logger)
         }
         if let provider { services.append(.init(service: ProviderService(provider: provider))) }
         let quit = QuitService()
