@@ -8,6 +8,7 @@ import NIOPosix
 import Proxy
 import Routing
 import ServiceLifecycle
+import UnixSignals
 
 /// `mesher run`: every long-lived part is a service of one group. Each is started (bound, registered,
 /// installed) in the order of the list, and the group shuts them down in reverse on SIGTERM, SIGINT or
@@ -21,6 +22,7 @@ struct Sidecar {
     let logger: Logger
 
     func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
         let gate =
             config.capture.mode == .nfqueue
@@ -31,14 +33,18 @@ struct Sidecar {
         let httpClient = MesherHTTPClient(group: group)
         let services: [ServiceGroupConfiguration.ServiceConfiguration]
         do {
-            services = try await start(gate: gate, httpClient: httpClient, group: group)
+            services =
+                try await start(gate: gate, httpClient: httpClient, group: group) + [
+                    .init(
+                        service: SignalService(signals: signals, logger: logger),
+                        successTerminationBehavior: .gracefullyShutdownGroup)
+                ]
         } catch {
             try? await httpClient.shutdown()
             throw error
         }
         let serviceGroup = ServiceGroup(
-            configuration: .init(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, logger: logger))
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
         try await serviceGroup.run()
         try await group.shutdownGracefully()
