@@ -12,8 +12,6 @@ enum AdminRoutes {
         var proxyReady = false
     }
 
-    static let proxyReadyHeader = "x-mesher-proxy"
-
     static let index = "not found: GET /healthz, GET /ready, POST /quitquitquit\n"
 
     /// `fromLoopback`: `/quitquitquit` is for the app beside Mesher (a Job whose work is done), never for

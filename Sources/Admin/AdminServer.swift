@@ -6,6 +6,9 @@ import NIOPosix
 /// Mesher's own endpoints: `/healthz` (the process serves) and `/ready` (the app it stands beside is up),
 /// for the kubelet's probes and for people, and `POST /quitquitquit` for the app.
 public final class AdminServer: Sendable {
+    /// On `/ready` answers once Mesher itself serves, whatever the app's health (`mesher await` reads it).
+    public static let proxyReadyHeader = "x-mesher-proxy"
+
     private let channel: any Channel
 
     private init(channel: any Channel) {
@@ -74,7 +77,7 @@ private final class AdminHandler: ChannelInboundHandler {
         var headers = HTTPHeaders([("content-type", "text/plain"), ("content-length", "\(answer.body.utf8.count)")])
         let keepAlive = request.isKeepAlive && !answer.quits
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        if answer.proxyReady { headers.add(name: AdminRoutes.proxyReadyHeader, value: "ready") }
+        if answer.proxyReady { headers.add(name: AdminServer.proxyReadyHeader, value: "ready") }
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: answer.status, headers: headers))),
             promise: nil)

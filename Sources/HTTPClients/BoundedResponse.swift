@@ -19,6 +19,7 @@ final class BoundedResponse: HTTPClientResponseDelegate, @unchecked Sendable {
     private let limit: Int
     private let reading: Reading
     private var status = 0
+    private var headers = HTTPHeaders()
     private var body = ByteBuffer()
 
     init(limit: Int, reading: Reading) {
@@ -28,6 +29,7 @@ final class BoundedResponse: HTTPClientResponseDelegate, @unchecked Sendable {
 
     func didReceiveHead(task: HTTPClient.Task<HTTPReply>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         status = Int(head.status.code)
+        headers = head.headers
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
@@ -62,6 +64,6 @@ final class BoundedResponse: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     func didFinishRequest(task: HTTPClient.Task<HTTPReply>) throws -> HTTPReply {
-        HTTPReply(status: status, body: body)
+        HTTPReply(status: status, headers: headers, body: body)
     }
 }

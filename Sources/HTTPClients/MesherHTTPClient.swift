@@ -55,9 +55,10 @@ extension MesherHTTPClient {
     }
 }
 
-/// A reply: its status and (what was kept of) its body.
+/// A reply: its status, its fields and (what was kept of) its body.
 public struct HTTPReply: Sendable {
     public var status: Int
+    public var headers: HTTPHeaders
     public var body: ByteBuffer
 }
 

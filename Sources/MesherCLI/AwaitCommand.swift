@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPClients
 import MesherBase
 import NIOCore
 import NIOPosix
@@ -33,15 +34,17 @@ struct AwaitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = Self.split(admin)!
-        let group = MultiThreadedEventLoopGroup.singleton
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let client = MesherHTTPClient(group: eventLoop)
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        while await !ReadinessProbe.isReady(host: host, port: port, group: group) {
+        while await !ReadinessProbe.isReady(host: host, port: port, client: client, on: eventLoop) {
             guard ContinuousClock.now < deadline else {
                 Self.warn("Mesher not ready at \(admin) after \(timeout)s: running the command anyway")
                 break
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: .milliseconds(100))
         }
+        try? await client.shutdown()
         Self.exec(command)
     }
 
