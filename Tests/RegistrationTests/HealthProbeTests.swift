@@ -63,11 +63,40 @@ import Testing
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let open = HealthProbe(kind: .tcp, host: "127.0.0.1", port: app.port, timeout: .seconds(1))
         #expect(try await open.run(on: eventLoop, client: client).get())
-        let port = app.port
         try await app.close()
-        let closed = HealthProbe(kind: .tcp, host: "127.0.0.1", port: port, timeout: .seconds(1))
+        // A port bound but not listening refuses connections, and, unlike a port just closed, no test running
+        // alongside can take it meanwhile.
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let closed = HealthProbe(kind: .tcp, host: "127.0.0.1", port: reserved.port, timeout: .seconds(1))
         #expect(try await !closed.run(on: eventLoop, client: client).get())
     }
+}
+
+/// A TCP port on 127.0.0.1 held by a socket that never listens.
+struct ReservedPort {
+    struct Failure: Error {}
+
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard fd >= 0, bound else { throw Failure() }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func release() { close(descriptor) }
 }
 
 /// An app on 127.0.0.1 with one answer per path.
