@@ -96,9 +96,11 @@ grep '"method"' "$work/logs/consumer.log" | tail -1
 echo "# provider's Mesher, inbound: the same request (it carried x-mesher-hop: 1, and went on with 2)"
 grep '"method"' "$work/logs/provider.log" | tail -1
 
-step "3. only the consumer has a Mesher: the provider's Mesher stops (deregisters), a deploy tool registers the app"
-kill -TERM "${pids[-2]}"
-sleep 1
+step "3. only the consumer has a Mesher: the provider's app asks its Mesher to leave (POST /quitquitquit, as a Job's
+   app does; from the host only), it deregisters, drains and exits; a deploy tool registers the app"
+as_app "$provider" curl -sS -X POST http://127.0.0.1:15000/quitquitquit
+for _ in $(seq 50); do kill -0 "${pids[-2]}" 2>/dev/null || break; sleep 0.1; done
+grep -oE '(shutting down|deregistered|stopped).*' "$work/logs/provider.err"
 echo "# registry files left: $(find "$work/registry" -name '*.yaml' | wc -l)"
 ip netns exec "$provider" "$mesher" uninstall
 cat > "$work/registry/account.yaml" <<YAML
