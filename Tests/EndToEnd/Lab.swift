@@ -127,7 +127,7 @@ final class Lab {
         try inClient([mesher] + arguments, uid: nil)
     }
 
-    /// `mesher run` as the proxy uid, with an access log, ready when the outbound port listens; `prefix`
+    /// `mesher run` as the proxy uid, with an access log, ready once started (listening, gate open); `prefix`
     /// goes in front of the command (`prlimit ...`).
     @discardableResult
     func startMesher(
@@ -136,7 +136,7 @@ final class Lab {
         let process = try spawn(
             in: client, uid: asRoot ? nil : Self.proxyUID, netAdmin: netAdmin,
             prefix + [mesher, "run", "--log-level", "debug", "--access-log", accessLogPath] + arguments, log: "mesher")
-        try waitForListener(in: client, port: 15001, process: process)
+        try waitUntilRunning(process, log: "mesher")
         return process
     }
 
@@ -194,7 +194,7 @@ final class Lab {
     }
 
     /// A Mesher on the server host too (the provider side): `mesher init` there and `mesher run` as the
-    /// proxy uid, with its own access log; ready when the inbound port listens.
+    /// proxy uid, with its own access log; ready once started.
     @discardableResult
     func startProviderMesher(_ arguments: [String] = []) throws -> Child {
         try sh(["ip", "netns", "exec", server, mesher, "init"]).check("mesher init (provider)")
@@ -202,7 +202,7 @@ final class Lab {
             in: server, uid: Self.proxyUID,
             [mesher, "run", "--log-level", "debug", "--access-log", providerAccessLogPath] + arguments,
             log: "provider-mesher")
-        try waitForListener(in: server, port: 15006, process: process)
+        try waitUntilRunning(process, log: "provider-mesher")
         return process
     }
 
@@ -308,6 +308,18 @@ final class Lab {
             usleep(50_000)
         }
         throw ShellError(description: "nothing listens on port \(port) in \(namespace); mesher log: \(log("mesher"))")
+    }
+
+    /// Waits for Mesher's "mesher running" line, logged once every listener is bound (and, in nfqueue mode,
+    /// the gate marks): a listening port alone can come a moment before the capture starts.
+    func waitUntilRunning(_ process: Child, log name: String, timeout: TimeInterval = 15) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log(name).contains("mesher running") { return }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        throw ShellError(description: "\(name) did not start; its log: \(log(name))")
     }
 
     /// Sends a signal and waits for the exit; returns the exit status.

@@ -31,6 +31,16 @@ struct Sidecar {
         // Mesher's own HTTP requests (etcd, the app's health check). AsyncHTTPClient traps on a client
         // dropped while running, so a start that fails shuts it down too.
         let httpClient = MesherHTTPClient(group: group)
+        try await runServices(gate: gate, signals: signals, httpClient: httpClient, group: group)
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// Starts the services and runs them to the end. Every service is released when this returns, before
+    /// the event loops stop: some release a promise of theirs as they go (NIO's quiescing helper).
+    private func runServices(
+        gate: QueueGate?, signals: UnixSignalsSequence, httpClient: MesherHTTPClient, group: any EventLoopGroup
+    ) async throws {
         let services: [ServiceGroupConfiguration.ServiceConfiguration]
         do {
             services =
@@ -43,12 +53,8 @@ struct Sidecar {
             try? await httpClient.shutdown()
             throw error
         }
-        let serviceGroup = ServiceGroup(
-            configuration: .init(services: services, logger: logger))
         logger.info("mesher running", metadata: ["pid": "\(getpid())"])
-        try await serviceGroup.run()
-        try await group.shutdownGracefully()
-        logger.info("stopped")
+        try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
     }
 
     /// The services in start order.
@@ -93,7 +99,11 @@ struct Sidecar {
                 metadata: ["iptables": "\(capture.installer.iptables.tool("restore", .ipv4))"])
             services.append(.init(service: CaptureRulesService(installer: capture.installer, logger: logger)))
         }
-        if let gate { services.append(.init(service: QueueGateService(gate: gate))) }
+        if let gate {
+            // Everything listens: new connections can be marked for capture.
+            gate.open()
+            services.append(.init(service: QueueGateService(gate: gate)))
+        }
         services.append(.init(service: quit, successTerminationBehavior: .gracefullyShutdownGroup))
         return services
     }
