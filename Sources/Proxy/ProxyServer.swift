@@ -3,10 +3,13 @@ import Logging
 import NIOCore
 import NIOPosix
 import Routing
+import Synchronization
 
 /// Mesher's listeners: outbound and inbound capture (what iptables REDIRECTs), and the explicit HTTP proxy.
 public final class ProxyServer: Sendable {
-    private let bound: [Listener]
+    /// Given up when the drain starts: a quiescing helper must be released while its event loop runs
+    /// (its deinit schedules there), not whenever the last task that held the server happens to end.
+    private let listeners: Mutex<[Listener]>
     private let environment: ProxyEnvironment
     private let limiter: ConnectionLimiter
     private let group: any EventLoopGroup
@@ -14,7 +17,7 @@ public final class ProxyServer: Sendable {
     private init(
         bound: [Listener], environment: ProxyEnvironment, limiter: ConnectionLimiter, group: any EventLoopGroup
     ) {
-        self.bound = bound
+        listeners = Mutex(bound)
         self.environment = environment
         self.limiter = limiter
         self.group = group
@@ -74,6 +77,10 @@ public final class ProxyServer: Sendable {
     public func startDraining(timeout: TimeAmount) -> EventLoopFuture<Void> {
         let eventLoop = group.next()
         environment.drain.set(.now() + timeout)
+        let bound = listeners.withLock { listeners in
+            defer { listeners = [] }
+            return listeners
+        }
         let closed = bound.map { listener in
             let promise = eventLoop.makePromise(of: Void.self)
             listener.quiescing.initiateShutdown(promise: promise)

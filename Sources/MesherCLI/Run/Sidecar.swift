@@ -36,8 +36,7 @@ struct Sidecar {
         logger.info("stopped")
     }
 
-    /// Starts the services and runs them to the end. Every service is released when this returns, before
-    /// the event loops stop: some release a promise of theirs as they go (NIO's quiescing helper).
+    /// Starts the services in order, then runs them until the group has shut them all down.
     private func runServices(
         gate: QueueGate?, signals: UnixSignalsSequence, httpClient: MesherHTTPClient, group: any EventLoopGroup
     ) async throws {
