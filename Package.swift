@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "MesherBase", targets: ["MesherBase"]),
         .library(name: "Limits", targets: ["Limits"]),
+        .library(name: "Routing", targets: ["Routing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -104,7 +105,7 @@ let package = Package(
             ]
         ),
         // Which instance gets a connection or request: service names, virtual IPs, balancers.
-        .target(name: "Routing", dependencies: ["Discovery"]),
+        .target(name: "Routing", dependencies: ["Discovery", "MesherBase"]),
         // A provider's side: registering its app and checking the app's health.
         .target(
             name: "Registration",
@@ -214,7 +215,8 @@ let package = Package(
             ],
             path: "Tests/RegistrationTests"
         ),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Discovery"], path: "Tests/RoutingTests"),
+        .testTarget(
+            name: "RoutingTests", dependencies: ["Routing", "Discovery", "MesherBase"], path: "Tests/RoutingTests"),
         .testTarget(
             name: "DeployTests",
             dependencies: ["Config", .product(name: "Yams", package: "Yams")],

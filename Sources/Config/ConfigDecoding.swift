@@ -7,7 +7,7 @@ import MesherBase
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http
-        case service, admin, capture, proxyMark, threads
+        case traffic, service, admin, capture, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -24,6 +24,7 @@ extension MesherConfig: Decodable {
         try c.decode(&explicitProxy, .explicitProxy)
         try c.decode(&dns, .dns)
         try c.decode(&http, .http)
+        try c.decode(&traffic, .traffic)
         service = try c.decodeIfPresent(ServiceConfig.self, forKey: .service)
         try c.decode(&admin, .admin)
         try c.decode(&capture, .capture)

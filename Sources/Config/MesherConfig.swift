@@ -20,6 +20,7 @@ public struct MesherConfig: Equatable, Sendable {
     public var explicitProxy = ExplicitProxyConfig()
     public var dns = DNSConfig()
     public var http = HTTPConfig()
+    public var traffic = TrafficConfig()
     /// The app this Mesher stands beside, registered so that others find it; `nil` registers nothing.
     public var service: ServiceConfig? = nil
     public var admin = AdminConfig()

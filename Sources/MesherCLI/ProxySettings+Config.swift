@@ -24,6 +24,7 @@ extension ProxySettings {
         sniffWindow = .nanoseconds(config.sniff.window.nanoseconds)
         opaquePorts = config.sniff.allOpaquePorts
         httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: config.http.maxHeaders)
+        traffic = config.traffic.policies
         headerTimeout = .nanoseconds(config.http.headerTimeout.nanoseconds)
         maxConnections = config.connection.maxConnections
         addForwardedFor = config.http.forwardedFor

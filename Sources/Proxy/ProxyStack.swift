@@ -3,16 +3,20 @@ import NIOCore
 import Routing
 
 /// What each event loop keeps for itself, so that no connection or request takes a lock another loop uses:
-/// its upstream connection pool, the destinations it saw speak first, and its own count of the warnings a
+/// its upstream connection pool, the destinations it saw speak first, its balancer state, and its own count of
+/// the warnings a
 /// flood could repeat (at most one line per kind and loop in 10 s).
 final class LoopState {
     let pool: UpstreamPool
     let serverFirst: ServerFirstCache
+    /// Its balancer's view of every service's instances (outstanding, latency, ejections).
+    let endpoints: EndpointTable
     let warnings = RateLimitedLog<ProxyWarning>()
 
-    init(pool: UpstreamPool, serverFirst: ServerFirstCache) {
+    init(pool: UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable) {
         self.pool = pool
         self.serverFirst = serverFirst
+        self.endpoints = endpoints
     }
 }
 
@@ -34,7 +38,8 @@ struct ProxyStack: Sendable {
         for eventLoop in group.makeIterator() {
             let state = LoopState(
                 pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
-                serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL))
+                serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
+                endpoints: EndpointTable(policies: settings.traffic))
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
         }
         self.loops = loops
@@ -57,7 +62,7 @@ struct ProxyStack: Sendable {
         let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: loop.serverFirst,
-            updateServerFirst: shareServerFirst, handOff: handOff(pool: loop.pool))
+            updateServerFirst: shareServerFirst, handOff: handOff(loop))
         try channel.pipeline.syncOperations.addHandler(detect)
     }
 
@@ -84,23 +89,24 @@ struct ProxyStack: Sendable {
         connection.labels.protocolName = "http"
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .explicitProxy, original: nil),
-            forward: httpContext(pool: loop.pool))
+            forward: httpContext(loop))
         try channel.pipeline.syncOperations.addHandler(forward)
         connection.startIdleTimer()
     }
 
-    func httpContext(pool: UpstreamPool) -> HTTPForwardContext {
-        HTTPForwardContext(environment: environment, routes: routes, pool: pool, connector: connector)
+    func httpContext(_ loop: LoopState) -> HTTPForwardContext {
+        HTTPForwardContext(
+            environment: environment, routes: routes, pool: loop.pool, endpoints: loop.endpoints, connector: connector)
     }
 
     /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
     /// and relayed as bytes, to a service instance when the app dialled a service's virtual IP.
-    func handOff(pool: UpstreamPool) -> DetectHandler.HandOff {
+    func handOff(_ loop: LoopState) -> DetectHandler.HandOff {
         { detected, connection, context in
             let pipeline = context.pipeline.syncOperations
             if detected.protocolSeen == .http {
                 let forward = HTTPForwardHandler(
-                    connection: connection, accepted: detected.accepted, forward: httpContext(pool: pool))
+                    connection: connection, accepted: detected.accepted, forward: httpContext(loop))
                 do {
                     try pipeline.addHandler(forward, position: .after(context.handler))
                 } catch {
@@ -109,7 +115,7 @@ struct ProxyStack: Sendable {
                 connection.startIdleTimer()
                 return .installed(start: nil)
             }
-            let route = routes.route(host: nil, accepted: detected.accepted)
+            let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
             guard route.address != nil else { return .refused(.noInstance) }
             let relay = RelayHandler(side: .downstream, connection: connection)
             do {
@@ -118,7 +124,8 @@ struct ProxyStack: Sendable {
                 return .failed
             }
             let forward = TCPForward(connection: connection, connector: connector, loopGuard: environment.loopGuard)
-            return .installed { forward.start(to: route, relay) }
+            let retry = ConnectRetry(routes: routes, endpoints: loop.endpoints, logger: environment.logger)
+            return .installed { forward.start(to: route, relay, retry: retry) }
         }
     }
 }

@@ -5,7 +5,6 @@ public final class ServiceRouter: Sendable {
     public let discovery: any ServiceDiscovery
     public let virtualIPs: VirtualIPTable
     private let searchSuffixes: [String]
-    private let balancer = RoundRobinBalancer()
 
     /// `searchSuffixes`: domains a name may carry and still mean the bare service
     /// ("accountservice.default.svc.cluster.local" with "svc.cluster.local").
@@ -36,9 +35,9 @@ public final class ServiceRouter: Sendable {
         virtualIPs.service(at: address)
     }
 
-    /// The next instance of `service`, round robin; `nil` when it has none.
-    public func pickInstance(of service: String) -> ServiceInstance? {
-        balancer.pick(from: discovery.snapshot.instances(of: service).filter(\.isUp), key: service)
+    /// Every instance the registry has of `service`, up or down; each event loop's `EndpointTable` picks.
+    public func instances(of service: String) -> [ServiceInstance] {
+        discovery.snapshot.instances(of: service)
     }
 }
 

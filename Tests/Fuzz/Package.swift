@@ -49,7 +49,7 @@ let package = Package(
             name: "FuzzHTTPForward",
             dependencies: [
                 "FuzzSupport", .product(name: "HTTP1", package: "Mesher"), .product(name: "Proxy", package: "Mesher"),
-                .product(name: "Limits", package: "Mesher"), nioCore,
+                .product(name: "Limits", package: "Mesher"), .product(name: "Routing", package: "Mesher"), nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

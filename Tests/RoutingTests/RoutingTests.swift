@@ -32,10 +32,9 @@ struct ServiceRouterTests {
         #expect(router.service(forHost: host) == nil)
     }
 
-    @Test func roundRobinAlternates() {
-        let picks = (0..<4).compactMap { _ in router.pickInstance(of: "accountservice")?.address }
-        #expect(picks == ["198.18.0.2", "198.18.0.3", "198.18.0.2", "198.18.0.3"])
-        #expect(router.pickInstance(of: "nothing") == nil)
+    @Test func instancesAreTheRegistrys() {
+        #expect(router.instances(of: "AccountService").map(\.address) == ["198.18.0.2", "198.18.0.3"])
+        #expect(router.instances(of: "nothing").isEmpty)
     }
 }
 

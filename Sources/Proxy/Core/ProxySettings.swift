@@ -54,6 +54,8 @@ public struct ProxySettings: Sendable {
     /// Concurrent downstream connections, all listeners together.
     public var maxConnections = 16384
     public var addForwardedFor = false
+    /// Balancing, connect retries and outlier ejection, per registry service.
+    public var traffic = TrafficPolicies()
 
     public init() {}
 

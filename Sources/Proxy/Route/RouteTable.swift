@@ -8,24 +8,33 @@ struct RouteTable: Sendable {
     let router: ServiceRouter?
 
     /// Inbound traffic goes to the app, on the port the caller asked for; outbound is routed.
-    func route(host: String?, accepted: Accepted) -> Routed {
+    func route(host: String?, accepted: Accepted, endpoints: EndpointTable) -> Routed {
         if accepted.direction == .inbound, let original = accepted.original { return .original(original) }
-        return route(host: host, destination: accepted.original)
+        return route(host: host, destination: accepted.original, endpoints: endpoints)
     }
 
     /// A Host header naming a service wins; else a destination that is a service's virtual IP;
-    /// else the original destination (egress pass-through).
-    func route(host: String?, destination: SocketAddress?) -> Routed {
+    /// else the original destination (egress pass-through). A service's instance is the loop's balancer's
+    /// pick, leased until the request settles.
+    func route(host: String?, destination: SocketAddress?, endpoints: EndpointTable) -> Routed {
         let service =
             host.flatMap { router?.service(forHost: $0) }
             ?? destination?.ipBytes.flatMap { router?.service(forVirtualIP: $0) }
-        guard let router, let service else {
+        guard let service else {
             if let destination { return .original(destination) }
             return host.flatMap(Routed.named) ?? .unroutable
         }
-        guard let instance = router.pickInstance(of: service),
-            let address = try? SocketAddress(ipAddress: instance.address, port: instance.port)
+        return pick(service, endpoints: endpoints, excluding: [])
+    }
+
+    /// Another instance of `service` for a retry, one not `tried` where there is one.
+    func pick(_ service: String, endpoints: EndpointTable, excluding tried: [EndpointKey]) -> Routed {
+        guard let router,
+            let lease = endpoints.pick(
+                service, from: router.instances(of: service), excluding: tried,
+                now: NIODeadline.now().uptimeNanoseconds),
+            let address = try? SocketAddress(ipAddress: lease.instance.address, port: lease.instance.port)
         else { return .noInstance(service: service) }
-        return .service(name: service, instance: instance, address: address)
+        return .service(name: service, lease: lease, address: address)
     }
 }

@@ -1,11 +1,12 @@
-import Discovery
 import NIOCore
 import NIOPosix
+import Routing
 
 /// What the Route stage hands on: where a connection or request goes, an instance of a registry service or
 /// where the app was going.
 enum Routed {
-    case service(name: String, instance: ServiceInstance, address: SocketAddress)
+    /// `lease`: the instance, held (counted outstanding) until the request or connect settles.
+    case service(name: String, lease: EndpointLease, address: SocketAddress)
     case original(SocketAddress)
     /// A host name to resolve (explicit proxy: no original destination to fall back on).
     case named(host: String, port: Int)
@@ -19,6 +20,10 @@ enum Routed {
         case .service(_, _, let address), .original(let address): address
         case .named, .noInstance, .unroutable: nil
         }
+    }
+
+    var lease: EndpointLease? {
+        if case .service(_, let lease, _) = self { lease } else { nil }
     }
 
     var serviceName: String? {

@@ -1,5 +1,6 @@
 import HTTP1
 import NIOCore
+import Routing
 
 /// One request on a downstream connection, from its head to the end of its response.
 final class HTTPExchange {
@@ -34,7 +35,10 @@ final class HTTPExchange {
     }
 
     let request: HTTP1Head
-    let route: Routed
+    /// Where it goes; another instance after a failed connect (`retry`).
+    var route: Routed
+    /// A service's request whose connect fails is sent to another instance.
+    var retry: ConnectRetry?
     let kind: Kind
     let started = NIODeadline.now()
     /// The head as it goes upstream, sent again on a retry.
@@ -52,10 +56,11 @@ final class HTTPExchange {
     /// Response body bytes sent to the client.
     var responseBytes = 0
 
-    init(request: HTTP1Head, route: Routed, kind: Kind) {
+    init(request: HTTP1Head, route: Routed, kind: Kind, retry: ConnectRetry?) {
         self.request = request
         self.route = route
         self.kind = kind
+        self.retry = route.lease == nil ? nil : retry
     }
 
     var isChunked: Bool { request.isChunked }

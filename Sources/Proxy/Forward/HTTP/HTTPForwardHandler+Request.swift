@@ -1,14 +1,16 @@
 import HTTP1
 import NIOCore
+import Routing
 
 extension HTTPForwardHandler {
     /// A complete request head: route it, then send it upstream (or answer it here).
     func begin(_ head: HTTP1Head) {
         let authority = Self.authority(of: head)
         let isConnect = head.isMethod("CONNECT")
-        let route = forward.routes.route(host: authority, accepted: accepted)
+        let route = forward.routes.route(host: authority, accepted: accepted, endpoints: forward.endpoints)
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let exchange = HTTPExchange(request: head, route: route, kind: kind)
+        let retry = ConnectRetry(routes: forward.routes, endpoints: forward.endpoints, logger: logger)
+        let exchange = HTTPExchange(request: head, route: route, kind: kind, retry: retry)
         self.exchange = exchange
         // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
         // misconfiguration that would send it round in circles.
@@ -92,6 +94,12 @@ extension HTTPForwardHandler {
             upstream.flush()
             readIfPending()
         case .failure(let error):
+            // Nothing reached the instance: another one may take the request, whatever its method.
+            if let next = exchange.retry?.next(after: exchange.route) {
+                exchange.route = next
+                exchange.attempt = .fresh
+                return connect(exchange, fresh: true)
+            }
             answer(exchange, MesherAnswer(connectFailure: ConnectionOutcome(connectError: error)))
         }
     }

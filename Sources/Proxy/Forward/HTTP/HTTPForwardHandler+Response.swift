@@ -1,5 +1,6 @@
 import HTTP1
 import NIOCore
+import Routing
 
 extension HTTPForwardHandler: UpstreamResponseReceiver {
     func upstreamInterim(_ head: HTTP1Head) {
@@ -16,6 +17,10 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             requestKeepAlive: exchange.request.keepAlive, delimited: downstream != .untilClose,
             inputPending: input != nil)
         exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
+        if let lease = exchange.route.lease {
+            let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
+            ConnectRetry.report(event, of: lease, logger: logger)
+        }
         write(HTTPMessages.downstreamResponse(head, framing: downstream, keepAlive: keepAlive, client: version))
     }
 
@@ -100,8 +105,10 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             exchange.queued = machine.requestEnded ? [.end(trailers: nil)] : []
             connect(exchange, fresh: true)
         case .reset:
+            chargeFailure(exchange)
             answer(exchange, .upstreamReset)
         case .protocolError(let error):
+            chargeFailure(exchange)
             connection.warnings.log(
                 .badResponse, "bad HTTP response from upstream",
                 metadata: [
@@ -110,5 +117,11 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
                 ], to: logger)
             answer(exchange, .upstreamProtocolError)
         }
+    }
+
+    /// The instance broke the exchange before answering: a failure towards its ejection.
+    private func chargeFailure(_ exchange: HTTPExchange) {
+        guard let lease = exchange.route.lease else { return }
+        ConnectRetry.report(lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger)
     }
 }

@@ -1,6 +1,7 @@
 import HTTP1
 import Logging
 import NIOCore
+import Routing
 
 /// What the HTTP forwarder of a connection needs beyond the connection: routes, this event loop's upstream
 /// pool, and how to open a tunnel.
@@ -8,6 +9,7 @@ struct HTTPForwardContext {
     let environment: ProxyEnvironment
     let routes: RouteTable
     let pool: UpstreamPool
+    let endpoints: EndpointTable
     let connector: UpstreamConnector
 }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import Routing
 
 /// The byte relay of one connection: connects where a route leads and pairs the upstream side with the
 /// downstream one.
@@ -7,23 +8,25 @@ struct TCPForward {
     let connector: UpstreamConnector
     let loopGuard: LoopGuard
 
-    /// Connects where `route` leads and pairs the upstream with `downstreamHandler` to relay bytes.
-    /// `beforePairing` runs once connected (CONNECT answers 200 there); `onFailure` replaces the reset.
+    /// Connects where `route` leads and pairs the upstream with `downstreamHandler` to relay bytes; a failed
+    /// connect to a service's instance goes to another as `retry` allows. `beforePairing` runs once connected
+    /// (CONNECT answers 200 there); `onFailure` replaces the reset.
     func start(
-        to route: Routed, _ downstreamHandler: RelayHandler, beforePairing: (() -> Void)? = nil,
-        onFailure: ((ConnectionOutcome) -> Void)? = nil
+        to route: Routed, _ downstreamHandler: RelayHandler, retry: ConnectRetry? = nil,
+        beforePairing: (() -> Void)? = nil, onFailure: ((ConnectionOutcome) -> Void)? = nil
     ) {
         let connection = self.connection
         let connector = self.connector
         let loopGuard = self.loopGuard
         let eventLoop = connection.channel.eventLoop
+        var retry = retry
         connection.connectStarted()
         let failed = { (outcome: ConnectionOutcome) in
             connection.record.fail(outcome)
             connection.connectFinished(upstreamOpen: false)
             if let onFailure { onFailure(outcome) } else { resetConnection(connection.channel) }
         }
-        let connect = { (address: SocketAddress) in
+        func connect(_ route: Routed, to address: SocketAddress) {
             if connection.labels.original == nil { connection.labels.upstream = address }
             // Never one of Mesher's own ports (CONNECT to the admin port through the explicit proxy, say).
             if let refusal = loopGuard.refusal(for: address, local: nil) { return failed(refusal) }
@@ -32,20 +35,25 @@ struct TCPForward {
                 .assumeIsolated().whenComplete { result in
                     switch result {
                     case .success(let upstream):
+                        route.lease?.connected(now: NIODeadline.now().uptimeNanoseconds)
                         connection.connectFinished(upstreamOpen: true)
                         guard connection.channel.isActive else { return upstream.close(promise: nil) }
                         beforePairing?()
                         RelayHandler.pair(downstreamHandler, upstreamHandler)
                     case .failure(let error):
+                        if connection.channel.isActive, let next = retry?.next(after: route), let address = next.address
+                        {
+                            return connect(next, to: address)
+                        }
                         failed(ConnectionOutcome(connectError: error))
                     }
                 }
         }
         // Addresses are known except for host names (explicit proxy), resolved off the event loop.
-        if let address = route.address { return connect(address) }
+        if let address = route.address { return connect(route, to: address) }
         route.resolveAddress(on: eventLoop).assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let address): connect(address)
+            case .success(let address): connect(route, to: address)
             case .failure: failed(.connectFailed)
             }
         }

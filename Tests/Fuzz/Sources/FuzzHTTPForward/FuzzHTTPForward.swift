@@ -4,6 +4,7 @@ import Limits
 import Logging
 import NIOCore
 import NIOEmbedded
+import Routing
 
 @testable import Proxy
 
@@ -56,7 +57,7 @@ private struct Harness {
             connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
             forward: HTTPForwardContext(
                 environment: environment, routes: RouteTable(router: nil), pool: pool,
-                connector: UpstreamConnector(settings: settings)))
+                endpoints: EndpointTable(policies: settings.traffic), connector: UpstreamConnector(settings: settings)))
         try downstream.pipeline.syncOperations.addHandler(forward)
         let pooled = UpstreamHTTPHandler(address: Self.upstreamAddress, pool: pool, limits: settings.httpLimits)
         try upstream.pipeline.syncOperations.addHandler(pooled)

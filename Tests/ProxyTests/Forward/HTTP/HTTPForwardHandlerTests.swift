@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
+import Routing
 import Testing
 
 @testable import Proxy
@@ -30,7 +31,8 @@ struct HTTPForwardFixture {
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
             forward: HTTPForwardContext(
-                environment: environment, routes: RouteTable(router: nil), pool: pool, connector: connector))
+                environment: environment, routes: RouteTable(router: nil), pool: pool,
+                endpoints: EndpointTable(policies: settings.traffic), connector: connector))
         try downstream.pipeline.syncOperations.addHandler(forward)
 
         let pooled = UpstreamHTTPHandler(address: Self.upstreamAddress, pool: pool, limits: settings.httpLimits)

@@ -1,0 +1,61 @@
+import MesherBase
+
+/// `traffic`: how requests to registry services are balanced, retried and kept away from failing instances;
+/// `defaults` for every service, and per service only the fields that differ.
+public struct TrafficConfig: Equatable, Sendable {
+    public static let retryAttemptsRange = 0...5
+    public static let consecutiveFailuresRange = 0...1000
+    public static let baseEjectionTimeRange = ConfigDuration(seconds: 1)...ConfigDuration(minutes: 60)
+    public static let maxEjectionPercentRange = 0...100
+
+    /// The defaults themselves are `TrafficPolicy`'s (MesherBase), which the proxy uses as they are.
+    public var policies = TrafficPolicies()
+
+    public init() {}
+}
+
+extension TrafficConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case defaults, services }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        if c.contains(.defaults) {
+            try Self.decode(&policies.defaults, from: c.superDecoder(forKey: .defaults))
+        }
+        guard c.contains(.services) else { return }
+        let services = try c.nestedContainer(keyedBy: AnyKey.self, forKey: .services)
+        for key in services.allKeys {
+            // A service's own fields over the defaults, whichever comes first in the file.
+            var policy = policies.defaults
+            try Self.decode(&policy, from: services.superDecoder(forKey: key))
+            policies.services[key.stringValue.lowercased()] = policy
+        }
+    }
+
+    enum PolicyKeys: String, CodingKey, CaseIterable { case loadBalancer, retries, outlierDetection }
+    enum RetryKeys: String, CodingKey, CaseIterable { case attempts }
+    enum OutlierKeys: String, CodingKey, CaseIterable {
+        case consecutiveFailures, baseEjectionTime, maxEjectionPercent
+    }
+
+    /// Overwrites the fields of `policy` that the mapping has.
+    static func decode(_ policy: inout TrafficPolicy, from decoder: any Decoder) throws {
+        let c = try decoder.strictContainer(PolicyKeys.self)
+        try c.decodeChoice(&policy.loadBalancer, .loadBalancer)
+        if c.contains(.retries) {
+            let retries = try c.superDecoder(forKey: .retries).strictContainer(RetryKeys.self)
+            try retries.decode(&policy.connectRetries, .attempts, in: retryAttemptsRange)
+        }
+        if c.contains(.outlierDetection) {
+            let outlier = try c.superDecoder(forKey: .outlierDetection).strictContainer(OutlierKeys.self)
+            var detection = policy.outlierDetection
+            try outlier.decode(&detection.consecutiveFailures, .consecutiveFailures, in: consecutiveFailuresRange)
+            var base = ConfigDuration(milliseconds: Int64(detection.baseEjectionTime / 1_000_000))
+            try outlier.decode(&base, .baseEjectionTime, in: baseEjectionTimeRange)
+            detection.baseEjectionTime = UInt64(base.nanoseconds)
+            try outlier.decode(&detection.maxEjectionPercent, .maxEjectionPercent, in: maxEjectionPercentRange)
+            policy.outlierDetection = detection
+        }
+    }
+}

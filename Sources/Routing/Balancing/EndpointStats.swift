@@ -1,0 +1,56 @@
+import Discovery
+import Foundation
+
+/// An instance as the balancer keys it.
+public struct EndpointKey: Hashable, Sendable, CustomStringConvertible {
+    public var address: String
+    public var port: Int
+
+    public init(_ instance: ServiceInstance) {
+        address = instance.address
+        port = instance.port
+    }
+
+    public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+}
+
+/// What one event loop has seen of one instance. Times are monotonic nanoseconds.
+struct EndpointStats {
+    /// Until an instance answers, it is assumed this fast: new instances get tried (Linkerd's default RTT).
+    static let defaultLatency = 30_000_000.0
+    /// Over about this long, a faster sample pulls a slow average down (peak-EWMA's decay).
+    static let decay = 10_000_000_000.0
+
+    var outstanding = 0
+    /// Peak-EWMA latency: a slower sample counts at once, faster ones only as they accumulate.
+    var latency = Self.defaultLatency
+    var lastSample: UInt64 = 0
+    var measured = false
+    var consecutiveFailures = 0
+    var ejections = 0
+    var ejectedUntil: UInt64?
+
+    mutating func observe(latency sample: Double, now: UInt64) {
+        // The first answer replaces the assumed latency outright.
+        if sample >= latency || !measured {
+            latency = sample
+        } else {
+            let weight = exp(-Double(now &- lastSample) / Self.decay)
+            latency = latency * weight + sample * (1 - weight)
+        }
+        lastSample = now
+        measured = true
+    }
+
+    /// What sending it one more request is expected to cost.
+    var cost: Double { latency * Double(outstanding + 1) }
+
+    /// Whether it is ejected at `now`; an ejection that ran out ends here, with a clean slate of failures.
+    mutating func isEjected(now: UInt64) -> Bool {
+        guard let until = ejectedUntil else { return false }
+        if now < until { return true }
+        ejectedUntil = nil
+        consecutiveFailures = 0
+        return false
+    }
+}

@@ -1,0 +1,159 @@
+import Discovery
+import MesherBase
+
+/// One event loop's view of every service's instances: what is outstanding, how fast each answers, which
+/// are ejected. Only its own loop uses it, so picking takes no lock; each loop learns on its own.
+public final class EndpointTable {
+    final class Service {
+        var stats: [EndpointKey: EndpointStats] = [:]
+        var nextTurn = 0
+        /// How many instances the registry had at the last pick: the base of `maxEjectionPercent`.
+        var instanceCount = 0
+    }
+
+    /// What a settled request did to its instance, for the log.
+    public enum Event: Equatable {
+        case ejected(EndpointKey, forNanoseconds: UInt64, count: Int)
+    }
+
+    public let policies: TrafficPolicies
+    private var services: [String: Service] = [:]
+    private let randomBelow: (Int) -> Int
+
+    /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator).
+    public init(policies: TrafficPolicies, randomBelow: @escaping (Int) -> Int = { Int.random(in: 0..<$0) }) {
+        self.policies = policies
+        self.randomBelow = randomBelow
+    }
+
+    /// An instance of `service` for one request or connection, leased until it settles: up instances that are
+    /// not ejected (all up ones if every one is), preferring those not yet `tried` by this request.
+    public func pick(
+        _ service: String, from instances: [ServiceInstance], excluding tried: [EndpointKey] = [], now: UInt64
+    ) -> EndpointLease? {
+        let entry = entry(service)
+        entry.instanceCount = instances.count
+        if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
+        let up = instances.filter(\.isUp)
+        var eligible = up.filter { entry.stats[EndpointKey($0)]?.isEjected(now: now) != true }
+        if eligible.isEmpty { eligible = up }
+        if !tried.isEmpty {
+            let untried = eligible.filter { !tried.contains(EndpointKey($0)) }
+            if !untried.isEmpty { eligible = untried }
+        }
+        guard !eligible.isEmpty else { return nil }
+        let chosen = choose(from: eligible, in: entry, kind: policies.policy(for: service).loadBalancer)
+        let key = EndpointKey(chosen)
+        entry.stats[key, default: EndpointStats()].outstanding += 1
+        return EndpointLease(table: self, service: service, instance: chosen, key: key, started: now)
+    }
+
+    private func choose(from eligible: [ServiceInstance], in entry: Service, kind: LoadBalancerKind) -> ServiceInstance
+    {
+        guard eligible.count > 1 else { return eligible[0] }
+        switch kind {
+        case .roundRobin:
+            entry.nextTurn &+= 1
+            return eligible[Int(UInt(bitPattern: entry.nextTurn) % UInt(eligible.count))]
+        case .random:
+            return eligible[randomBelow(eligible.count)]
+        case .ewma, .leastRequest:
+            // Power of two choices: two distinct instances at random, the cheaper wins.
+            let first = randomBelow(eligible.count)
+            var second = randomBelow(eligible.count - 1)
+            if second >= first { second += 1 }
+            let a = entry.stats[EndpointKey(eligible[first])] ?? EndpointStats()
+            let b = entry.stats[EndpointKey(eligible[second])] ?? EndpointStats()
+            let pickFirst = kind == .ewma ? a.cost <= b.cost : a.outstanding <= b.outstanding
+            return eligible[pickFirst ? first : second]
+        }
+    }
+
+    /// The lease settled: `latency` when an answer came (nanoseconds to its head), `failed` for a 5xx or a
+    /// failed connect. Returns an ejection when this failure was one too many.
+    func settle(_ lease: EndpointLease, latency: UInt64?, failed: Bool?, now: UInt64) -> Event? {
+        guard let entry = services[lease.service], var stats = entry.stats[lease.key] else { return nil }
+        defer { entry.stats[lease.key] = stats }
+        stats.outstanding = max(0, stats.outstanding - 1)
+        if let latency { stats.observe(latency: Double(latency), now: now) }
+        guard let failed else { return nil }
+        guard failed else {
+            stats.consecutiveFailures = 0
+            return nil
+        }
+        stats.consecutiveFailures += 1
+        let detection = policies.policy(for: lease.service).outlierDetection
+        guard stats.consecutiveFailures >= detection.consecutiveFailures, !stats.isEjected(now: now) else { return nil }
+        let ejected = entry.stats.values.reduce(0) { $0 + (($1.ejectedUntil ?? 0) > now ? 1 : 0) }
+        guard detection.allowsEjection(ejected: ejected, total: entry.instanceCount) else { return nil }
+        stats.ejections += 1
+        let time = detection.ejectionTime(count: stats.ejections)
+        stats.ejectedUntil = now + time
+        return .ejected(lease.key, forNanoseconds: time, count: stats.ejections)
+    }
+
+    private func entry(_ service: String) -> Service {
+        if let entry = services[service] { return entry }
+        let entry = Service()
+        services[service] = entry
+        return entry
+    }
+
+    /// Forgets instances the registry no longer has (their stats would otherwise grow with every change).
+    private func prune(_ entry: Service, keeping instances: [ServiceInstance]) {
+        let current = Set(instances.map(EndpointKey.init))
+        entry.stats = entry.stats.filter { current.contains($0.key) || $0.value.outstanding > 0 }
+    }
+
+    /// For tests and the admin API: the stats of one instance.
+    func stats(_ service: String, _ key: EndpointKey) -> EndpointStats? {
+        services[service]?.stats[key]
+    }
+}
+
+/// One request's (or connection's) hold on the instance it was sent to. Settle it once with what happened;
+/// one never settled (the client went away) only gives its outstanding count back.
+public final class EndpointLease {
+    private let table: EndpointTable
+    public let service: String
+    public let instance: ServiceInstance
+    public let key: EndpointKey
+    let started: UInt64
+    private var settled = false
+
+    init(table: EndpointTable, service: String, instance: ServiceInstance, key: EndpointKey, started: UInt64) {
+        self.table = table
+        self.service = service
+        self.instance = instance
+        self.key = key
+        self.started = started
+    }
+
+    /// An answer came: its head's status says whether the instance failed (5xx).
+    @discardableResult
+    public func answered(status: Int, now: UInt64) -> EndpointTable.Event? {
+        settle(latency: now &- started, failed: status >= 500, now: now)
+    }
+
+    /// The instance could not be reached, or broke the connection before answering.
+    @discardableResult
+    public func failed(now: UInt64) -> EndpointTable.Event? {
+        settle(latency: nil, failed: true, now: now)
+    }
+
+    /// A byte relay connected: the connect time is its latency, and the connection is no failure.
+    @discardableResult
+    public func connected(now: UInt64) -> EndpointTable.Event? {
+        settle(latency: now &- started, failed: false, now: now)
+    }
+
+    private func settle(latency: UInt64?, failed: Bool?, now: UInt64) -> EndpointTable.Event? {
+        guard !settled else { return nil }
+        settled = true
+        return table.settle(self, latency: latency, failed: failed, now: now)
+    }
+
+    deinit {
+        if !settled { _ = table.settle(self, latency: nil, failed: nil, now: 0) }
+    }
+}

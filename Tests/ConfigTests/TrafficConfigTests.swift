@@ -1,0 +1,68 @@
+import MesherBase
+import Testing
+
+@testable import Config
+
+struct TrafficConfigTests {
+    @Test func defaultsAreTrafficPolicys() {
+        let policy = MesherConfig().traffic.policies.defaults
+        #expect(policy == TrafficPolicy())
+        #expect(policy.loadBalancer == .ewma && policy.connectRetries == 2)
+        #expect(policy.outlierDetection.consecutiveFailures == 5)
+        #expect(policy.outlierDetection.baseEjectionTime == 30_000_000_000)
+        #expect(policy.outlierDetection.maxEjectionPercent == 50)
+    }
+
+    /// A service's own fields go over the defaults, whether it comes before or after them in the file.
+    @Test func servicesOverrideTheDefaultsFieldByField() throws {
+        let yaml = """
+            traffic:
+              services:
+                AccountService:
+                  loadBalancer: round-robin
+                  outlierDetection: {consecutiveFailures: 2}
+              defaults:
+                retries: {attempts: 0}
+                outlierDetection: {baseEjectionTime: 10s, maxEjectionPercent: 100}
+            """
+        let policies = try MesherConfig.parse(yaml).traffic.policies
+        #expect(policies.defaults.connectRetries == 0)
+        let account = policies.policy(for: "accountservice")
+        #expect(account.loadBalancer == .roundRobin)
+        #expect(account.connectRetries == 0)
+        #expect(account.outlierDetection.consecutiveFailures == 2)
+        #expect(account.outlierDetection.baseEjectionTime == 10_000_000_000)
+        #expect(account.outlierDetection.maxEjectionPercent == 100)
+        #expect(policies.policy(for: "other") == policies.defaults)
+    }
+
+    @Test func everyBalancerIsSpelledAsDocumented() throws {
+        for kind in LoadBalancerKind.allCases {
+            let yaml = "traffic: {defaults: {loadBalancer: \(kind.rawValue)}}\n"
+            #expect(try MesherConfig.parse(yaml).traffic.policies.defaults.loadBalancer == kind)
+        }
+    }
+
+    @Test(arguments: [
+        ("traffic:\n  defaults:\n    loadBalancer: fastest\n", 3, "traffic.defaults.loadBalancer", "not one of ewma"),
+        ("traffic:\n  defaults:\n    retries: {attempts: 9}\n", 3, "traffic.defaults.retries.attempts", "at most 5"),
+        ("traffic:\n  defaults:\n    retries: {on: [5xx]}\n", 3, "traffic.defaults.retries.on", "unknown field"),
+        (
+            "traffic:\n  services:\n    A:\n      outlierDetection: {maxEjectionPercent: 101}\n", 4,
+            "traffic.services.A.outlierDetection.maxEjectionPercent", "at most 100"
+        ),
+        (
+            "traffic:\n  defaults:\n    outlierDetection:\n      baseEjectionTime: 10ms\n", 4,
+            "traffic.defaults.outlierDetection.baseEjectionTime", "at least 1s"
+        ),
+        ("traffic:\n  default: {}\n", 2, "traffic.default", "unknown field"),
+    ])
+    func badTrafficNamesLineAndField(_ yaml: String, _ line: Int, _ field: String, _ message: String) {
+        #expect {
+            try MesherConfig.parse(yaml, source: "mesher.yaml")
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.line == line && error.field == field && error.message.contains(message)
+        }
+    }
+}

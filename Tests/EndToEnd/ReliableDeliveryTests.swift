@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// Reliable delivery against instances that misbehave on purpose: one answers every request with 500, one
+/// refuses connections (nothing listens on its port), two are healthy.
+@Suite(.serialized)
+struct ReliableDeliveryTests {
+    static let failing = """
+        import http.server, sys
+        class Failing(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                self.send_response(500)
+                self.send_header("Content-Length", "5")
+                self.end_headers()
+                self.wfile.write(b"fail\\n")
+            def log_message(self, *args):
+                print("request", flush=True)
+        http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Failing).serve_forever()
+        """
+
+    /// The four instances of FlakyService and a Mesher with `traffic` (one event loop: ejection is per loop).
+    func lab(traffic: String = "") throws -> Lab {
+        let lab = try Lab()
+        do {
+            try lab.startApp(name: "alpha", port: 7100)
+            try lab.startApp(name: "beta", port: 7101)
+            let failing = try lab.spawn(
+                in: lab.server, ["/usr/bin/python3", "-c", Self.failing, "7102"], log: "failing")
+            try lab.waitForListener(in: lab.server, port: 7102, process: failing)
+            try lab.register(
+                "flaky.yaml",
+                """
+                services:
+                  FlakyService:
+                    - {address: \(lab.serverIPv4), port: 7100}
+                    - {address: \(lab.serverIPv4), port: 7101}
+                    - {address: \(lab.serverIPv4), port: 7102}
+                    - {address: \(lab.serverIPv4), port: 7103}
+                """)
+            let config = try lab.writeConfig(
+                "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
+            try lab.mesherCommand(["init"]).check("mesher init")
+            try lab.startMesher(["--config", config])
+        } catch {
+            lab.destroy()
+            throw error
+        }
+        return lab
+    }
+
+    /// `count` GETs to FlakyService on one keep-alive connection (each routed on its own); their statuses.
+    func statuses(_ lab: Lab, count: Int) throws -> [String] {
+        let urls = Array(repeating: "http://FlakyService:8080/who", count: count)
+        let result = try lab.inClient(
+            ["curl", "-sS", "-m", "60", "--connect-to", "::\(lab.serverIPv4):8080", "-w", "%{http_code}\\n"]
+                + urls.flatMap { ["-o", "/dev/null", $0] })
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// The defaults (ewma), and round robin, which sends the refusing instance its share: no request fails on
+    /// the refusing instance (its failed connects go to another instance), and the failing one answers at most
+    /// `consecutiveFailures` (5) requests before it is ejected.
+    @Test(arguments: ["", "traffic: {defaults: {loadBalancer: round-robin}}\n"])
+    func connectsAreRetriedAndTheFailingInstanceEjected(_ traffic: String) throws {
+        let lab = try lab(traffic: traffic)
+        defer { lab.destroy() }
+        let statuses = try statuses(lab, count: 80)
+        #expect(statuses.count == 80)
+        #expect(!statuses.contains("502") && !statuses.contains("503"), "\(statuses)")
+        let served = statuses.filter { $0 == "500" }.count
+        #expect(served >= 1 && served <= 5, "500s before the ejection: \(statuses)")
+        #expect(statuses.filter { $0 == "200" }.count == 80 - served)
+        #expect(lab.log("failing").components(separatedBy: "request").count - 1 == served)
+        let mesherLog = lab.log("mesher")
+        #expect(mesherLog.contains("instance ejected after consecutive failures"), "\(mesherLog.suffix(2000))")
+        #expect(mesherLog.contains(":7102"), "the failing instance is named")
+    }
+
+    /// Without retries and ejection, round robin sends a share of the requests to each bad instance: what the
+    /// defaults prevent above.
+    @Test func withoutRetriesOrEjectionTheBadInstancesFailRequests() throws {
+        let lab = try lab(
+            traffic: """
+                traffic:
+                  defaults: {loadBalancer: round-robin, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}}
+
+                """)
+        defer { lab.destroy() }
+        let statuses = try statuses(lab, count: 80)
+        #expect(statuses.filter { $0 == "502" || $0 == "503" }.count >= 10, "\(statuses)")
+        #expect(statuses.filter { $0 == "500" }.count >= 10, "\(statuses)")
+    }
+}

@@ -1,0 +1,204 @@
+import Discovery
+import MesherBase
+import Testing
+
+@testable import Routing
+
+/// A seeded generator (SplitMix64): the balancers' randomness, the same in every run.
+final class SeededRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    func below(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+}
+
+private let second: UInt64 = 1_000_000_000
+private let millisecond: UInt64 = 1_000_000
+
+private func instances(_ count: Int, down: Set<Int> = []) -> [ServiceInstance] {
+    (0..<count).map {
+        ServiceInstance(service: "svc", address: "198.18.0.\($0 + 2)", port: 8080, isUp: !down.contains($0))
+    }
+}
+
+private func table(_ configure: (inout TrafficPolicy) -> Void = { _ in }, seed: UInt64 = 1) -> EndpointTable {
+    var policy = TrafficPolicy()
+    configure(&policy)
+    let random = SeededRandom(seed: seed)
+    return EndpointTable(policies: TrafficPolicies(defaults: policy), randomBelow: random.below)
+}
+
+struct BalancerTests {
+    @Test func roundRobinTakesTurnsAndSkipsDownInstances() {
+        let endpoints = table { $0.loadBalancer = .roundRobin }
+        let all = instances(3, down: [1])
+        let picks = (0..<4).map { _ in endpoints.pick("svc", from: all, now: 0)!.instance.address }
+        #expect(picks == ["198.18.0.4", "198.18.0.2", "198.18.0.4", "198.18.0.2"])
+        #expect(endpoints.pick("svc", from: instances(2, down: [0, 1]), now: 0) == nil)
+        #expect(endpoints.pick("svc", from: [], now: 0) == nil)
+    }
+
+    /// Every kind spreads a steady load over every instance (property: for many seeds and sizes, with eight
+    /// requests in flight and every instance answering alike, none gets less than half or more than twice
+    /// its fair share).
+    @Test(arguments: LoadBalancerKind.allCases)
+    func everyKindSpreadsEvenInstancesFairly(_ kind: LoadBalancerKind) {
+        for seed in UInt64(1)...6 {
+            for size in 2...6 {
+                let endpoints = table({ $0.loadBalancer = kind }, seed: seed)
+                let all = instances(size)
+                var counts: [String: Int] = [:]
+                var inFlight: [EndpointLease] = []
+                for turn in 0..<(400 * size) {
+                    let now = UInt64(turn) * millisecond
+                    let lease = endpoints.pick("svc", from: all, now: now)!
+                    counts[lease.instance.address, default: 0] += 1
+                    inFlight.append(lease)
+                    if inFlight.count == 8 { inFlight.removeFirst().answered(status: 200, now: now) }
+                }
+                #expect(counts.count == size, "\(kind) seed \(seed): \(counts)")
+                #expect(counts.values.allSatisfy { (200...800).contains($0) }, "\(kind) seed \(seed): \(counts)")
+            }
+        }
+    }
+
+    @Test func ewmaSendsLittleToASlowInstance() {
+        let endpoints = table { $0.loadBalancer = .ewma }
+        let all = instances(3)
+        var counts: [String: Int] = [:]
+        var now: UInt64 = 0
+        for _ in 0..<3000 {
+            let lease = endpoints.pick("svc", from: all, now: now)!
+            counts[lease.instance.address, default: 0] += 1
+            // 198.18.0.4 answers in 200 ms, the others in 1 ms.
+            let latency = lease.instance.address == "198.18.0.4" ? 200 * millisecond : millisecond
+            lease.answered(status: 200, now: now + latency)
+            now += millisecond
+        }
+        #expect(counts["198.18.0.4", default: 0] < 150, "\(counts)")
+    }
+
+    @Test func leastRequestAvoidsTheBusyInstance() {
+        let endpoints = table { $0.loadBalancer = .leastRequest }
+        let all = instances(2)
+        // 198.18.0.2 holds ten requests that never end; every new one then goes to 198.18.0.3.
+        let held = (0..<10).map { _ in endpoints.pick("svc", from: all, excluding: [EndpointKey(all[1])], now: 0)! }
+        #expect(held.allSatisfy { $0.instance.address == "198.18.0.2" })
+        for _ in 0..<50 {
+            let lease = endpoints.pick("svc", from: all, now: 0)!
+            #expect(lease.instance.address == "198.18.0.3")
+            lease.answered(status: 200, now: 0)
+        }
+    }
+
+    @Test func aLeaseNeverSettledGivesItsRequestBack() {
+        let endpoints = table()
+        let all = instances(1)
+        let key = EndpointKey(all[0])
+        do {
+            let lease = endpoints.pick("svc", from: all, now: 0)
+            #expect(endpoints.stats("svc", key)?.outstanding == 1)
+            _ = lease
+        }
+        #expect(endpoints.stats("svc", key)?.outstanding == 0)
+    }
+
+    @Test func retriesPreferInstancesNotTried() {
+        let endpoints = table { $0.loadBalancer = .random }
+        let all = instances(3)
+        for _ in 0..<50 {
+            let tried = [EndpointKey(all[0]), EndpointKey(all[2])]
+            #expect(endpoints.pick("svc", from: all, excluding: tried, now: 0)?.instance.address == "198.18.0.3")
+        }
+        // With every instance tried, one of them again rather than none.
+        #expect(endpoints.pick("svc", from: instances(1), excluding: [EndpointKey(all[0])], now: 0) != nil)
+    }
+}
+
+struct OutlierEjectionTests {
+    @Test func consecutiveFailuresEjectForTheBaseTimeThenLonger() {
+        let endpoints = table { $0.loadBalancer = .roundRobin }
+        let all = instances(3)
+        let bad = EndpointKey(all[1])
+        var now: UInt64 = 0
+        func sendUntilEjected() -> Int {
+            var failures = 0
+            for _ in 0..<100 {
+                let lease = endpoints.pick("svc", from: all, now: now)!
+                now += millisecond
+                if lease.key == bad {
+                    failures += 1
+                    if lease.answered(status: 500, now: now) != nil { return failures }
+                } else {
+                    lease.answered(status: 200, now: now)
+                }
+            }
+            return failures
+        }
+        #expect(sendUntilEjected() == 5)
+        // Ejected: 30 s of picks without it.
+        for step in 0..<100 {
+            let lease = endpoints.pick("svc", from: all, now: now + UInt64(step) * 290 * millisecond)!
+            #expect(lease.key != bad)
+            lease.answered(status: 200, now: now)
+        }
+        now += 30 * second
+        #expect(endpoints.stats("svc", bad)?.ejections == 1)
+        // Back after its time, with a clean slate; the second ejection lasts twice as long.
+        #expect(sendUntilEjected() == 5)
+        #expect(endpoints.stats("svc", bad)?.ejectedUntil == now + 60 * second)
+    }
+
+    @Test func aSuccessResetsTheCount() {
+        let endpoints = table()
+        let all = instances(2)
+        let lease = { endpoints.pick("svc", from: all, excluding: [EndpointKey(all[1])], now: 0)! }
+        for _ in 0..<4 { #expect(lease().answered(status: 503, now: 0) == nil) }
+        lease().answered(status: 200, now: 0)
+        for _ in 0..<4 { #expect(lease().answered(status: 502, now: 0) == nil) }
+        #expect(lease().failed(now: 0) != nil, "a failed connect counts as much as a 5xx")
+    }
+
+    @Test func neverMoreThanMaxEjectionPercent() {
+        let endpoints = table { $0.outlierDetection.maxEjectionPercent = 50 }
+        let all = instances(3)
+        var ejected = Set<EndpointKey>()
+        for _ in 0..<200 {
+            let lease = endpoints.pick("svc", from: all, now: 0)!
+            if lease.answered(status: 500, now: 0) != nil { ejected.insert(lease.key) }
+        }
+        #expect(ejected.count == 1, "one of three is 33 %; two would be 67 %")
+        // A single instance is never ejected: with every instance failing, all are used rather than none.
+        let lone = table()
+        for _ in 0..<20 { #expect(lone.pick("solo", from: instances(1), now: 0)!.answered(status: 500, now: 0) == nil) }
+    }
+
+    @Test func zeroConsecutiveFailuresTurnsItOff() {
+        let endpoints = table { $0.outlierDetection.consecutiveFailures = 0 }
+        for _ in 0..<50 { #expect(endpoints.pick("svc", from: instances(4), now: 0)!.failed(now: 0) == nil) }
+    }
+
+    @Test func ejectionTimeGrowsAndIsCapped() {
+        var detection = OutlierDetection()
+        #expect(detection.ejectionTime(count: 1) == 30 * second)
+        #expect(detection.ejectionTime(count: 3) == 90 * second)
+        #expect(detection.ejectionTime(count: 1000) == 300 * second)
+        detection.baseEjectionTime = 600 * second
+        #expect(detection.ejectionTime(count: 2) == 600 * second, "a base above the cap is the cap")
+    }
+
+    @Test func perServicePoliciesApply() {
+        var strict = TrafficPolicy()
+        strict.outlierDetection.consecutiveFailures = 1
+        let endpoints = EndpointTable(policies: TrafficPolicies(services: ["strict": strict]))
+        #expect(endpoints.pick("strict", from: instances(2), now: 0)!.failed(now: 0) != nil)
+        #expect(endpoints.pick("other", from: instances(2), now: 0)!.failed(now: 0) == nil)
+    }
+}
