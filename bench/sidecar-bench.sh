@@ -40,7 +40,9 @@ worker_processes 1; daemon off; pid $HERE/nginx.pidfile; error_log /dev/null;
 worker_rlimit_nofile 65536;
 events { worker_connections 32768; }
 http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:8080 backlog=4096; root $HERE; location / { try_files /1k =404; } } }
+  server { listen 127.0.0.1:8080 backlog=4096; root $HERE; location / { try_files /1k =404; } }
+  server { listen 127.0.0.1:8081 backlog=4096; root $HERE; location / { try_files /1k =404; } }
+  server { listen 127.0.0.1:8082 backlog=4096; location / { return 500; } } }
 NG
 "${N[@]}" nginx -c "$HERE/nginx.conf" & echo $! >"$HERE/nginx.pid"
 cat >"$HERE/haproxy-tcp.cfg" <<HC
@@ -63,6 +65,32 @@ HC
 sed -e 's/mode tcp/mode http/g' -e 's/^  default_backend b/  option http-keep-alive\n  default_backend b/' "$HERE/haproxy-tcp.cfg" >"$HERE/haproxy-http.cfg"
 mkdir "$HERE/registry"
 printf 'services:\n  bench-svc:\n    - {address: 127.0.0.1, port: 8080}\n' >"$HERE/registry/bench.yaml"
+# One bad instance of three (8082 answers 500), for Mesher by service name and for HAProxy as a backend.
+printf 'services:\n  bench-bad:\n%s' "$(printf '    - {address: 127.0.0.1, port: %s}\n' 8080 8081 8082)" \
+    >"$HERE/registry/bad.yaml"
+cat >"$HERE/haproxy-bad.cfg" <<HC
+global
+  maxconn 4000
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  retries 2
+  option redispatch
+  retry-on conn-failure empty-response response-timeout 500 502 503 504
+frontend f
+  bind 0.0.0.0:15017
+  option http-keep-alive
+  default_backend b
+backend b
+  option httpchk GET /
+  http-check expect status 200
+  server s1 127.0.0.1:8080 check
+  server s2 127.0.0.1:8081 check
+  server s3 127.0.0.1:8082 check
+HC
 common="registry: {directory: $HERE/registry}
 threads: 1
 log: {level: warning}
@@ -72,6 +100,10 @@ explicitProxy: {enabled: false}
 inbound: {enabled: false}
 drainTimeout: 1s"
 printf '%s\n' "$common" >"$HERE/mesher.yaml"
+# The policy layer off, as far as configuration goes: what it costs on routed requests (route-c32 against
+# route-c32-off, same build, same run).
+printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}, circuitBreaker: {maxRequests: 1000000}}}\n' \
+    "$common" >"$HERE/mesher-off.yaml"
 printf '%s\nsniff: {opaquePorts: [8080]}\n' "$common" >"$HERE/mesher-tcp.yaml"
 "${N[@]}" iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 & echo $! >"$HERE/iperf.pid"
 sleep 0.5
@@ -91,6 +123,11 @@ wrkrun() {
         awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} / requests in / {n=$1}
              /Non-2xx|Socket errors/ {e=e" "$0} END {printf "%s %s %s %s%s\n", r, p50, p99, n, e}'
 }
+# "rps p50 p99 requests [errors]" -> "percent% requests non2xx"
+success_rate() {
+    awk '{n = $4; bad = 0; if (match($0, /Non-2xx or 3xx responses: [0-9]+/)) { split(substr($0, RSTART, RLENGTH), f, ": "); bad = f[2] }
+          printf "%.3f%% %d %d\n", n ? 100 * (n - bad) / n : 0, n, bad}'
+}
 cpu_seconds() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # Private (anonymous) memory: what each extra sidecar costs; RSS also counts the binary's shared, clean pages.
@@ -100,7 +137,8 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 # Every proxy runs for the whole benchmark, each on its own port (uid 1337, so its own connections are not
 # redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
-declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015)
+declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015
+    [mesher-off]=15016 [haproxy-bad]=15017)
 # Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
 [ -n "$BASELINE" ] && PROXIES+=(baseline)
 startproxy() { # name cmd...
@@ -117,6 +155,9 @@ printf 'outbound: {port: %s}\n' "${PORT[mesher-tcp]}" >>"$HERE/mesher-tcp.yaml"
 printf 'outbound: {port: %s}\n' "${PORT[mesher]}" >>"$HERE/mesher.yaml"
 startproxy mesher-tcp "$MESHER" run --config "$HERE/mesher-tcp.yaml"
 startproxy mesher "$MESHER" run --config "$HERE/mesher.yaml"
+printf 'outbound: {port: %s}\n' "${PORT[mesher-off]}" >>"$HERE/mesher-off.yaml"
+startproxy mesher-off "$MESHER" run --config "$HERE/mesher-off.yaml"
+startproxy haproxy-bad haproxy -f "$HERE/haproxy-bad.cfg" -db
 if [ -n "$BASELINE" ]; then
     sed -e "s/${PORT[mesher]}/${PORT[baseline]}/" "$HERE/mesher.yaml" >"$HERE/baseline.yaml"
     startproxy baseline "$BASELINE" run --config "$HERE/baseline.yaml"
@@ -153,6 +194,13 @@ for round in $(seq "$ROUNDS"); do
     done
     route_to "${PORT[mesher]}"
     result mesher route-c32 "$(wrkrun 32 -H 'Host: bench-svc')"
+    route_to "${PORT[mesher-off]}"
+    result mesher route-c32-off "$(wrkrun 32 -H 'Host: bench-svc')"
+    # One bad instance of three: the share of requests answered 2xx (wrk counts the others).
+    route_to "${PORT[mesher]}"
+    result mesher bad-1-of-3 "$(wrkrun 32 -H 'Host: bench-bad' | success_rate)"
+    route_to "${PORT[haproxy-bad]}"
+    result haproxy-http bad-1-of-3 "$(wrkrun 32 | success_rate)"
     for proxy in "${PROXIES[@]}"; do
         # HAProxy in HTTP mode cannot carry iperf3's protocol (Mesher sniffs it and relays it as TCP).
         if [ "$proxy" = haproxy-http ]; then result "$proxy" tcp-bulk "n/a"; continue; fi
@@ -214,7 +262,8 @@ print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} int
 baseline = "baseline" in proxies
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
       + (f"{'mesher/baseline':>17}" if baseline else ""))
-order = ["ka-c32", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "rss-idle", "anon-idle", "rss-load", "anon-load", "cpu-100k"]
+order = ["ka-c32", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "bad-1-of-3", "rss-idle", "anon-idle", "rss-load",
+         "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 for scenario, values in rows.items():
     cells, nums = [], {}
@@ -222,11 +271,19 @@ for scenario, values in rows.items():
         v = values.get(p)
         nums[p] = number(v) if v else None
         cells.append(f"{(v.split()[0] + (' ' + v.split()[1] if scenario.startswith(('rss', 'anon', 'cpu', 'tcp', 'idle')) and len(v.split()) > 1 else '')) if v else '-':>16}")
+    if scenario == "bad-1-of-3":
+        print(f"{scenario:<12}" + "".join(cells) + "   (2xx share; requests, non-2xx: "
+              + ", ".join(f"{p} {' / '.join(values[p].split()[1:3])}" for p in proxies if p in values) + ")")
+        continue
     def ratio(a, b):
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
           + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
-    if scenario in ("ka-c32", "ka-c1", "close-c8", "route-c32"):
+    if scenario in ("ka-c32", "ka-c1", "close-c8", "route-c32", "route-c32-off"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
+off = rows.get("route-c32-off", {}).get("mesher")
+on = rows.get("route-c32", {}).get("mesher")
+if on and off and number(off):
+    print(f"policy layer (defaults) on routed requests: route-c32 / route-c32-off = {number(on) / number(off):.2f}")
 PY

@@ -7,6 +7,8 @@ public struct TrafficConfig: Equatable, Sendable {
     public static let consecutiveFailuresRange = 0...1000
     public static let baseEjectionTimeRange = ConfigDuration(seconds: 1)...ConfigDuration(minutes: 60)
     public static let maxEjectionPercentRange = 0...100
+    public static let requestTimeoutRange = ConfigDuration(seconds: 0)...ConfigDuration(hours: 1)
+    public static let maxRequestsRange = 1...1_000_000
 
     /// The defaults themselves are `TrafficPolicy`'s (MesherBase), which the proxy uses as they are.
     public var policies = TrafficPolicies()
@@ -33,7 +35,10 @@ extension TrafficConfig: Decodable {
         }
     }
 
-    enum PolicyKeys: String, CodingKey, CaseIterable { case loadBalancer, retries, outlierDetection }
+    enum PolicyKeys: String, CodingKey, CaseIterable {
+        case loadBalancer, requestTimeout, retries, outlierDetection, circuitBreaker
+    }
+    enum BreakerKeys: String, CodingKey, CaseIterable { case maxRequests }
     enum RetryKeys: String, CodingKey, CaseIterable { case attempts }
     enum OutlierKeys: String, CodingKey, CaseIterable {
         case consecutiveFailures, baseEjectionTime, maxEjectionPercent
@@ -43,6 +48,13 @@ extension TrafficConfig: Decodable {
     static func decode(_ policy: inout TrafficPolicy, from decoder: any Decoder) throws {
         let c = try decoder.strictContainer(PolicyKeys.self)
         try c.decodeChoice(&policy.loadBalancer, .loadBalancer)
+        var timeout = ConfigDuration(milliseconds: Int64(policy.requestTimeout / 1_000_000))
+        try c.decode(&timeout, .requestTimeout, in: requestTimeoutRange)
+        policy.requestTimeout = UInt64(timeout.nanoseconds)
+        if c.contains(.circuitBreaker) {
+            let breaker = try c.superDecoder(forKey: .circuitBreaker).strictContainer(BreakerKeys.self)
+            try breaker.decode(&policy.maxRequests, .maxRequests, in: maxRequestsRange)
+        }
         if c.contains(.retries) {
             let retries = try c.superDecoder(forKey: .retries).strictContainer(RetryKeys.self)
             try retries.decode(&policy.connectRetries, .attempts, in: retryAttemptsRange)

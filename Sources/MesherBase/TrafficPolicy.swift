@@ -4,6 +4,12 @@ public struct TrafficPolicy: Sendable, Equatable {
     /// Extra tries after a failed connect, each on another instance where there is one: nothing reached the
     /// app, so this is safe for every method.
     public var connectRetries = 2
+    /// Nanoseconds from a request's head to its response's head, retries included (504 `request-timeout`);
+    /// 0: none. The body then streams for as long as it flows (`connection.idleTimeout`).
+    public var requestTimeout: UInt64 = 15_000_000_000
+    /// Requests in flight to the service at once; more are answered 503 `overflow` at once, not queued.
+    /// Each event loop takes its share (shared without a lock: a loop may shed while another has room).
+    public var maxRequests = 4096
     public var outlierDetection = OutlierDetection()
 
     public init() {}

@@ -35,11 +35,12 @@ struct ProxyStack: Sendable {
         self.connector = connector
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
         let settings = environment.settings
+        let loopCount = Array(group.makeIterator()).count
         for eventLoop in group.makeIterator() {
             let state = LoopState(
                 pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
-                endpoints: EndpointTable(policies: settings.traffic))
+                endpoints: EndpointTable(policies: settings.traffic, loops: loopCount))
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
         }
         self.loops = loops
@@ -116,6 +117,7 @@ struct ProxyStack: Sendable {
                 return .installed(start: nil)
             }
             let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
+            if case .overflow = route { return .refused(.overflow) }
             guard route.address != nil else { return .refused(.noInstance) }
             let relay = RelayHandler(side: .downstream, connection: connection)
             do {

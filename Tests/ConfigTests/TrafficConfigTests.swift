@@ -11,6 +11,13 @@ struct TrafficConfigTests {
         #expect(policy.outlierDetection.consecutiveFailures == 5)
         #expect(policy.outlierDetection.baseEjectionTime == 30_000_000_000)
         #expect(policy.outlierDetection.maxEjectionPercent == 50)
+        #expect(policy.requestTimeout == 15_000_000_000 && policy.maxRequests == 4096)
+    }
+
+    @Test func timeoutAndBreaker() throws {
+        let yaml = "traffic: {defaults: {requestTimeout: 0s, circuitBreaker: {maxRequests: 10}}}\n"
+        let policy = try MesherConfig.parse(yaml).traffic.policies.defaults
+        #expect(policy.requestTimeout == 0 && policy.maxRequests == 10)
     }
 
     /// A service's own fields go over the defaults, whether it comes before or after them in the file.
@@ -56,6 +63,11 @@ struct TrafficConfigTests {
             "traffic.defaults.outlierDetection.baseEjectionTime", "at least 1s"
         ),
         ("traffic:\n  default: {}\n", 2, "traffic.default", "unknown field"),
+        ("traffic:\n  defaults:\n    requestTimeout: 2h\n", 3, "traffic.defaults.requestTimeout", "at most 1h"),
+        (
+            "traffic:\n  defaults:\n    circuitBreaker: {maxRequests: 0}\n", 3,
+            "traffic.defaults.circuitBreaker.maxRequests", "at least 1"
+        ),
     ])
     func badTrafficNamesLineAndField(_ yaml: String, _ line: Int, _ field: String, _ message: String) {
         #expect {

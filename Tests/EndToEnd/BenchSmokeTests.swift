@@ -19,10 +19,16 @@ struct BenchSmokeTests {
             #expect(row.count == 9, "5 proxies and 3 ratios: \(row)")
             #expect(row[1...5].allSatisfy { Double($0) ?? 0 > 0 }, "requests per second: \(row)")
         }
-        for scenario in ["rss-idle", "rss-load", "anon-idle", "anon-load", "cpu-100k", "route-c32", "idle-200"] {
+        for scenario in [
+            "rss-idle", "rss-load", "anon-idle", "anon-load", "cpu-100k", "route-c32", "route-c32-off", "idle-200",
+        ] {
             let row = try #require(rows[scenario], "\(result.stdout)")
             let mesher = row.filter { Double($0) != nil }
             #expect(!mesher.isEmpty, "\(scenario): \(row)")
         }
+        // One bad instance of three: a 2xx share for HAProxy (health checks, retry-on) and Mesher.
+        let bad = try #require(rows["bad-1-of-3"], "\(result.stdout)")
+        #expect(bad.filter { $0.hasSuffix("%") && Double($0.dropLast()) != nil }.count == 2, "\(bad)")
+        #expect(result.stdout.contains("policy layer (defaults) on routed requests: route-c32 / route-c32-off = "))
     }
 }

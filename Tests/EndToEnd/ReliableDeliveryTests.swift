@@ -92,4 +92,89 @@ struct ReliableDeliveryTests {
         #expect(statuses.filter { $0 == "502" || $0 == "503" }.count >= 10, "\(statuses)")
         #expect(statuses.filter { $0 == "500" }.count >= 10, "\(statuses)")
     }
+
+    static let slow = """
+        import http.server, sys, time
+        class Slow(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                time.sleep(1.5)
+                self.send_response(200)
+                self.send_header("Content-Length", "5")
+                self.end_headers()
+                self.wfile.write(b"slow\\n")
+            def log_message(self, *args):
+                pass
+        http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Slow).serve_forever()
+        """
+
+    /// `count` GETs to SlowService at once, each on its own connection: "status seconds x-mesher-error" each.
+    static let concurrentClient = """
+        import http.client, sys, threading, time
+        host, count = sys.argv[1], int(sys.argv[2])
+        results = []
+        def call():
+            start = time.time()
+            c = http.client.HTTPConnection(host, 8080, timeout=10)
+            c.request("GET", "/", headers={"Host": "SlowService:8080"})
+            r = c.getresponse()
+            r.read()
+            results.append("%d %.2f %s" % (r.status, time.time() - start, r.getheader("x-mesher-error", "-")))
+        threads = [threading.Thread(target=call) for _ in range(count)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("\\n".join(results), flush=True)
+        """
+
+    func slowLab(traffic: String) throws -> Lab {
+        let lab = try Lab()
+        do {
+            let slow = try lab.spawn(in: lab.server, ["/usr/bin/python3", "-c", Self.slow, "7200"], log: "slow")
+            try lab.waitForListener(in: lab.server, port: 7200, process: slow)
+            try lab.register(
+                "slow.yaml", "services:\n  SlowService:\n    - {address: \(lab.serverIPv4), port: 7200}\n")
+            let config = try lab.writeConfig(
+                "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
+            try lab.mesherCommand(["init"]).check("mesher init")
+            try lab.startMesher(["--config", config])
+        } catch {
+            lab.destroy()
+            throw error
+        }
+        return lab
+    }
+
+    func callConcurrently(_ lab: Lab, _ count: Int) throws -> [(status: Int, seconds: Double, error: String)] {
+        let result = try lab.inClient(["/usr/bin/python3", "-c", Self.concurrentClient, lab.serverIPv4, "\(count)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return (Int(parts[0]) ?? 0, Double(parts[1]) ?? -1, String(parts[2]))
+        }
+    }
+
+    /// A response head that does not come within the service's `requestTimeout` is a 504 at that time.
+    @Test func requestTimeoutAnswers504InTime() throws {
+        let lab = try slowLab(traffic: "traffic: {services: {SlowService: {requestTimeout: 300ms}}}\n")
+        defer { lab.destroy() }
+        let results = try callConcurrently(lab, 1)
+        #expect(results.count == 1)
+        #expect(results.first?.status == 504 && results.first?.error == "request-timeout", "\(results)")
+        #expect((0.25...1.2).contains(results.first?.seconds ?? -1), "\(results)")
+        #expect(lab.accessLogHas { $0.contains(#""error":"request-timeout""#) && $0.contains(#""status":504"#) })
+    }
+
+    /// With `maxRequests: 2`, the third and later requests in flight are answered 503 `overflow` at once
+    /// instead of waiting behind the slow ones; the two admitted ones complete.
+    @Test func maxRequestsShedsLoadAtOnce() throws {
+        let lab = try slowLab(traffic: "traffic: {defaults: {circuitBreaker: {maxRequests: 2}}}\n")
+        defer { lab.destroy() }
+        let results = try callConcurrently(lab, 6)
+        #expect(results.count == 6, "\(results)")
+        let admitted = results.filter { $0.status == 200 }
+        let shed = results.filter { $0.status == 503 && $0.error == "overflow" }
+        #expect(admitted.count == 2 && shed.count == 4, "\(results)")
+        #expect(shed.allSatisfy { $0.seconds < 1 }, "shed at once: \(results)")
+        #expect(admitted.allSatisfy { $0.seconds >= 1.4 }, "\(results)")
+    }
 }

@@ -122,6 +122,37 @@ struct BalancerTests {
     }
 }
 
+struct CircuitBreakerTests {
+    @Test func maxRequestsInFlightThenOverflowAtOnce() {
+        let endpoints = table { $0.maxRequests = 2 }
+        let all = instances(3)
+        let first = endpoints.pick("svc", from: all, now: 0)
+        let second = endpoints.pick("svc", from: all, now: 0)
+        #expect(first != nil && second != nil)
+        #expect(refusal(endpoints.lease("svc", from: all, now: 0)) == .overflow)
+        first?.answered(status: 200, now: 1)
+        #expect(endpoints.pick("svc", from: all, now: 1) != nil, "room again once one settles")
+        #expect(endpoints.pick("other", from: all, now: 0) != nil, "per service")
+        #expect(refusal(endpoints.lease("svc", from: [], now: 0)) == .noInstance)
+        _ = second
+    }
+
+    @Test func eachLoopTakesItsShare() {
+        var policy = TrafficPolicy()
+        policy.maxRequests = 5
+        let endpoints = EndpointTable(policies: TrafficPolicies(defaults: policy), loops: 2)
+        let leases = (0..<3).compactMap { _ in endpoints.pick("svc", from: instances(2), now: 0) }
+        #expect(leases.count == 3, "a share of 5 over 2 loops is 3")
+        #expect(refusal(endpoints.lease("svc", from: instances(2), now: 0)) == .overflow)
+        #expect(refusal(EndpointTable(policies: TrafficPolicies()).lease("svc", from: [], now: 0)) == .noInstance)
+    }
+}
+
+/// Why a lease was refused; `nil` when one was given (and given back at once).
+private func refusal(_ result: Result<EndpointLease, EndpointTable.Refusal>) -> EndpointTable.Refusal? {
+    if case .failure(let refusal) = result { refusal } else { nil }
+}
+
 struct OutlierEjectionTests {
     @Test func consecutiveFailuresEjectForTheBaseTimeThenLonger() {
         let endpoints = table { $0.loadBalancer = .roundRobin }

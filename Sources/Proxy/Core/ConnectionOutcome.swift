@@ -18,6 +18,8 @@ enum ConnectionOutcome: String, Sendable {
     case connectFailed = "connect-failed"
     case noOriginalDestination = "no-original-destination"
     case noInstance = "no-instance"
+    /// A service with its `maxRequests` in flight.
+    case overflow
     case loop
     /// Inbound, to an address that is not this host's (or is loopback): never relayed.
     case nonLocalDestination = "non-local-destination"
@@ -26,8 +28,8 @@ enum ConnectionOutcome: String, Sendable {
     var isRefusal: Bool {
         switch self {
         case .ok, .reset, .idleTimeout, .drained: false
-        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .loop,
-            .nonLocalDestination:
+        case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .overflow,
+            .loop, .nonLocalDestination:
             true
         }
     }

@@ -29,12 +29,15 @@ struct RouteTable: Sendable {
 
     /// Another instance of `service` for a retry, one not `tried` where there is one.
     func pick(_ service: String, endpoints: EndpointTable, excluding tried: [EndpointKey]) -> Routed {
-        guard let router,
-            let lease = endpoints.pick(
-                service, from: router.instances(of: service), excluding: tried,
-                now: NIODeadline.now().uptimeNanoseconds),
-            let address = try? SocketAddress(ipAddress: lease.instance.address, port: lease.instance.port)
-        else { return .noInstance(service: service) }
-        return .service(name: service, lease: lease, address: address)
+        guard let router else { return .noInstance(service: service) }
+        let now = NIODeadline.now().uptimeNanoseconds
+        switch endpoints.lease(service, from: router.instances(of: service), excluding: tried, now: now) {
+        case .success(let lease):
+            guard let address = try? SocketAddress(ipAddress: lease.instance.address, port: lease.instance.port)
+            else { return .noInstance(service: service) }
+            return .service(name: service, lease: lease, address: address)
+        case .failure(.overflow): return .overflow(service: service)
+        case .failure(.noInstance): return .noInstance(service: service)
+        }
     }
 }

@@ -12,13 +12,15 @@ enum Routed {
     case named(host: String, port: Int)
     /// A known service with no instance to send to.
     case noInstance(service: String)
+    /// A known service with as many requests in flight as its `maxRequests` allows.
+    case overflow(service: String)
     /// Nothing to send it to (explicit proxy request without a usable host).
     case unroutable
 
     var address: SocketAddress? {
         switch self {
         case .service(_, _, let address), .original(let address): address
-        case .named, .noInstance, .unroutable: nil
+        case .named, .noInstance, .overflow, .unroutable: nil
         }
     }
 
@@ -28,7 +30,7 @@ enum Routed {
 
     var serviceName: String? {
         switch self {
-        case .service(let name, _, _), .noInstance(let name): name
+        case .service(let name, _, _), .noInstance(let name), .overflow(let name): name
         case .original, .named, .unroutable: nil
         }
     }
@@ -43,7 +45,7 @@ enum Routed {
             return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                 try SocketAddress.makeAddressResolvingHost(host, port: port)
             }
-        case .noInstance, .unroutable:
+        case .noInstance, .overflow, .unroutable:
             return eventLoop.makeFailedFuture(ChannelError.connectPending)
         }
     }

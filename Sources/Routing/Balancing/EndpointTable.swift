@@ -7,6 +7,8 @@ public final class EndpointTable {
     final class Service {
         var stats: [EndpointKey: EndpointStats] = [:]
         var nextTurn = 0
+        /// Requests leased on this loop and not settled, all instances together.
+        var outstanding = 0
         /// How many instances the registry had at the last pick: the base of `maxEjectionPercent`.
         var instanceCount = 0
     }
@@ -16,13 +18,26 @@ public final class EndpointTable {
         case ejected(EndpointKey, forNanoseconds: UInt64, count: Int)
     }
 
+    /// Why no instance was leased.
+    public enum Refusal: Error, Equatable {
+        /// None is up.
+        case noInstance
+        /// This loop's share of `maxRequests` is in flight.
+        case overflow
+    }
+
     public let policies: TrafficPolicies
+    /// How many loops share `maxRequests`: each allows its part.
+    private let loops: Int
     private var services: [String: Service] = [:]
     private let randomBelow: (Int) -> Int
 
     /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator).
-    public init(policies: TrafficPolicies, randomBelow: @escaping (Int) -> Int = { Int.random(in: 0..<$0) }) {
+    public init(
+        policies: TrafficPolicies, loops: Int = 1, randomBelow: @escaping (Int) -> Int = { Int.random(in: 0..<$0) }
+    ) {
         self.policies = policies
+        self.loops = max(loops, 1)
         self.randomBelow = randomBelow
     }
 
@@ -31,7 +46,16 @@ public final class EndpointTable {
     public func pick(
         _ service: String, from instances: [ServiceInstance], excluding tried: [EndpointKey] = [], now: UInt64
     ) -> EndpointLease? {
+        try? lease(service, from: instances, excluding: tried, now: now).get()
+    }
+
+    /// `pick`, saying why when there is none.
+    public func lease(
+        _ service: String, from instances: [ServiceInstance], excluding tried: [EndpointKey] = [], now: UInt64
+    ) -> Result<EndpointLease, Refusal> {
         let entry = entry(service)
+        let policy = policies.policy(for: service)
+        guard entry.outstanding < (policy.maxRequests + loops - 1) / loops else { return .failure(.overflow) }
         entry.instanceCount = instances.count
         if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
         let up = instances.filter(\.isUp)
@@ -41,11 +65,12 @@ public final class EndpointTable {
             let untried = eligible.filter { !tried.contains(EndpointKey($0)) }
             if !untried.isEmpty { eligible = untried }
         }
-        guard !eligible.isEmpty else { return nil }
-        let chosen = choose(from: eligible, in: entry, kind: policies.policy(for: service).loadBalancer)
+        guard !eligible.isEmpty else { return .failure(.noInstance) }
+        let chosen = choose(from: eligible, in: entry, kind: policy.loadBalancer)
         let key = EndpointKey(chosen)
         entry.stats[key, default: EndpointStats()].outstanding += 1
-        return EndpointLease(table: self, service: service, instance: chosen, key: key, started: now)
+        entry.outstanding += 1
+        return .success(EndpointLease(table: self, service: service, instance: chosen, key: key, started: now))
     }
 
     private func choose(from eligible: [ServiceInstance], in entry: Service, kind: LoadBalancerKind) -> ServiceInstance
@@ -72,7 +97,9 @@ public final class EndpointTable {
     /// The lease settled: `latency` when an answer came (nanoseconds to its head), `failed` for a 5xx or a
     /// failed connect. Returns an ejection when this failure was one too many.
     func settle(_ lease: EndpointLease, latency: UInt64?, failed: Bool?, now: UInt64) -> Event? {
-        guard let entry = services[lease.service], var stats = entry.stats[lease.key] else { return nil }
+        guard let entry = services[lease.service] else { return nil }
+        entry.outstanding = max(0, entry.outstanding - 1)
+        guard var stats = entry.stats[lease.key] else { return nil }
         defer { entry.stats[lease.key] = stats }
         stats.outstanding = max(0, stats.outstanding - 1)
         if let latency { stats.observe(latency: Double(latency), now: now) }

@@ -39,6 +39,8 @@ final class HTTPExchange {
     var route: Routed
     /// A service's request whose connect fails is sent to another instance.
     var retry: ConnectRetry?
+    /// The service's `requestTimeout`, until the response head comes.
+    var deadline: Scheduled<Void>?
     let kind: Kind
     let started = NIODeadline.now()
     /// The head as it goes upstream, sent again on a retry.

@@ -7,6 +7,8 @@ extension HTTPForwardHandler {
     /// Mesher answers `exchange` itself: once the request is read (its body dropped), or at once when the
     /// client waits for `100 Continue` before sending a body that will never be wanted.
     func answer(_ exchange: HTTPExchange, _ answer: MesherAnswer) {
+        exchange.deadline?.cancel()
+        exchange.deadline = nil
         exchange.answer = answer
         exchange.queued = []
         exchange.upstream?.abandon()
@@ -48,7 +50,7 @@ extension HTTPForwardHandler {
             return resetConnection()
         }
         connection.warnings.log(
-            .badRequest, answer == .requestTimeout ? "request head timed out" : "bad HTTP request",
+            .badRequest, answer == .headerTimeout ? "request head timed out" : "bad HTTP request",
             metadata: [
                 "src": "\(connection.channel.remoteAddress?.logText ?? "-")",
                 "error": "\(answer.errorName)",

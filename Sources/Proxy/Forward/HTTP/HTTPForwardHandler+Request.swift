@@ -18,10 +18,12 @@ extension HTTPForwardHandler {
         guard hops <= Self.maxHops else { return answer(exchange, .loopDetected) }
         switch route {
         case .noInstance: return answer(exchange, .noHealthyInstance)
+        case .overflow: return answer(exchange, .overflow)
         case .unroutable: return answer(exchange, .noRoute)
         case .service, .original, .named: break
         }
         if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
+        if let lease = route.lease { armRequestTimeout(exchange, service: lease.service) }
         var forwardedFor: String?
         if settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
             let previous = head.values(of: .forwardedFor).joined(separator: ", ")
@@ -32,6 +34,20 @@ extension HTTPForwardHandler {
         exchange.upstreamHead = HTTPMessages.upstreamRequest(
             head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade)
         connect(exchange, fresh: false)
+    }
+
+    /// A service's request gets its response head within the service's `requestTimeout`, retries included,
+    /// or a 504; the instance is charged with a failure.
+    private func armRequestTimeout(_ exchange: HTTPExchange, service: String) {
+        let timeout = forward.endpoints.policies.policy(for: service).requestTimeout
+        guard timeout > 0, let context else { return }
+        exchange.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+            [self] in
+            exchange.deadline = nil
+            guard self.exchange === exchange, exchange.responseStatus == nil, exchange.answer == nil else { return }
+            chargeFailure(exchange)
+            answer(exchange, .requestTimeout)
+        }
     }
 
     /// The authority a request names: an absolute-form target's wins over Host (RFC 9112 §3.2.2); CONNECT

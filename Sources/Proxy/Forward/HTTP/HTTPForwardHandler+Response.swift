@@ -17,6 +17,8 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             requestKeepAlive: exchange.request.keepAlive, delimited: downstream != .untilClose,
             inputPending: input != nil)
         exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
+        exchange.deadline?.cancel()
+        exchange.deadline = nil
         if let lease = exchange.route.lease {
             let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
             ConnectRetry.report(event, of: lease, logger: logger)
@@ -71,6 +73,9 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             upstream.abandon()
             return answer(exchange, .upstreamProtocolError)
         }
+        exchange.deadline?.cancel()
+        exchange.deadline = nil
+        exchange.route.lease?.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
         exchange.response = .started(status: head.status, framing: .none(announcedLength: nil), close: false)
         write(head.status == 101 ? HTTPMessages.interimResponse(head) : HTTPMessages.tunnelResponse(head))
         if let leftover { write(leftover) }
@@ -119,8 +124,9 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         }
     }
 
-    /// The instance broke the exchange before answering: a failure towards its ejection.
-    private func chargeFailure(_ exchange: HTTPExchange) {
+    /// The instance broke the exchange before answering (or did not answer in time): a failure towards its
+    /// ejection.
+    func chargeFailure(_ exchange: HTTPExchange) {
         guard let lease = exchange.route.lease else { return }
         ConnectRetry.report(lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger)
     }

@@ -61,6 +61,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        exchange?.deadline?.cancel()
         headTimer?.cancel()
         graceTimer?.cancel()
         self.context = nil
@@ -203,7 +204,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     func handleScheduledCallback(eventLoop: some EventLoop) {
         headTimer = nil
         guard machine.headTimedOut() else { return }
-        refuse(.requestTimeout)
+        refuse(.headerTimeout)
     }
 
     // MARK: - Writing to the client

@@ -7,8 +7,12 @@ enum MesherAnswer: Equatable {
     /// The request is malformed or ambiguous (the parser says which way).
     case badRequest(HTTP1ParseError)
     /// The request head did not arrive within `http.headerTimeout`.
+    case headerTimeout
+    /// No response head within the service's `requestTimeout` (retries included).
     case requestTimeout
     case noHealthyInstance
+    /// The service has its `maxRequests` in flight.
+    case overflow
     /// Nowhere to send it (explicit proxy request without a usable host).
     case noRoute
     case loopDetected
@@ -26,9 +30,10 @@ enum MesherAnswer: Equatable {
         switch self {
         case .badRequest(.unsupportedVersion): (505, "HTTP Version Not Supported")
         case .badRequest, .noRoute: (400, "Bad Request")
-        case .requestTimeout: (408, "Request Timeout")
+        case .headerTimeout: (408, "Request Timeout")
+        case .requestTimeout: (504, "Gateway Timeout")
         case .forbiddenDestination: (403, "Forbidden")
-        case .noHealthyInstance: (503, "Service Unavailable")
+        case .noHealthyInstance, .overflow: (503, "Service Unavailable")
         case .loopDetected: (508, "Loop Detected")
         case .connectTimeout: (504, "Gateway Timeout")
         case .connectRefused, .connectFailed, .nameNotResolved, .upstreamReset, .upstreamProtocolError:
@@ -39,8 +44,10 @@ enum MesherAnswer: Equatable {
     var errorName: String {
         switch self {
         case .badRequest(let error): error.name
+        case .headerTimeout: "header-timeout"
         case .requestTimeout: "request-timeout"
         case .noHealthyInstance: "no-healthy-instance"
+        case .overflow: "overflow"
         case .noRoute: "no-route"
         case .loopDetected: "loop-detected"
         case .forbiddenDestination: "forbidden-destination"
