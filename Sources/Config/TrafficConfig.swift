@@ -9,6 +9,8 @@ public struct TrafficConfig: Equatable, Sendable {
     public static let maxEjectionPercentRange = 0...100
     public static let requestTimeoutRange = ConfigDuration(seconds: 0)...ConfigDuration(hours: 1)
     public static let maxRequestsRange = 1...1_000_000
+    public static let budgetRatioRange = 0.0...1.0
+    public static let budgetMinPerSecondRange = 0.0...10_000.0
 
     /// The defaults themselves are `TrafficPolicy`'s (MesherBase), which the proxy uses as they are.
     public var policies = TrafficPolicies()
@@ -39,7 +41,8 @@ extension TrafficConfig: Decodable {
         case loadBalancer, requestTimeout, retries, outlierDetection, circuitBreaker
     }
     enum BreakerKeys: String, CodingKey, CaseIterable { case maxRequests }
-    enum RetryKeys: String, CodingKey, CaseIterable { case attempts }
+    enum RetryKeys: String, CodingKey, CaseIterable { case attempts, on, budget }
+    enum BudgetKeys: String, CodingKey, CaseIterable { case ratio, minPerSecond }
     enum OutlierKeys: String, CodingKey, CaseIterable {
         case consecutiveFailures, baseEjectionTime, maxEjectionPercent
     }
@@ -58,6 +61,22 @@ extension TrafficConfig: Decodable {
         if c.contains(.retries) {
             let retries = try c.superDecoder(forKey: .retries).strictContainer(RetryKeys.self)
             try retries.decode(&policy.connectRetries, .attempts, in: retryAttemptsRange)
+            if let names = try retries.decodeIfPresent([String].self, forKey: .on) {
+                policy.retryOn = []
+                for name in names {
+                    guard let condition = RetryCondition(rawValue: name) else {
+                        throw DecodingError.dataCorruptedError(
+                            forKey: .on, in: retries,
+                            debugDescription: "'\(name)' is not one of \(RetryCondition.spellings())")
+                    }
+                    policy.retryOn.insert(condition)
+                }
+            }
+            if retries.contains(.budget) {
+                let budget = try retries.superDecoder(forKey: .budget).strictContainer(BudgetKeys.self)
+                try budget.decode(&policy.retryBudget.ratio, .ratio, in: budgetRatioRange)
+                try budget.decode(&policy.retryBudget.minPerSecond, .minPerSecond, in: budgetMinPerSecondRange)
+            }
         }
         if c.contains(.outlierDetection) {
             let outlier = try c.superDecoder(forKey: .outlierDetection).strictContainer(OutlierKeys.self)

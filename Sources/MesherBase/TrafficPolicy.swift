@@ -1,9 +1,15 @@
 /// How requests to one service are balanced, retried and kept away from failing instances.
 public struct TrafficPolicy: Sendable, Equatable {
     public var loadBalancer = LoadBalancerKind.ewma
-    /// Extra tries after a failed connect, each on another instance where there is one: nothing reached the
-    /// app, so this is safe for every method.
+    /// Extra tries, each on another instance where there is one, for what `retryOn` names.
     public var connectRetries = 2
+    /// When to try again. A failed connect reached no app: safe for every method. The others apply to
+    /// idempotent requests without a body only (GET, HEAD, OPTIONS, PUT, DELETE, TRACE): a POST that reached
+    /// an instance is never sent twice.
+    public var retryOn: Set<RetryCondition> = [.connectFailure]
+    /// Retries may add at most `ratio` of a service's requests, plus `minPerSecond` (Finagle's retry budget):
+    /// with every instance failing, no retry storm.
+    public var retryBudget = RetryBudgetSettings()
     /// Nanoseconds from a request's head to its response's head, retries included (504 `request-timeout`);
     /// 0: none. The body then streams for as long as it flows (`connection.idleTimeout`).
     public var requestTimeout: UInt64 = 15_000_000_000
@@ -11,6 +17,33 @@ public struct TrafficPolicy: Sendable, Equatable {
     /// Each event loop takes its share (shared without a lock: a loop may shed while another has room).
     public var maxRequests = 4096
     public var outlierDetection = OutlierDetection()
+
+    public init() {}
+}
+
+/// What makes a request worth another try.
+public enum RetryCondition: String, Sendable, CaseIterable {
+    /// The connect failed (refused, timed out): nothing reached the app.
+    case connectFailure = "connect-failure"
+    /// The connection broke before any byte of the response.
+    case reset
+    /// 502, 503 or 504.
+    case gatewayError = "gateway-error"
+    /// Any 5xx.
+    case serverError = "5xx"
+
+    public func matches(status: Int) -> Bool {
+        switch self {
+        case .gatewayError: status == 502 || status == 503 || status == 504
+        case .serverError: (500...599).contains(status)
+        case .connectFailure, .reset: false
+        }
+    }
+}
+
+public struct RetryBudgetSettings: Sendable, Equatable {
+    public var ratio = 0.2
+    public var minPerSecond = 10.0
 
     public init() {}
 }

@@ -126,7 +126,7 @@ struct ProxyStack: Sendable {
                 return .failed
             }
             let forward = TCPForward(connection: connection, connector: connector, loopGuard: environment.loopGuard)
-            let retry = ConnectRetry(routes: routes, endpoints: loop.endpoints, logger: environment.logger)
+            let retry = RequestRetry(routes: routes, endpoints: loop.endpoints, logger: environment.logger)
             return .installed { forward.start(to: route, relay, retry: retry) }
         }
     }

@@ -14,6 +14,21 @@ struct TrafficConfigTests {
         #expect(policy.requestTimeout == 15_000_000_000 && policy.maxRequests == 4096)
     }
 
+    @Test func retryConditionsAndBudget() throws {
+        let yaml = """
+            traffic:
+              defaults:
+                retries: {on: [connect-failure, gateway-error, reset], budget: {ratio: 0.1, minPerSecond: 5}}
+              services:
+                Payments: {retries: {on: []}}
+            """
+        let policies = try MesherConfig.parse(yaml).traffic.policies
+        #expect(policies.defaults.retryOn == [.connectFailure, .gatewayError, .reset])
+        #expect(policies.defaults.retryBudget.ratio == 0.1 && policies.defaults.retryBudget.minPerSecond == 5)
+        #expect(policies.policy(for: "payments").retryOn.isEmpty, "no retry at all, not even a failed connect")
+        #expect(MesherConfig().traffic.policies.defaults.retryOn == [.connectFailure])
+    }
+
     @Test func timeoutAndBreaker() throws {
         let yaml = "traffic: {defaults: {requestTimeout: 0s, circuitBreaker: {maxRequests: 10}}}\n"
         let policy = try MesherConfig.parse(yaml).traffic.policies.defaults
@@ -53,7 +68,14 @@ struct TrafficConfigTests {
     @Test(arguments: [
         ("traffic:\n  defaults:\n    loadBalancer: fastest\n", 3, "traffic.defaults.loadBalancer", "not one of ewma"),
         ("traffic:\n  defaults:\n    retries: {attempts: 9}\n", 3, "traffic.defaults.retries.attempts", "at most 5"),
-        ("traffic:\n  defaults:\n    retries: {on: [5xx]}\n", 3, "traffic.defaults.retries.on", "unknown field"),
+        (
+            "traffic:\n  defaults:\n    retries: {on: [5xx, 404]}\n", 3, "traffic.defaults.retries.on",
+            "'404' is not one of"
+        ),
+        (
+            "traffic:\n  defaults:\n    retries: {budget: {ratio: 2}}\n", 3, "traffic.defaults.retries.budget.ratio",
+            "at most 1.0"
+        ),
         (
             "traffic:\n  services:\n    A:\n      outlierDetection: {maxEjectionPercent: 101}\n", 4,
             "traffic.services.A.outlierDetection.maxEjectionPercent", "at most 100"

@@ -14,6 +14,9 @@ struct ReliableDeliveryTests {
                 self.send_header("Content-Length", "5")
                 self.end_headers()
                 self.wfile.write(b"fail\\n")
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.do_GET()
             def log_message(self, *args):
                 print("request", flush=True)
         http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Failing).serve_forever()
@@ -37,6 +40,8 @@ struct ReliableDeliveryTests {
                     - {address: \(lab.serverIPv4), port: 7101}
                     - {address: \(lab.serverIPv4), port: 7102}
                     - {address: \(lab.serverIPv4), port: 7103}
+                  AllFailing:
+                    - {address: \(lab.serverIPv4), port: 7102}
                 """)
             let config = try lab.writeConfig(
                 "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
@@ -49,11 +54,14 @@ struct ReliableDeliveryTests {
         return lab
     }
 
-    /// `count` GETs to FlakyService on one keep-alive connection (each routed on its own); their statuses.
-    func statuses(_ lab: Lab, count: Int) throws -> [String] {
-        let urls = Array(repeating: "http://FlakyService:8080/who", count: count)
+    /// `count` GETs (or requests with `extra` curl options) to `service` on one keep-alive connection (each
+    /// routed on its own); their statuses.
+    func statuses(
+        _ lab: Lab, count: Int, service: String = "FlakyService", extra: [String] = []
+    ) throws -> [String] {
+        let urls = Array(repeating: "http://\(service):8080/who", count: count)
         let result = try lab.inClient(
-            ["curl", "-sS", "-m", "60", "--connect-to", "::\(lab.serverIPv4):8080", "-w", "%{http_code}\\n"]
+            ["curl", "-sS", "-m", "60", "--connect-to", "::\(lab.serverIPv4):8080", "-w", "%{http_code}\\n"] + extra
                 + urls.flatMap { ["-o", "/dev/null", $0] })
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.split(separator: "\n").map(String.init)
@@ -76,6 +84,52 @@ struct ReliableDeliveryTests {
         let mesherLog = lab.log("mesher")
         #expect(mesherLog.contains("instance ejected after consecutive failures"), "\(mesherLog.suffix(2000))")
         #expect(mesherLog.contains(":7102"), "the failing instance is named")
+    }
+
+    /// With `on: [5xx]` (round robin, ejection off so that the failing instance keeps its share) every GET
+    /// succeeds: a 500 is tried again on another instance, and the access log counts the tries.
+    @Test func retriesOn5xxLeaveNoGETFailing() throws {
+        let lab = try lab(
+            traffic: """
+                traffic:
+                  defaults: {loadBalancer: round-robin, retries: {on: [connect-failure, 5xx]}, outlierDetection: {consecutiveFailures: 0}}
+
+                """)
+        defer { lab.destroy() }
+        let statuses = try statuses(lab, count: 60)
+        #expect(statuses.count == 60 && statuses.allSatisfy { $0 == "200" }, "\(statuses)")
+        #expect(lab.log("failing").components(separatedBy: "request").count - 1 >= 5, "the failing one got its share")
+        #expect(lab.accessLogHas { $0.contains(#""status":200"#) && $0.contains(#""attempts":2"#) })
+    }
+
+    /// A POST is never sent twice, whatever `on` says: each one the failing instance answered reached it once.
+    @Test func aPOSTArrivesExactlyOnce() throws {
+        let lab = try lab(
+            traffic: """
+                traffic:
+                  defaults: {loadBalancer: round-robin, retries: {on: [connect-failure, 5xx]}, outlierDetection: {consecutiveFailures: 0}}
+
+                """)
+        defer { lab.destroy() }
+        let statuses = try statuses(lab, count: 40, extra: ["-X", "POST", "-d", "payment=1"])
+        let failed = statuses.filter { $0 == "500" }.count
+        #expect(failed >= 5, "round robin gives the failing instance its share of POSTs: \(statuses)")
+        #expect(lab.log("failing").components(separatedBy: "request").count - 1 == failed, "\(statuses)")
+        #expect(!statuses.contains("502"), "a failed connect is retried for a POST too: nothing reached an app")
+    }
+
+    /// Every instance failing and 5 tries allowed per request: the budget (20 % of requests, plus 10 per
+    /// second) keeps the upstream load near the request count, not 6 times it.
+    @Test func theBudgetCapsRetriesWhenEveryInstanceFails() throws {
+        let lab = try lab(traffic: "traffic: {defaults: {retries: {attempts: 5, on: [5xx]}}}\n")
+        defer { lab.destroy() }
+        let started = Date()
+        let statuses = try statuses(lab, count: 100, service: "AllFailing")
+        let seconds = Date().timeIntervalSince(started)
+        #expect(statuses.count == 100 && statuses.allSatisfy { $0 == "500" }, "\(statuses)")
+        let upstream = lab.log("failing").components(separatedBy: "request").count - 1
+        #expect(upstream >= 110, "some retries went: \(upstream)")
+        #expect(Double(upstream) <= 100 * 1.2 + 10 * (seconds + 1) + 1, "\(upstream) in \(seconds) s")
     }
 
     /// Without retries and ejection, round robin sends a share of the requests to each bad instance: what the

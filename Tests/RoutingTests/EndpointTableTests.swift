@@ -233,3 +233,40 @@ struct OutlierEjectionTests {
         #expect(endpoints.pick("other", from: instances(2), now: 0)!.failed(now: 0) == nil)
     }
 }
+
+struct RetryBudgetTests {
+    @Test func minPerSecondComeAnywayAndAreNotSaved() {
+        var budget = RetryBudget(RetryBudgetSettings())
+        let granted = (0..<50).filter { _ in budget.withdraw(now: 1) }.count
+        #expect(granted == 10, "the reserve of 10, then nothing")
+        let afterHalf = budget.withdraw(now: 1 + 50_000_000)
+        #expect(!afterHalf, "half a retry refilled in 50 ms")
+        let afterOne = budget.withdraw(now: 1 + 100_000_000)
+        #expect(afterOne, "one more after 100 ms")
+        // Idle for a minute: still at most 10 saved.
+        #expect((0..<50).filter { _ in budget.withdraw(now: 60 * second) }.count == 10)
+    }
+
+    /// Under a steady failure, retries stay within ratio × requests plus minPerSecond.
+    @Test func retriesStayWithinTheRatio() {
+        var budget = RetryBudget(RetryBudgetSettings())
+        var retries = 0
+        let requests = 10_000
+        for request in 0..<requests {
+            let now = UInt64(request) * millisecond  // 1000 requests per second for 10 s
+            budget.deposit(now: now)
+            if budget.withdraw(now: now) { retries += 1 }
+        }
+        #expect(retries <= requests / 5 + 10 * 10 + 10, "\(retries)")
+        #expect(retries >= requests / 5 - 200, "the ratio is usable: \(retries)")
+    }
+
+    @Test func aBudgetIsPerService() {
+        var policy = TrafficPolicy()
+        policy.retryBudget.minPerSecond = 1
+        policy.retryBudget.ratio = 0
+        let endpoints = EndpointTable(policies: TrafficPolicies(defaults: policy))
+        #expect(endpoints.retryAllowed("a", now: 1) && !endpoints.retryAllowed("a", now: 1))
+        #expect(endpoints.retryAllowed("b", now: 1))
+    }
+}

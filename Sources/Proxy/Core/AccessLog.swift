@@ -90,6 +90,8 @@ struct RequestSummary {
     var bytesDown: Int
     var durationMilliseconds: Double
     var error: String?
+    /// Tries sent to instances; shown when more than one.
+    var attempts = 1
 
     var json: String {
         let e = ConnectionSummary.escaped
@@ -97,10 +99,11 @@ struct RequestSummary {
         let duration = String(format: "%.3f", durationMilliseconds)
         let service = self.service.map { #","service":"\#(e($0))""# } ?? ""
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
+        let attempts = self.attempts > 1 ? #","attempts":\#(self.attempts)"# : ""
         return
             #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
             + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"up":\#(bytesUp),"#
-            + #""down":\#(bytesDown),"#
+            + #""down":\#(bytesDown)\#(attempts),"#
             + #""ms":\#(duration)\#(error)}"#
     }
 }

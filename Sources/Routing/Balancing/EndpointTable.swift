@@ -6,6 +6,10 @@ import MesherBase
 public final class EndpointTable {
     final class Service {
         var stats: [EndpointKey: EndpointStats] = [:]
+        var budget: RetryBudget
+
+        init(budget: RetryBudget) { self.budget = budget }
+
         var nextTurn = 0
         /// Requests leased on this loop and not settled, all instances together.
         var outstanding = 0
@@ -70,6 +74,7 @@ public final class EndpointTable {
         let key = EndpointKey(chosen)
         entry.stats[key, default: EndpointStats()].outstanding += 1
         entry.outstanding += 1
+        if tried.isEmpty { entry.budget.deposit(now: now) }
         return .success(EndpointLease(table: self, service: service, instance: chosen, key: key, started: now))
     }
 
@@ -92,6 +97,11 @@ public final class EndpointTable {
             let pickFirst = kind == .ewma ? a.cost <= b.cost : a.outstanding <= b.outstanding
             return eligible[pickFirst ? first : second]
         }
+    }
+
+    /// Whether `service` may have one more retry now (its budget pays for it).
+    public func retryAllowed(_ service: String, now: UInt64) -> Bool {
+        entry(service).budget.withdraw(now: now)
     }
 
     /// The lease settled: `latency` when an answer came (nanoseconds to its head), `failed` for a 5xx or a
@@ -121,7 +131,7 @@ public final class EndpointTable {
 
     private func entry(_ service: String) -> Service {
         if let entry = services[service] { return entry }
-        let entry = Service()
+        let entry = Service(budget: RetryBudget(policies.policy(for: service).retryBudget))
         services[service] = entry
         return entry
     }

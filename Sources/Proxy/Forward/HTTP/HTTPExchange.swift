@@ -38,7 +38,7 @@ final class HTTPExchange {
     /// Where it goes; another instance after a failed connect (`retry`).
     var route: Routed
     /// A service's request whose connect fails is sent to another instance.
-    var retry: ConnectRetry?
+    var retry: RequestRetry?
     /// The service's `requestTimeout`, until the response head comes.
     var deadline: Scheduled<Void>?
     let kind: Kind
@@ -58,7 +58,7 @@ final class HTTPExchange {
     /// Response body bytes sent to the client.
     var responseBytes = 0
 
-    init(request: HTTP1Head, route: Routed, kind: Kind, retry: ConnectRetry?) {
+    init(request: HTTP1Head, route: Routed, kind: Kind, retry: RequestRetry?) {
         self.request = request
         self.route = route
         self.kind = kind

@@ -86,7 +86,7 @@ extension HTTPForwardHandler {
             service: exchange.route.serviceName,
             upstream: exchange.route.address?.logText ?? "-", status: status,
             bytesUp: exchange.requestBytes, bytesDown: exchange.responseBytes,
-            durationMilliseconds: elapsed * 1e3, error: error?.errorName)
+            durationMilliseconds: elapsed * 1e3, error: error?.errorName, attempts: exchange.retry?.attempts ?? 1)
         accessLog.write(line: line.json)
     }
 

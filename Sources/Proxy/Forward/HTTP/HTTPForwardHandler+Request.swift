@@ -9,7 +9,7 @@ extension HTTPForwardHandler {
         let isConnect = head.isMethod("CONNECT")
         let route = forward.routes.route(host: authority, accepted: accepted, endpoints: forward.endpoints)
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let retry = ConnectRetry(routes: forward.routes, endpoints: forward.endpoints, logger: logger)
+        let retry = RequestRetry(routes: forward.routes, endpoints: forward.endpoints, logger: logger)
         let exchange = HTTPExchange(request: head, route: route, kind: kind, retry: retry)
         self.exchange = exchange
         // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
@@ -111,7 +111,7 @@ extension HTTPForwardHandler {
             readIfPending()
         case .failure(let error):
             // Nothing reached the instance: another one may take the request, whatever its method.
-            if let next = exchange.retry?.next(after: exchange.route) {
+            if let next = exchange.retry?.next(after: exchange.route, .connectFailure) {
                 exchange.route = next
                 exchange.attempt = .fresh
                 return connect(exchange, fresh: true)

@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 import Routing
 
@@ -11,6 +12,15 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
 
     func upstreamResponseHead(_ head: HTTP1Head, framing: HTTP1Head.Framing) {
         guard let exchange, context != nil else { return }
+        if let lease = exchange.route.lease {
+            let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
+            RequestRetry.report(event, of: lease, logger: logger)
+            if let condition = exchange.retry?.retries(status: head.status, from: exchange.route),
+                retry(exchange, condition)
+            {
+                return
+            }
+        }
         let version = exchange.request.version
         let downstream = HTTPMessages.downstreamFraming(upstream: framing, response: head, client: version)
         let keepAlive = machine.keepsAlive(
@@ -19,10 +29,6 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
         exchange.deadline?.cancel()
         exchange.deadline = nil
-        if let lease = exchange.route.lease {
-            let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
-            ConnectRetry.report(event, of: lease, logger: logger)
-        }
         write(HTTPMessages.downstreamResponse(head, framing: downstream, keepAlive: keepAlive, client: version))
     }
 
@@ -109,6 +115,8 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             exchange.attempt = .retry
             exchange.queued = machine.requestEnded ? [.end(trailers: nil)] : []
             connect(exchange, fresh: true)
+        case .reset(afterResponseBytes: false) where retry(exchange, .reset):
+            break
         case .reset:
             chargeFailure(exchange)
             answer(exchange, .upstreamReset)
@@ -124,10 +132,26 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         }
     }
 
+    /// Sends the request to another instance when it can go again: idempotent, no body, nothing of a response
+    /// forwarded yet, and the policy, its tries and its budget allow (`RequestRetry`). What the failed instance
+    /// sent is dropped with its connection.
+    private func retry(_ exchange: HTTPExchange, _ condition: RetryCondition) -> Bool {
+        guard exchange.isIdempotent, exchange.requestBytes == 0, machine.requestEnded, exchange.responseStatus == nil,
+            let next = exchange.retry?.next(after: exchange.route, condition)
+        else { return false }
+        exchange.upstream?.abandon()
+        exchange.upstream = nil
+        exchange.route = next
+        exchange.attempt = .fresh
+        exchange.queued = [.end(trailers: nil)]
+        connect(exchange, fresh: true)
+        return true
+    }
+
     /// The instance broke the exchange before answering (or did not answer in time): a failure towards its
     /// ejection.
     func chargeFailure(_ exchange: HTTPExchange) {
         guard let lease = exchange.route.lease else { return }
-        ConnectRetry.report(lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger)
+        RequestRetry.report(lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger)
     }
 }

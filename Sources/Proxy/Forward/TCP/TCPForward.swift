@@ -12,7 +12,7 @@ struct TCPForward {
     /// connect to a service's instance goes to another as `retry` allows. `beforePairing` runs once connected
     /// (CONNECT answers 200 there); `onFailure` replaces the reset.
     func start(
-        to route: Routed, _ downstreamHandler: RelayHandler, retry: ConnectRetry? = nil,
+        to route: Routed, _ downstreamHandler: RelayHandler, retry: RequestRetry? = nil,
         beforePairing: (() -> Void)? = nil, onFailure: ((ConnectionOutcome) -> Void)? = nil
     ) {
         let connection = self.connection
@@ -41,7 +41,8 @@ struct TCPForward {
                         beforePairing?()
                         RelayHandler.pair(downstreamHandler, upstreamHandler)
                     case .failure(let error):
-                        if connection.channel.isActive, let next = retry?.next(after: route), let address = next.address
+                        if connection.channel.isActive, let next = retry?.next(after: route, .connectFailure),
+                            let address = next.address
                         {
                             return connect(next, to: address)
                         }

@@ -1,0 +1,65 @@
+import Logging
+import MesherBase
+import NIOCore
+import Routing
+
+/// A request (or connection) to a service's instance that failed as the service's `retries.on` names goes to
+/// another instance, as often as `retries.attempts` and the retry budget allow. Whether the request may be
+/// sent again at all (idempotent, no body) is the caller's to say: a failed connect reached no app.
+struct RequestRetry {
+    let routes: RouteTable
+    let endpoints: EndpointTable
+    let logger: Logger
+    /// The instances already tried, in order.
+    private(set) var tried: [EndpointKey] = []
+
+    init(routes: RouteTable, endpoints: EndpointTable, logger: Logger) {
+        self.routes = routes
+        self.endpoints = endpoints
+        self.logger = logger
+    }
+
+    /// How many tries went out so far (1 before any retry).
+    var attempts: Int { tried.count + 1 }
+
+    /// `failed` failed with `condition`: its instance is charged with a failure (unless its answer already
+    /// settled it), and the route to try next comes back, or `nil` when the policy does not retry this, has
+    /// no tries or budget left, or `failed` was no service's.
+    mutating func next(after failed: Routed, _ condition: RetryCondition) -> Routed? {
+        guard let lease = failed.lease else { return nil }
+        let now = NIODeadline.now().uptimeNanoseconds
+        Self.report(lease.failed(now: now), of: lease, logger: logger)
+        let policy = endpoints.policies.policy(for: lease.service)
+        guard policy.retryOn.contains(condition) || (condition.isStatus && policy.retryOn.contains(.serverError))
+        else { return nil }
+        tried.append(lease.key)
+        guard tried.count <= policy.connectRetries, endpoints.retryAllowed(lease.service, now: now) else { return nil }
+        let next = routes.pick(lease.service, endpoints: endpoints, excluding: tried)
+        return next.address == nil ? nil : next
+    }
+
+    /// Whether `status` from `route`'s instance is one its policy retries.
+    func retries(status: Int, from route: Routed) -> RetryCondition? {
+        guard let lease = route.lease else { return nil }
+        let on = endpoints.policies.policy(for: lease.service).retryOn
+        if on.contains(.gatewayError) && RetryCondition.gatewayError.matches(status: status) { return .gatewayError }
+        if on.contains(.serverError) && RetryCondition.serverError.matches(status: status) { return .serverError }
+        return nil
+    }
+
+    /// An ejection is worth a line: it changes where a service's traffic goes for a while.
+    static func report(_ event: EndpointTable.Event?, of lease: EndpointLease, logger: Logger) {
+        guard case .ejected(let key, let nanoseconds, let count) = event else { return }
+        logger.warning(
+            "instance ejected after consecutive failures",
+            metadata: [
+                "service": "\(lease.service)", "instance": "\(key)", "seconds": "\(nanoseconds / 1_000_000_000)",
+                "ejections": "\(count)",
+            ])
+    }
+}
+
+extension RetryCondition {
+    /// A condition judged on an answer's status.
+    var isStatus: Bool { self == .gatewayError || self == .serverError }
+}
