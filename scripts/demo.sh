@@ -113,6 +113,30 @@ as_app "$consumer" curl -sS -m 5 http://AccountService:8080/
 sleep 0.3
 grep '"method"' "$work/logs/consumer.log" | tail -1
 
+step "4. reliable delivery on defaults: two more AccountService instances, one dead (nothing on 8081) and one
+   answering 500 (8082); 60 calls: failed connects go to another instance, the failing one is ejected"
+ip netns exec "$provider" /usr/bin/python3 -c 'import http.server
+class Failing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.HTTPServer(("198.18.0.2", 8082), Failing).serve_forever()' &
+pids+=($!)
+wait_port "$provider" 8082
+cat > "$work/registry/account.yaml" <<YAML
+services:
+  AccountService:
+    - {address: 198.18.0.2, port: 8080, version: 1.0.0}
+    - {address: 198.18.0.2, port: 8081, version: 1.0.0}
+    - {address: 198.18.0.2, port: 8082, version: 1.0.0}
+YAML
+sleep 0.5
+for _ in $(seq 60); do as_app "$consumer" curl -s -o /dev/null -w '%{http_code}\n' -m 5 http://AccountService:8080/; done |
+    sort | uniq -c | sed 's/^ */# answers: /'
+echo "# the 500s are the failing instance's, at most 5 per event loop (2 here) before each ejects it; none"
+echo "# came from the dead one; with retries.on: [5xx] in the consumer's traffic policy they would be retried too"
+grep -o 'ejections=.*instance ejected' "$work/logs/consumer.err" | head -2 || true
+
 step "proof of capture: the REDIRECT rules' packet counters in the consumer"
 ip netns exec "$consumer" iptables-save -c -t nat | grep -- '--to-ports'
 
