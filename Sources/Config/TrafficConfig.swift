@@ -9,6 +9,7 @@ public struct TrafficConfig: Equatable, Sendable {
     public static let maxEjectionPercentRange = 0...100
     public static let requestTimeoutRange = ConfigDuration(seconds: 0)...ConfigDuration(hours: 1)
     public static let maxRequestsRange = 1...1_000_000
+    public static let backoffRange = ConfigDuration(milliseconds: 0)...ConfigDuration(seconds: 10)
     public static let budgetRatioRange = 0.0...1.0
     public static let budgetMinPerSecondRange = 0.0...10_000.0
 
@@ -41,7 +42,8 @@ extension TrafficConfig: Decodable {
         case loadBalancer, requestTimeout, retries, outlierDetection, circuitBreaker
     }
     enum BreakerKeys: String, CodingKey, CaseIterable { case maxRequests }
-    enum RetryKeys: String, CodingKey, CaseIterable { case attempts, on, budget }
+    enum RetryKeys: String, CodingKey, CaseIterable { case attempts, on, perTryTimeout, budget, backoff }
+    enum BackoffKeys: String, CodingKey, CaseIterable { case base, max }
     enum BudgetKeys: String, CodingKey, CaseIterable { case ratio, minPerSecond }
     enum OutlierKeys: String, CodingKey, CaseIterable {
         case consecutiveFailures, baseEjectionTime, maxEjectionPercent
@@ -51,9 +53,7 @@ extension TrafficConfig: Decodable {
     static func decode(_ policy: inout TrafficPolicy, from decoder: any Decoder) throws {
         let c = try decoder.strictContainer(PolicyKeys.self)
         try c.decodeChoice(&policy.loadBalancer, .loadBalancer)
-        var timeout = ConfigDuration(milliseconds: Int64(policy.requestTimeout / 1_000_000))
-        try c.decode(&timeout, .requestTimeout, in: requestTimeoutRange)
-        policy.requestTimeout = UInt64(timeout.nanoseconds)
+        try decode(&policy.requestTimeout, c, .requestTimeout, in: requestTimeoutRange)
         if c.contains(.circuitBreaker) {
             let breaker = try c.superDecoder(forKey: .circuitBreaker).strictContainer(BreakerKeys.self)
             try breaker.decode(&policy.maxRequests, .maxRequests, in: maxRequestsRange)
@@ -72,6 +72,12 @@ extension TrafficConfig: Decodable {
                     policy.retryOn.insert(condition)
                 }
             }
+            try decode(&policy.perTryTimeout, retries, .perTryTimeout, in: requestTimeoutRange)
+            if retries.contains(.backoff) {
+                let backoff = try retries.superDecoder(forKey: .backoff).strictContainer(BackoffKeys.self)
+                try decode(&policy.retryBackoff.base, backoff, .base, in: backoffRange)
+                try decode(&policy.retryBackoff.max, backoff, .max, in: backoffRange)
+            }
             if retries.contains(.budget) {
                 let budget = try retries.superDecoder(forKey: .budget).strictContainer(BudgetKeys.self)
                 try budget.decode(&policy.retryBudget.ratio, .ratio, in: budgetRatioRange)
@@ -88,5 +94,14 @@ extension TrafficConfig: Decodable {
             try outlier.decode(&detection.maxEjectionPercent, .maxEjectionPercent, in: maxEjectionPercentRange)
             policy.outlierDetection = detection
         }
+    }
+
+    /// A duration field kept as nanoseconds by the policy.
+    static func decode<Key>(
+        _ nanoseconds: inout UInt64, _ c: KeyedDecodingContainer<Key>, _ key: Key, in range: ClosedRange<ConfigDuration>
+    ) throws {
+        var value = ConfigDuration(milliseconds: Int64(nanoseconds / 1_000_000))
+        try c.decode(&value, key, in: range)
+        nanoseconds = UInt64(value.nanoseconds)
     }
 }

@@ -10,6 +10,11 @@ public struct TrafficPolicy: Sendable, Equatable {
     /// Retries may add at most `ratio` of a service's requests, plus `minPerSecond` (Finagle's retry budget):
     /// with every instance failing, no retry storm.
     public var retryBudget = RetryBudgetSettings()
+    /// Nanoseconds one try may take to its response head before the next goes (as a gateway error would);
+    /// 0: none (`requestTimeout` still bounds all tries).
+    public var perTryTimeout: UInt64 = 0
+    /// Before the nth retry: a random wait up to min(max, base x 2^(n-1)) (exponential, full jitter).
+    public var retryBackoff = RetryBackoff()
     /// Nanoseconds from a request's head to its response's head, retries included (504 `request-timeout`);
     /// 0: none. The body then streams for as long as it flows (`connection.idleTimeout`).
     public var requestTimeout: UInt64 = 15_000_000_000
@@ -38,6 +43,19 @@ public enum RetryCondition: String, Sendable, CaseIterable {
         case .serverError: (500...599).contains(status)
         case .connectFailure, .reset: false
         }
+    }
+}
+
+public struct RetryBackoff: Sendable, Equatable {
+    public var base: UInt64 = 25_000_000
+    public var max: UInt64 = 250_000_000
+
+    public init() {}
+
+    /// The longest wait before retry number `retry` (1 for the first).
+    public func cap(retry: Int) -> UInt64 {
+        let shift = UInt64(Swift.max(0, Swift.min(retry - 1, 20)))
+        return Swift.min(max, base << shift)
     }
 }
 

@@ -29,6 +29,14 @@ struct TrafficConfigTests {
         #expect(MesherConfig().traffic.policies.defaults.retryOn == [.connectFailure])
     }
 
+    @Test func perTryTimeoutAndBackoff() throws {
+        let yaml = "traffic: {defaults: {retries: {perTryTimeout: 200ms, backoff: {base: 10ms, max: 1s}}}}\n"
+        let policy = try MesherConfig.parse(yaml).traffic.policies.defaults
+        #expect(policy.perTryTimeout == 200_000_000)
+        #expect(policy.retryBackoff.base == 10_000_000 && policy.retryBackoff.max == 1_000_000_000)
+        #expect(MesherConfig().traffic.policies.defaults.retryBackoff.cap(retry: 1) == 25_000_000)
+    }
+
     @Test func timeoutAndBreaker() throws {
         let yaml = "traffic: {defaults: {requestTimeout: 0s, circuitBreaker: {maxRequests: 10}}}\n"
         let policy = try MesherConfig.parse(yaml).traffic.policies.defaults

@@ -185,8 +185,17 @@ struct ReliableDeliveryTests {
         do {
             let slow = try lab.spawn(in: lab.server, ["/usr/bin/python3", "-c", Self.slow, "7200"], log: "slow")
             try lab.waitForListener(in: lab.server, port: 7200, process: slow)
+            try lab.startApp(name: "alpha", port: 7100)
             try lab.register(
-                "slow.yaml", "services:\n  SlowService:\n    - {address: \(lab.serverIPv4), port: 7200}\n")
+                "slow.yaml",
+                """
+                services:
+                  SlowService:
+                    - {address: \(lab.serverIPv4), port: 7200}
+                  MixedService:
+                    - {address: \(lab.serverIPv4), port: 7200}
+                    - {address: \(lab.serverIPv4), port: 7100}
+                """)
             let config = try lab.writeConfig(
                 "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
             try lab.mesherCommand(["init"]).check("mesher init")
@@ -216,6 +225,25 @@ struct ReliableDeliveryTests {
         #expect(results.first?.status == 504 && results.first?.error == "request-timeout", "\(results)")
         #expect((0.25...1.2).contains(results.first?.seconds ?? -1), "\(results)")
         #expect(lab.accessLogHas { $0.contains(#""error":"request-timeout""#) && $0.contains(#""status":504"#) })
+    }
+
+    /// `perTryTimeout: 200ms` with round robin over a slow (1.5 s) and a healthy instance: a try that does not
+    /// answer in time goes to the other instance (after its backoff), so 6 GETs take about 0.2 s each at worst.
+    @Test func aSlowTryGoesToAnotherInstance() throws {
+        let lab = try slowLab(
+            traffic: """
+                traffic:
+                  services:
+                    MixedService: {loadBalancer: round-robin, retries: {perTryTimeout: 200ms, on: [connect-failure, gateway-error]}}
+
+                """)
+        defer { lab.destroy() }
+        let started = Date()
+        let statuses = try statuses(lab, count: 6, service: "MixedService")
+        let seconds = Date().timeIntervalSince(started)
+        #expect(statuses == Array(repeating: "200", count: 6), "\(statuses)")
+        #expect(seconds < 3.5, "no try waited for the slow answer: \(seconds) s")
+        #expect(lab.accessLogHas { $0.contains(#""service":"mixedservice""#) && $0.contains(#""attempts":2"#) })
     }
 
     /// With `maxRequests: 2`, the third and later requests in flight are answered 503 `overflow` at once

@@ -270,3 +270,12 @@ struct RetryBudgetTests {
         #expect(endpoints.retryAllowed("b", now: 1))
     }
 }
+
+struct RetryBackoffTests {
+    @Test func capsGrowExponentiallyUpToMax() {
+        let backoff = RetryBackoff()
+        #expect((1...5).map { backoff.cap(retry: $0) / millisecond } == [25, 50, 100, 200, 250])
+        #expect(backoff.cap(retry: 1000) == 250 * millisecond, "no overflow for a large count")
+        #expect(RetryBackoff().cap(retry: 0) == 25 * millisecond)
+    }
+}

@@ -38,6 +38,13 @@ struct RequestRetry {
         return next.address == nil ? nil : next
     }
 
+    /// How long to wait before the retry `next` just gave: random up to the backoff's cap (full jitter).
+    func backoff(for route: Routed) -> TimeAmount {
+        guard let lease = route.lease else { return .zero }
+        let cap = endpoints.policies.policy(for: lease.service).retryBackoff.cap(retry: tried.count)
+        return .nanoseconds(Int64(cap == 0 ? 0 : UInt64.random(in: 0...cap)))
+    }
+
     /// Whether `status` from `route`'s instance is one its policy retries.
     func retries(status: Int, from route: Routed) -> RetryCondition? {
         guard let lease = route.lease else { return nil }

@@ -41,6 +41,16 @@ final class HTTPExchange {
     var retry: RequestRetry?
     /// The service's `requestTimeout`, until the response head comes.
     var deadline: Scheduled<Void>?
+    /// The service's `retries.perTryTimeout`, for the try under way.
+    var tryDeadline: Scheduled<Void>?
+
+    /// Both timers stop: the response head came, or Mesher answered.
+    func cancelTimers() {
+        deadline?.cancel()
+        deadline = nil
+        tryDeadline?.cancel()
+        tryDeadline = nil
+    }
     let kind: Kind
     let started = NIODeadline.now()
     /// The head as it goes upstream, sent again on a retry.

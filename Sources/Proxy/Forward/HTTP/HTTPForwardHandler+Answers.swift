@@ -7,8 +7,7 @@ extension HTTPForwardHandler {
     /// Mesher answers `exchange` itself: once the request is read (its body dropped), or at once when the
     /// client waits for `100 Continue` before sending a body that will never be wanted.
     func answer(_ exchange: HTTPExchange, _ answer: MesherAnswer) {
-        exchange.deadline?.cancel()
-        exchange.deadline = nil
+        exchange.cancelTimers()
         exchange.answer = answer
         exchange.queued = []
         exchange.upstream?.abandon()

@@ -23,7 +23,10 @@ extension HTTPForwardHandler {
         case .service, .original, .named: break
         }
         if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
-        if let lease = route.lease { armRequestTimeout(exchange, service: lease.service) }
+        if let lease = route.lease {
+            armRequestTimeout(exchange, service: lease.service)
+            armTryTimeout(exchange, service: lease.service)
+        }
         var forwardedFor: String?
         if settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
             let previous = head.values(of: .forwardedFor).joined(separator: ", ")
@@ -47,6 +50,35 @@ extension HTTPForwardHandler {
             guard self.exchange === exchange, exchange.responseStatus == nil, exchange.answer == nil else { return }
             chargeFailure(exchange)
             answer(exchange, .requestTimeout)
+        }
+    }
+
+    /// One try of a service's request gets its response head within `retries.perTryTimeout`, or the next try
+    /// goes (as after a gateway error, when the request may be sent again), else a 504.
+    private func armTryTimeout(_ exchange: HTTPExchange, service: String) {
+        exchange.tryDeadline?.cancel()
+        let timeout = forward.endpoints.policies.policy(for: service).perTryTimeout
+        guard timeout > 0, let context else { return }
+        exchange.tryDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+            [self] in
+            exchange.tryDeadline = nil
+            guard self.exchange === exchange, exchange.responseStatus == nil, exchange.answer == nil else { return }
+            if retry(exchange, .gatewayError) { return }
+            chargeFailure(exchange)
+            answer(exchange, .requestTimeout)
+        }
+    }
+
+    /// The next try of `exchange`, to `next`, after the policy's backoff (at once for none).
+    func resend(_ exchange: HTTPExchange, to next: Routed) {
+        exchange.route = next
+        exchange.attempt = .fresh
+        if let lease = next.lease { armTryTimeout(exchange, service: lease.service) }
+        let wait = exchange.retry?.backoff(for: next) ?? .zero
+        guard wait > .zero, let context else { return connect(exchange, fresh: true) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
+            guard self.exchange === exchange, exchange.answer == nil else { return }
+            connect(exchange, fresh: true)
         }
     }
 
@@ -112,9 +144,7 @@ extension HTTPForwardHandler {
         case .failure(let error):
             // Nothing reached the instance: another one may take the request, whatever its method.
             if let next = exchange.retry?.next(after: exchange.route, .connectFailure) {
-                exchange.route = next
-                exchange.attempt = .fresh
-                return connect(exchange, fresh: true)
+                return resend(exchange, to: next)
             }
             answer(exchange, MesherAnswer(connectFailure: ConnectionOutcome(connectError: error)))
         }

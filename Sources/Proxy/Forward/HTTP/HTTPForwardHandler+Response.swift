@@ -12,6 +12,8 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
 
     func upstreamResponseHead(_ head: HTTP1Head, framing: HTTP1Head.Framing) {
         guard let exchange, context != nil else { return }
+        exchange.tryDeadline?.cancel()
+        exchange.tryDeadline = nil
         if let lease = exchange.route.lease {
             let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
             RequestRetry.report(event, of: lease, logger: logger)
@@ -27,8 +29,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             requestKeepAlive: exchange.request.keepAlive, delimited: downstream != .untilClose,
             inputPending: input != nil)
         exchange.response = .started(status: head.status, framing: downstream, close: !keepAlive)
-        exchange.deadline?.cancel()
-        exchange.deadline = nil
+        exchange.cancelTimers()
         write(HTTPMessages.downstreamResponse(head, framing: downstream, keepAlive: keepAlive, client: version))
     }
 
@@ -79,8 +80,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             upstream.abandon()
             return answer(exchange, .upstreamProtocolError)
         }
-        exchange.deadline?.cancel()
-        exchange.deadline = nil
+        exchange.cancelTimers()
         exchange.route.lease?.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
         exchange.response = .started(status: head.status, framing: .none(announcedLength: nil), close: false)
         write(head.status == 101 ? HTTPMessages.interimResponse(head) : HTTPMessages.tunnelResponse(head))
@@ -135,16 +135,14 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
     /// Sends the request to another instance when it can go again: idempotent, no body, nothing of a response
     /// forwarded yet, and the policy, its tries and its budget allow (`RequestRetry`). What the failed instance
     /// sent is dropped with its connection.
-    private func retry(_ exchange: HTTPExchange, _ condition: RetryCondition) -> Bool {
+    func retry(_ exchange: HTTPExchange, _ condition: RetryCondition) -> Bool {
         guard exchange.isIdempotent, exchange.requestBytes == 0, machine.requestEnded, exchange.responseStatus == nil,
             let next = exchange.retry?.next(after: exchange.route, condition)
         else { return false }
         exchange.upstream?.abandon()
         exchange.upstream = nil
-        exchange.route = next
-        exchange.attempt = .fresh
         exchange.queued = [.end(trailers: nil)]
-        connect(exchange, fresh: true)
+        resend(exchange, to: next)
         return true
     }
 

@@ -61,7 +61,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        exchange?.deadline?.cancel()
+        exchange?.cancelTimers()
         headTimer?.cancel()
         graceTimer?.cancel()
         self.context = nil

@@ -44,7 +44,12 @@ struct TCPForward {
                         if connection.channel.isActive, let next = retry?.next(after: route, .connectFailure),
                             let address = next.address
                         {
-                            return connect(next, to: address)
+                            let wait = retry?.backoff(for: next) ?? .zero
+                            guard wait > .zero else { return connect(next, to: address) }
+                            eventLoop.assumeIsolated().scheduleTask(in: wait) {
+                                if connection.channel.isActive { connect(next, to: address) }
+                            }
+                            return
                         }
                         failed(ConnectionOutcome(connectError: error))
                     }
