@@ -29,7 +29,7 @@ struct RequestRetry {
         guard let lease = failed.lease else { return nil }
         let now = NIODeadline.now().uptimeNanoseconds
         Self.report(lease.failed(now: now), of: lease, logger: logger)
-        let policy = endpoints.policies.policy(for: lease.service)
+        let policy = lease.policy
         guard policy.retryOn.contains(condition) || (condition.isStatus && policy.retryOn.contains(.serverError))
         else { return nil }
         tried.append(lease.key)
@@ -41,14 +41,14 @@ struct RequestRetry {
     /// How long to wait before the retry `next` just gave: random up to the backoff's cap (full jitter).
     func backoff(for route: Routed) -> TimeAmount {
         guard let lease = route.lease else { return .zero }
-        let cap = endpoints.policies.policy(for: lease.service).retryBackoff.cap(retry: tried.count)
+        let cap = lease.policy.retryBackoff.cap(retry: tried.count)
         return .nanoseconds(Int64(cap == 0 ? 0 : UInt64.random(in: 0...cap)))
     }
 
     /// Whether `status` from `route`'s instance is one its policy retries.
     func retries(status: Int, from route: Routed) -> RetryCondition? {
         guard let lease = route.lease else { return nil }
-        let on = endpoints.policies.policy(for: lease.service).retryOn
+        let on = lease.policy.retryOn
         if on.contains(.gatewayError) && RetryCondition.gatewayError.matches(status: status) { return .gatewayError }
         if on.contains(.serverError) && RetryCondition.serverError.matches(status: status) { return .serverError }
         return nil

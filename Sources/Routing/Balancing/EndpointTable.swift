@@ -5,10 +5,15 @@ import MesherBase
 /// are ejected. Only its own loop uses it, so picking takes no lock; each loop learns on its own.
 public final class EndpointTable {
     final class Service {
+        /// The service's policy, looked up once: every lease carries it.
+        let policy: TrafficPolicy
         var stats: [EndpointKey: EndpointStats] = [:]
         var budget: RetryBudget
 
-        init(budget: RetryBudget) { self.budget = budget }
+        init(policy: TrafficPolicy) {
+            self.policy = policy
+            budget = RetryBudget(policy.retryBudget)
+        }
 
         var nextTurn = 0
         /// Requests leased on this loop and not settled, all instances together.
@@ -58,7 +63,7 @@ public final class EndpointTable {
         _ service: String, from instances: [ServiceInstance], excluding tried: [EndpointKey] = [], now: UInt64
     ) -> Result<EndpointLease, Refusal> {
         let entry = entry(service)
-        let policy = policies.policy(for: service)
+        let policy = entry.policy
         guard entry.outstanding < (policy.maxRequests + loops - 1) / loops else { return .failure(.overflow) }
         entry.instanceCount = instances.count
         if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
@@ -75,7 +80,8 @@ public final class EndpointTable {
         entry.stats[key, default: EndpointStats()].outstanding += 1
         entry.outstanding += 1
         if tried.isEmpty { entry.budget.deposit(now: now) }
-        return .success(EndpointLease(table: self, service: service, instance: chosen, key: key, started: now))
+        return .success(
+            EndpointLease(table: self, service: service, policy: policy, instance: chosen, key: key, started: now))
     }
 
     private func choose(from eligible: [ServiceInstance], in entry: Service, kind: LoadBalancerKind) -> ServiceInstance
@@ -119,7 +125,7 @@ public final class EndpointTable {
             return nil
         }
         stats.consecutiveFailures += 1
-        let detection = policies.policy(for: lease.service).outlierDetection
+        let detection = entry.policy.outlierDetection
         guard stats.consecutiveFailures >= detection.consecutiveFailures, !stats.isEjected(now: now) else { return nil }
         let ejected = entry.stats.values.reduce(0) { $0 + (($1.ejectedUntil ?? 0) > now ? 1 : 0) }
         guard detection.allowsEjection(ejected: ejected, total: entry.instanceCount) else { return nil }
@@ -131,7 +137,7 @@ public final class EndpointTable {
 
     private func entry(_ service: String) -> Service {
         if let entry = services[service] { return entry }
-        let entry = Service(budget: RetryBudget(policies.policy(for: service).retryBudget))
+        let entry = Service(policy: policies.policy(for: service))
         services[service] = entry
         return entry
     }
@@ -153,14 +159,20 @@ public final class EndpointTable {
 public final class EndpointLease {
     private let table: EndpointTable
     public let service: String
+    /// The service's traffic policy.
+    public let policy: TrafficPolicy
     public let instance: ServiceInstance
     public let key: EndpointKey
     let started: UInt64
     private var settled = false
 
-    init(table: EndpointTable, service: String, instance: ServiceInstance, key: EndpointKey, started: UInt64) {
+    init(
+        table: EndpointTable, service: String, policy: TrafficPolicy, instance: ServiceInstance, key: EndpointKey,
+        started: UInt64
+    ) {
         self.table = table
         self.service = service
+        self.policy = policy
         self.instance = instance
         self.key = key
         self.started = started

@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 import Routing
 
@@ -24,8 +25,12 @@ extension HTTPForwardHandler {
         }
         if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
         if let lease = route.lease {
-            armRequestTimeout(exchange, service: lease.service)
-            armTryTimeout(exchange, service: lease.service)
+            exchange.deadline = schedule(after: lease.policy.requestTimeout, for: exchange) { [self] in
+                exchange.deadline = nil
+                chargeFailure(exchange)
+                answer(exchange, .requestTimeout)
+            }
+            armTryTimeout(exchange, policy: lease.policy)
         }
         var forwardedFor: String?
         if settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
@@ -39,30 +44,25 @@ extension HTTPForwardHandler {
         connect(exchange, fresh: false)
     }
 
-    /// A service's request gets its response head within the service's `requestTimeout`, retries included,
-    /// or a 504; the instance is charged with a failure.
-    private func armRequestTimeout(_ exchange: HTTPExchange, service: String) {
-        let timeout = forward.endpoints.policies.policy(for: service).requestTimeout
-        guard timeout > 0, let context else { return }
-        exchange.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
-            [self] in
-            exchange.deadline = nil
+    /// Runs `expired` after `nanoseconds` (0: never) unless the exchange got its response head or an answer
+    /// meanwhile: the service's `requestTimeout` (a 504, the instance charged with a failure) and each try's
+    /// `retries.perTryTimeout`.
+    private func schedule(
+        after nanoseconds: UInt64, for exchange: HTTPExchange, _ expired: @escaping () -> Void
+    ) -> Scheduled<Void>? {
+        guard nanoseconds > 0, let context else { return nil }
+        return context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(nanoseconds))) { [self] in
             guard self.exchange === exchange, exchange.responseStatus == nil, exchange.answer == nil else { return }
-            chargeFailure(exchange)
-            answer(exchange, .requestTimeout)
+            expired()
         }
     }
 
     /// One try of a service's request gets its response head within `retries.perTryTimeout`, or the next try
     /// goes (as after a gateway error, when the request may be sent again), else a 504.
-    private func armTryTimeout(_ exchange: HTTPExchange, service: String) {
+    private func armTryTimeout(_ exchange: HTTPExchange, policy: TrafficPolicy) {
         exchange.tryDeadline?.cancel()
-        let timeout = forward.endpoints.policies.policy(for: service).perTryTimeout
-        guard timeout > 0, let context else { return }
-        exchange.tryDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
-            [self] in
+        exchange.tryDeadline = schedule(after: policy.perTryTimeout, for: exchange) { [self] in
             exchange.tryDeadline = nil
-            guard self.exchange === exchange, exchange.responseStatus == nil, exchange.answer == nil else { return }
             if retry(exchange, .gatewayError) { return }
             chargeFailure(exchange)
             answer(exchange, .requestTimeout)
@@ -73,7 +73,7 @@ extension HTTPForwardHandler {
     func resend(_ exchange: HTTPExchange, to next: Routed) {
         exchange.route = next
         exchange.attempt = .fresh
-        if let lease = next.lease { armTryTimeout(exchange, service: lease.service) }
+        if let lease = next.lease { armTryTimeout(exchange, policy: lease.policy) }
         let wait = exchange.retry?.backoff(for: next) ?? .zero
         guard wait > .zero, let context else { return connect(exchange, fresh: true) }
         context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
