@@ -22,27 +22,12 @@ struct ReliableDeliveryTests {
         http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Failing).serve_forever()
         """
 
-    /// The four instances of FlakyService and a Mesher with `traffic` (one event loop: ejection is per loop).
-    func lab(traffic: String = "") throws -> Lab {
+    /// A lab whose server runs what `servers` starts (it returns the registry file), and a Mesher with
+    /// `traffic` (one event loop: ejection is per loop).
+    func lab(traffic: String, servers: (Lab) throws -> String) throws -> Lab {
         let lab = try Lab()
         do {
-            try lab.startApp(name: "alpha", port: 7100)
-            try lab.startApp(name: "beta", port: 7101)
-            let failing = try lab.spawn(
-                in: lab.server, ["/usr/bin/python3", "-c", Self.failing, "7102"], log: "failing")
-            try lab.waitForListener(in: lab.server, port: 7102, process: failing)
-            try lab.register(
-                "flaky.yaml",
-                """
-                services:
-                  FlakyService:
-                    - {address: \(lab.serverIPv4), port: 7100}
-                    - {address: \(lab.serverIPv4), port: 7101}
-                    - {address: \(lab.serverIPv4), port: 7102}
-                    - {address: \(lab.serverIPv4), port: 7103}
-                  AllFailing:
-                    - {address: \(lab.serverIPv4), port: 7102}
-                """)
+            try lab.register("services.yaml", try servers(lab))
             let config = try lab.writeConfig(
                 "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
             try lab.mesherCommand(["init"]).check("mesher init")
@@ -52,6 +37,27 @@ struct ReliableDeliveryTests {
             throw error
         }
         return lab
+    }
+
+    /// The four instances of FlakyService (and AllFailing, its failing one alone).
+    func lab(traffic: String = "") throws -> Lab {
+        try lab(traffic: traffic) { lab in
+            try lab.startApp(name: "alpha", port: 7100)
+            try lab.startApp(name: "beta", port: 7101)
+            let failing = try lab.spawn(
+                in: lab.server, ["/usr/bin/python3", "-c", Self.failing, "7102"], log: "failing")
+            try lab.waitForListener(in: lab.server, port: 7102, process: failing)
+            return """
+                services:
+                  FlakyService:
+                    - {address: \(lab.serverIPv4), port: 7100}
+                    - {address: \(lab.serverIPv4), port: 7101}
+                    - {address: \(lab.serverIPv4), port: 7102}
+                    - {address: \(lab.serverIPv4), port: 7103}
+                  AllFailing:
+                    - {address: \(lab.serverIPv4), port: 7102}
+                """
+        }
     }
 
     /// `count` GETs (or requests with `extra` curl options) to `service` on one keep-alive connection (each
@@ -180,31 +186,21 @@ struct ReliableDeliveryTests {
         print("\\n".join(results), flush=True)
         """
 
+    /// SlowService (one instance answering after 1.5 s) and MixedService (it and a healthy one).
     func slowLab(traffic: String) throws -> Lab {
-        let lab = try Lab()
-        do {
+        try lab(traffic: traffic) { lab in
             let slow = try lab.spawn(in: lab.server, ["/usr/bin/python3", "-c", Self.slow, "7200"], log: "slow")
             try lab.waitForListener(in: lab.server, port: 7200, process: slow)
             try lab.startApp(name: "alpha", port: 7100)
-            try lab.register(
-                "slow.yaml",
-                """
+            return """
                 services:
                   SlowService:
                     - {address: \(lab.serverIPv4), port: 7200}
                   MixedService:
                     - {address: \(lab.serverIPv4), port: 7200}
                     - {address: \(lab.serverIPv4), port: 7100}
-                """)
-            let config = try lab.writeConfig(
-                "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
-            try lab.mesherCommand(["init"]).check("mesher init")
-            try lab.startMesher(["--config", config])
-        } catch {
-            lab.destroy()
-            throw error
+                """
         }
-        return lab
     }
 
     func callConcurrently(_ lab: Lab, _ count: Int) throws -> [(status: Int, seconds: Double, error: String)] {
