@@ -75,7 +75,9 @@ struct ReliableDeliveryTests {
 
     /// The defaults (ewma), and round robin, which sends the refusing instance its share: no request fails on
     /// the refusing instance (its failed connects go to another instance), and the failing one answers at most
-    /// `consecutiveFailures` (5) requests before it is ejected.
+    /// `consecutiveFailures` (5) requests before it is ejected. Round robin is sure to reach the failing
+    /// instance; ewma may never pick it (once the healthy ones answered fast, the unmeasured one loses every
+    /// comparison), so only round robin must show the ejection.
     @Test(arguments: ["", "traffic: {defaults: {loadBalancer: round-robin}}\n"])
     func connectsAreRetriedAndTheFailingInstanceEjected(_ traffic: String) throws {
         let lab = try lab(traffic: traffic)
@@ -84,9 +86,11 @@ struct ReliableDeliveryTests {
         #expect(statuses.count == 80)
         #expect(!statuses.contains("502") && !statuses.contains("503"), "\(statuses)")
         let served = statuses.filter { $0 == "500" }.count
-        #expect(served >= 1 && served <= 5, "500s before the ejection: \(statuses)")
+        #expect(served <= 5, "500s before the ejection: \(statuses)")
         #expect(statuses.filter { $0 == "200" }.count == 80 - served)
         #expect(lab.log("failing").components(separatedBy: "request").count - 1 == served)
+        guard !traffic.isEmpty || served == 5 else { return }
+        #expect(served >= 1, "round robin reaches the failing instance: \(statuses)")
         let mesherLog = lab.log("mesher")
         #expect(mesherLog.contains("instance ejected after consecutive failures"), "\(mesherLog.suffix(2000))")
         #expect(mesherLog.contains(":7102"), "the failing instance is named")
