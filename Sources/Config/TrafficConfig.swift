@@ -9,6 +9,9 @@ public struct TrafficConfig: Equatable, Sendable {
     public static let maxEjectionPercentRange = 0...100
     public static let requestTimeoutRange = ConfigDuration(seconds: 0)...ConfigDuration(hours: 1)
     public static let maxRequestsRange = 1...1_000_000
+    public static let maxPendingRequestsRange = 0...1_000_000
+    public static let connectTimeoutRange = ConfigDuration(milliseconds: 10)...ConfigDuration(minutes: 5)
+    public static let bodyLimitRange = ByteSize(bytes: 0)...ByteSize(bytes: 16 << 20)
     public static let backoffRange = ConfigDuration(milliseconds: 0)...ConfigDuration(seconds: 10)
     public static let budgetRatioRange = 0.0...1.0
     public static let budgetMinPerSecondRange = 0.0...10_000.0
@@ -39,10 +42,10 @@ extension TrafficConfig: Decodable {
     }
 
     enum PolicyKeys: String, CodingKey, CaseIterable {
-        case loadBalancer, requestTimeout, retries, outlierDetection, circuitBreaker
+        case loadBalancer, connectTimeout, requestTimeout, retries, outlierDetection, circuitBreaker
     }
-    enum BreakerKeys: String, CodingKey, CaseIterable { case maxRequests }
-    enum RetryKeys: String, CodingKey, CaseIterable { case attempts, on, perTryTimeout, budget, backoff }
+    enum BreakerKeys: String, CodingKey, CaseIterable { case maxConnections, maxPendingRequests, maxRequests }
+    enum RetryKeys: String, CodingKey, CaseIterable { case attempts, on, perTryTimeout, budget, backoff, bodyLimit }
     enum BackoffKeys: String, CodingKey, CaseIterable { case base, max }
     enum BudgetKeys: String, CodingKey, CaseIterable { case ratio, minPerSecond }
     enum OutlierKeys: String, CodingKey, CaseIterable {
@@ -53,9 +56,12 @@ extension TrafficConfig: Decodable {
     static func decode(_ policy: inout TrafficPolicy, from decoder: any Decoder) throws {
         let c = try decoder.strictContainer(PolicyKeys.self)
         try c.decodeChoice(&policy.loadBalancer, .loadBalancer)
+        try decode(&policy.connectTimeout, c, .connectTimeout, in: connectTimeoutRange)
         try decode(&policy.requestTimeout, c, .requestTimeout, in: requestTimeoutRange)
         if c.contains(.circuitBreaker) {
             let breaker = try c.superDecoder(forKey: .circuitBreaker).strictContainer(BreakerKeys.self)
+            try breaker.decode(&policy.maxConnections, .maxConnections, in: maxRequestsRange)
+            try breaker.decode(&policy.maxPendingRequests, .maxPendingRequests, in: maxPendingRequestsRange)
             try breaker.decode(&policy.maxRequests, .maxRequests, in: maxRequestsRange)
         }
         if c.contains(.retries) {
@@ -73,6 +79,9 @@ extension TrafficConfig: Decodable {
                 }
             }
             try decode(&policy.perTryTimeout, retries, .perTryTimeout, in: requestTimeoutRange)
+            var bodyLimit = ByteSize(bytes: policy.retryBodyLimit)
+            try retries.decode(&bodyLimit, .bodyLimit, in: bodyLimitRange)
+            policy.retryBodyLimit = bodyLimit.bytes
             if retries.contains(.backoff) {
                 let backoff = try retries.superDecoder(forKey: .backoff).strictContainer(BackoffKeys.self)
                 try decode(&policy.retryBackoff.base, backoff, .base, in: backoffRange)

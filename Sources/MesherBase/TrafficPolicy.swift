@@ -1,11 +1,14 @@
 /// How requests to one service are balanced, retried and kept away from failing instances.
 public struct TrafficPolicy: Sendable, Equatable {
     public var loadBalancer = LoadBalancerKind.ewma
+    /// Nanoseconds a connect to one of the service's instances may take before the next instance is tried
+    /// (instances are near: a second is long). Other destinations keep `connection.connectTimeout`.
+    public var connectTimeout: UInt64 = 1_000_000_000
     /// Extra tries, each on another instance where there is one, for what `retryOn` names.
     public var connectRetries = 2
     /// When to try again. A failed connect reached no app: safe for every method. The others apply to
-    /// idempotent requests without a body only (GET, HEAD, OPTIONS, PUT, DELETE, TRACE): a POST that reached
-    /// an instance is never sent twice.
+    /// idempotent requests only (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) with a body up to `retryBodyLimit`:
+    /// a POST that reached an instance is never sent twice.
     public var retryOn: Set<RetryCondition> = [.connectFailure]
     /// Retries may add at most `ratio` of a service's requests, plus `minPerSecond` (Finagle's retry budget):
     /// with every instance failing, no retry storm.
@@ -15,12 +18,21 @@ public struct TrafficPolicy: Sendable, Equatable {
     public var perTryTimeout: UInt64 = 0
     /// Before the nth retry: a random wait up to min(max, base x 2^(n-1)) (exponential, full jitter).
     public var retryBackoff = RetryBackoff()
+    /// A request body up to this many bytes is kept while it streams, so that a retry can send it again; a
+    /// larger one is never retried once it reached an instance (it is streamed, not held).
+    public var retryBodyLimit = 64 * 1024
     /// Nanoseconds from a request's head to its response's head, retries included (504 `request-timeout`);
     /// 0: none. The body then streams for as long as it flows (`connection.idleTimeout`).
     public var requestTimeout: UInt64 = 15_000_000_000
     /// Requests in flight to the service at once; more are answered 503 `overflow` at once, not queued.
     /// Each event loop takes its share (shared without a lock: a loop may shed while another has room).
     public var maxRequests = 4096
+    /// Upstream connections open to the service's instances at once (HTTP and TCP). A request that finds
+    /// them all busy waits for one, as one of `maxPendingRequests`; a TCP connection beyond it is refused.
+    public var maxConnections = 4096
+    /// Requests waiting for an upstream connection (being opened, or for one of `maxConnections` to come
+    /// free); more are answered 503 `overflow`. Shared by the loops like `maxRequests`.
+    public var maxPendingRequests = 1024
     public var outlierDetection = OutlierDetection()
 
     public init() {}

@@ -38,9 +38,28 @@ struct TrafficConfigTests {
     }
 
     @Test func timeoutAndBreaker() throws {
-        let yaml = "traffic: {defaults: {requestTimeout: 0s, circuitBreaker: {maxRequests: 10}}}\n"
+        let yaml = """
+            traffic:
+              defaults:
+                connectTimeout: 250ms
+                requestTimeout: 0s
+                circuitBreaker: {maxRequests: 10, maxConnections: 3, maxPendingRequests: 0}
+            """
         let policy = try MesherConfig.parse(yaml).traffic.policies.defaults
         #expect(policy.requestTimeout == 0 && policy.maxRequests == 10)
+        #expect(policy.connectTimeout == 250_000_000)
+        #expect(policy.maxConnections == 3 && policy.maxPendingRequests == 0)
+        let defaults = TrafficPolicy()
+        #expect(defaults.connectTimeout == 1_000_000_000)
+        #expect(defaults.maxConnections == 4096 && defaults.maxPendingRequests == 1024)
+    }
+
+    @Test func retryBodyLimit() throws {
+        let yaml = "traffic: {defaults: {retries: {bodyLimit: 1MiB}}, services: {Upload: {retries: {bodyLimit: 0}}}}\n"
+        let policies = try MesherConfig.parse(yaml).traffic.policies
+        #expect(policies.defaults.retryBodyLimit == 1 << 20)
+        #expect(policies.policy(for: "upload").retryBodyLimit == 0)
+        #expect(TrafficPolicy().retryBodyLimit == 64 << 10)
     }
 
     /// A service's own fields go over the defaults, whether it comes before or after them in the file.
@@ -97,6 +116,15 @@ struct TrafficConfigTests {
         (
             "traffic:\n  defaults:\n    circuitBreaker: {maxRequests: 0}\n", 3,
             "traffic.defaults.circuitBreaker.maxRequests", "at least 1"
+        ),
+        (
+            "traffic:\n  defaults:\n    circuitBreaker: {maxConnections: 0}\n", 3,
+            "traffic.defaults.circuitBreaker.maxConnections", "at least 1"
+        ),
+        ("traffic:\n  defaults:\n    connectTimeout: 1ms\n", 3, "traffic.defaults.connectTimeout", "at least 10ms"),
+        (
+            "traffic:\n  defaults:\n    retries: {bodyLimit: 1GiB}\n", 3, "traffic.defaults.retries.bodyLimit",
+            "at most 16MiB"
         ),
     ])
     func badTrafficNamesLineAndField(_ yaml: String, _ line: Int, _ field: String, _ message: String) {

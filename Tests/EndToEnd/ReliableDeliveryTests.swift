@@ -24,13 +24,15 @@ struct ReliableDeliveryTests {
 
     /// A lab whose server runs what `servers` starts (it returns the registry file), and a Mesher with
     /// `traffic` (one event loop: ejection is per loop).
-    func lab(traffic: String, servers: (Lab) throws -> String) throws -> Lab {
+    /// `captureDNS`: service names resolve to virtual IPs through Mesher.
+    func lab(traffic: String, captureDNS: Bool = false, servers: (Lab) throws -> String) throws -> Lab {
         let lab = try Lab()
         do {
+            if captureDNS { try lab.useServerAsResolver(knowing: "example.test") }
             try lab.register("services.yaml", try servers(lab))
             let config = try lab.writeConfig(
                 "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
-            try lab.mesherCommand(["init"]).check("mesher init")
+            try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
             try lab.startMesher(["--config", config])
         } catch {
             lab.destroy()
@@ -162,7 +164,8 @@ struct ReliableDeliveryTests {
         class Slow(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_GET(self):
-                time.sleep(1.5)
+                print("request", flush=True)
+                time.sleep(float(sys.argv[2]))
                 self.send_response(200)
                 self.send_header("Content-Length", "5")
                 self.end_headers()
@@ -172,10 +175,11 @@ struct ReliableDeliveryTests {
         http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Slow).serve_forever()
         """
 
-    /// `count` GETs to SlowService at once, each on its own connection: "status seconds x-mesher-error" each.
+    /// `count` GETs to SlowService at once, each on its own connection (the first 0.3 s ahead with `ahead`):
+    /// "status seconds x-mesher-error" each.
     static let concurrentClient = """
         import http.client, sys, threading, time
-        host, count = sys.argv[1], int(sys.argv[2])
+        host, count, ahead = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "ahead"
         results = []
         def call():
             start = time.time()
@@ -185,7 +189,9 @@ struct ReliableDeliveryTests {
             r.read()
             results.append("%d %.2f %s" % (r.status, time.time() - start, r.getheader("x-mesher-error", "-")))
         threads = [threading.Thread(target=call) for _ in range(count)]
-        for t in threads: t.start()
+        for i, t in enumerate(threads):
+            t.start()
+            if i == 0 and ahead: time.sleep(0.3)
         for t in threads: t.join()
         print("\\n".join(results), flush=True)
         """
@@ -193,7 +199,8 @@ struct ReliableDeliveryTests {
     /// SlowService (one instance answering after 1.5 s) and MixedService (it and a healthy one).
     func slowLab(traffic: String) throws -> Lab {
         try lab(traffic: traffic) { lab in
-            let slow = try lab.spawn(in: lab.server, ["/usr/bin/python3", "-c", Self.slow, "7200"], log: "slow")
+            let slow = try lab.spawn(
+                in: lab.server, ["/usr/bin/python3", "-c", Self.slow, "7200", "1.5"], log: "slow")
             try lab.waitForListener(in: lab.server, port: 7200, process: slow)
             try lab.startApp(name: "alpha", port: 7100)
             return """
@@ -207,8 +214,12 @@ struct ReliableDeliveryTests {
         }
     }
 
-    func callConcurrently(_ lab: Lab, _ count: Int) throws -> [(status: Int, seconds: Double, error: String)] {
-        let result = try lab.inClient(["/usr/bin/python3", "-c", Self.concurrentClient, lab.serverIPv4, "\(count)"])
+    func callConcurrently(
+        _ lab: Lab, _ count: Int, firstAhead: Bool = false
+    ) throws -> [(status: Int, seconds: Double, error: String)] {
+        let result = try lab.inClient([
+            "/usr/bin/python3", "-c", Self.concurrentClient, lab.serverIPv4, "\(count)", firstAhead ? "ahead" : "-",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.split(separator: "\n").map { line in
             let parts = line.split(separator: " ")

@@ -17,16 +17,17 @@ struct UpstreamConnector: Sendable {
         waterMark = settings.writeBufferWaterMark
     }
 
-    /// `configure` builds the new channel's pipeline, on `eventLoop`.
+    /// `configure` builds the new channel's pipeline, on `eventLoop`; `timeout` replaces `connectTimeout`
+    /// (a service's own).
     func connect(
-        to address: SocketAddress, on eventLoop: any EventLoop,
+        to address: SocketAddress, on eventLoop: any EventLoop, timeout: TimeAmount? = nil,
         configure: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
     ) -> EventLoopFuture<any Channel> {
         let configure = NIOLoopBound(configure, eventLoop: eventLoop)
         let waterMark = waterMark
         let proxyMark = proxyMark
         return ClientBootstrap(group: eventLoop)
-            .connectTimeout(connectTimeout)
+            .connectTimeout(timeout ?? connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try ProxySettings.applySocketOptions(channel, waterMark: waterMark, noDelay: false)

@@ -9,10 +9,13 @@ public final class EndpointTable {
         let policy: TrafficPolicy
         var stats: [EndpointKey: EndpointStats] = [:]
         var budget: RetryBudget
+        let connections: ServiceConnections
 
-        init(policy: TrafficPolicy) {
+        init(policy: TrafficPolicy, loops: Int) {
             self.policy = policy
             budget = RetryBudget(policy.retryBudget)
+            connections = ServiceConnections(
+                maxOpen: share(policy.maxConnections, loops), maxPending: share(policy.maxPendingRequests, loops))
         }
 
         var nextTurn = 0
@@ -64,7 +67,7 @@ public final class EndpointTable {
     ) -> Result<EndpointLease, Refusal> {
         let entry = entry(service)
         let policy = entry.policy
-        guard entry.outstanding < (policy.maxRequests + loops - 1) / loops else { return .failure(.overflow) }
+        guard entry.outstanding < share(policy.maxRequests, loops) else { return .failure(.overflow) }
         entry.instanceCount = instances.count
         if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
         let up = instances.filter(\.isUp)
@@ -81,7 +84,9 @@ public final class EndpointTable {
         entry.outstanding += 1
         if tried.isEmpty { entry.budget.deposit(now: now) }
         return .success(
-            EndpointLease(table: self, service: service, policy: policy, instance: chosen, key: key, started: now))
+            EndpointLease(
+                table: self, service: service, policy: policy, connections: entry.connections, instance: chosen,
+                key: key, started: now))
     }
 
     private func choose(from eligible: [ServiceInstance], in entry: Service, kind: LoadBalancerKind) -> ServiceInstance
@@ -137,7 +142,7 @@ public final class EndpointTable {
 
     private func entry(_ service: String) -> Service {
         if let entry = services[service] { return entry }
-        let entry = Service(policy: policies.policy(for: service))
+        let entry = Service(policy: policies.policy(for: service), loops: loops)
         services[service] = entry
         return entry
     }
@@ -154,6 +159,11 @@ public final class EndpointTable {
     }
 }
 
+/// A loop's part of a service-wide limit: `limit` over `loops`, rounded up.
+private func share(_ limit: Int, _ loops: Int) -> Int {
+    (limit + loops - 1) / loops
+}
+
 /// One request's (or connection's) hold on the instance it was sent to. Settle it once with what happened;
 /// one never settled (the client went away) only gives its outstanding count back.
 public final class EndpointLease {
@@ -161,18 +171,21 @@ public final class EndpointLease {
     public let service: String
     /// The service's traffic policy.
     public let policy: TrafficPolicy
+    /// This loop's connections to the service (its circuit breaker's `maxConnections`).
+    public let connections: ServiceConnections
     public let instance: ServiceInstance
     public let key: EndpointKey
     let started: UInt64
     private var settled = false
 
     init(
-        table: EndpointTable, service: String, policy: TrafficPolicy, instance: ServiceInstance, key: EndpointKey,
-        started: UInt64
+        table: EndpointTable, service: String, policy: TrafficPolicy, connections: ServiceConnections,
+        instance: ServiceInstance, key: EndpointKey, started: UInt64
     ) {
         self.table = table
         self.service = service
         self.policy = policy
+        self.connections = connections
         self.instance = instance
         self.key = key
         self.started = started

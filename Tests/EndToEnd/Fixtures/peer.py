@@ -149,6 +149,8 @@ class App(http.server.BaseHTTPRequestHandler):
                 remaining -= len(data)
         self.reply(200, f"{digest.hexdigest()} {length}\n")
 
+    do_PUT = do_POST
+
 
 def serve_http(host, port, name):
     App.name = name

@@ -60,7 +60,6 @@ final class HTTPExchange {
     var attempt = Attempt.fresh
     /// Request body bytes read from the client.
     var requestBytes = 0
-    var bodySent = false
     /// Set when Mesher answers itself; the rest of the request is read and dropped.
     var answer: MesherAnswer?
     /// Whether the final response head went to the client, and how its body goes.
@@ -68,11 +67,32 @@ final class HTTPExchange {
     /// Response body bytes sent to the client.
     var responseBytes = 0
 
-    init(request: HTTP1Head, route: Routed, kind: Kind, retry: RequestRetry?) {
+    /// The request as sent so far (body parts, then its end), kept while it may be sent again: idempotent,
+    /// and its body no larger than `retryBodyLimit` (`nil` once either is not so).
+    private(set) var replay: [Queued]?
+    private var replayBytes = 0
+    private let retryBodyLimit: Int
+
+    init(request: HTTP1Head, route: Routed, kind: Kind, retry: RequestRetry?, retryBodyLimit: Int) {
         self.request = request
         self.route = route
         self.kind = kind
         self.retry = route.lease == nil ? nil : retry
+        self.retryBodyLimit = retryBodyLimit
+        replay = isIdempotent ? [] : nil
+    }
+
+    /// A part of the request read from the client, kept for a retry while the body is within the limit.
+    func keepForRetry(_ part: Queued) {
+        guard replay != nil else { return }
+        if case .body(let data) = part {
+            replayBytes += data.readableBytes
+            guard replayBytes <= retryBodyLimit else {
+                replay = nil
+                return
+            }
+        }
+        replay?.append(part)
     }
 
     var isChunked: Bool { request.isChunked }

@@ -12,6 +12,7 @@ extension HTTPForwardHandler {
         exchange.queued = []
         exchange.upstream?.abandon()
         exchange.upstream = nil
+        if let lease = exchange.route.lease { pool.dropUnwanted(lease.connections) }
         if machine.requestEnded || exchange.request.expectsContinue {
             finishAnswer(exchange)
         }

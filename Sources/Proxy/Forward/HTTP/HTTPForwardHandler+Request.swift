@@ -11,7 +11,9 @@ extension HTTPForwardHandler {
         let route = forward.routes.route(host: authority, accepted: accepted, endpoints: forward.endpoints)
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
         let retry = RequestRetry(routes: forward.routes, endpoints: forward.endpoints, logger: logger)
-        let exchange = HTTPExchange(request: head, route: route, kind: kind, retry: retry)
+        let exchange = HTTPExchange(
+            request: head, route: route, kind: kind, retry: retry,
+            retryBodyLimit: (route.lease?.policy ?? forward.endpoints.policies.defaults).retryBodyLimit)
         self.exchange = exchange
         // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
         // misconfiguration that would send it round in circles.
@@ -109,12 +111,19 @@ extension HTTPForwardHandler {
         if forward.environment.loopGuard.refusal(for: address, local: nil) != nil {
             return answer(exchange, .forbiddenDestination)
         }
-        switch pool.acquire(address, fresh: fresh) {
+        let limit = exchange.route.lease.map {
+            UpstreamPool.Limit(
+                connections: $0.connections, connectTimeout: .nanoseconds(Int64($0.policy.connectTimeout)))
+        }
+        let wanted = { [weak self] in self?.exchange === exchange && exchange.answer == nil }
+        switch pool.acquire(address, fresh: fresh, limit: limit, wanted: wanted) {
         case .idle(let upstream):
             exchange.attempt = .pooled
             attach(exchange, result: .success(upstream))
         case .connecting(let connection):
             connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0) }
+        case .overflow:
+            answer(exchange, .overflow)
         }
     }
 
@@ -133,7 +142,6 @@ extension HTTPForwardHandler {
                 switch part {
                 case .body(let data):
                     upstream.sendBody(data, chunked: exchange.isChunked)
-                    exchange.bodySent = true
                 case .end(let trailers):
                     upstream.sendEnd(trailers: trailers, chunked: exchange.isChunked)
                 }
@@ -154,9 +162,9 @@ extension HTTPForwardHandler {
         guard let exchange else { return }
         exchange.requestBytes += data.readableBytes
         guard exchange.answer == nil else { return }  // read and dropped
+        exchange.keepForRetry(.body(data))
         if let upstream = exchange.upstream {
             upstream.sendBody(data, chunked: exchange.isChunked)
-            exchange.bodySent = true
         } else {
             exchange.queued.append(.body(data))
         }
@@ -165,6 +173,7 @@ extension HTTPForwardHandler {
     func requestEnd(_ trailers: ByteBuffer?) {
         guard let exchange else { return }
         if exchange.answer != nil { return finishAnswer(exchange) }
+        exchange.keepForRetry(.end(trailers: trailers))
         if let upstream = exchange.upstream {
             upstream.sendEnd(trailers: trailers, chunked: exchange.isChunked)
         } else {

@@ -108,12 +108,11 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
             return resetConnection()
         }
         switch failure {
-        case .reset(afterResponseBytes: false)
-        where exchange.attempt == .pooled && !exchange.bodySent && exchange.isIdempotent:
+        case .reset(afterResponseBytes: false) where exchange.attempt == .pooled && exchange.replay != nil:
             // A pooled connection the upstream had closed meanwhile (the keep-alive race): the request got no
-            // answer at all, so an idempotent one without a body sent is tried once more on a new connection.
+            // answer at all, so an idempotent one whose body is kept is tried once more on a new connection.
             exchange.attempt = .retry
-            exchange.queued = machine.requestEnded ? [.end(trailers: nil)] : []
+            exchange.queued = exchange.replay ?? []
             connect(exchange, fresh: true)
         case .reset(afterResponseBytes: false) where retry(exchange, .reset):
             break
@@ -132,16 +131,17 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         }
     }
 
-    /// Sends the request to another instance when it can go again: idempotent, no body, nothing of a response
-    /// forwarded yet, and the policy, its tries and its budget allow (`RequestRetry`). What the failed instance
-    /// sent is dropped with its connection.
+    /// Sends the request to another instance when it can go again: idempotent with its body kept (within
+    /// `retries.bodyLimit`), nothing of a response forwarded yet, and the policy, its tries and its budget allow
+    /// (`RequestRetry`). What the failed instance sent is dropped with its connection; what of the body has not
+    /// arrived yet follows the replay.
     func retry(_ exchange: HTTPExchange, _ condition: RetryCondition) -> Bool {
-        guard exchange.isIdempotent, exchange.requestBytes == 0, machine.requestEnded, exchange.responseStatus == nil,
+        guard let replay = exchange.replay, exchange.responseStatus == nil,
             let next = exchange.retry?.next(after: exchange.route, condition)
         else { return false }
         exchange.upstream?.abandon()
         exchange.upstream = nil
-        exchange.queued = [.end(trailers: nil)]
+        exchange.queued = replay
         resend(exchange, to: next)
         return true
     }

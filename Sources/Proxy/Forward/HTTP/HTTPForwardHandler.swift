@@ -175,7 +175,9 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     func channelInactive(context: ChannelHandlerContext) {
         // The client left mid-exchange: that upstream connection is in an unknown state, never reuse it.
         exchange?.upstream?.abandon()
+        let lease = exchange?.route.lease
         exchange = nil
+        if let lease { pool.dropUnwanted(lease.connections) }
         machine.closed()
         connection.sideClosed()
         context.fireChannelInactive()

@@ -51,6 +51,8 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler, 
     let address: SocketAddress
     weak var receiver: (any UpstreamResponseReceiver)?
     weak var pool: UpstreamPool?
+    /// The service breaker this connection counts against, if it goes to a service's instance.
+    var limit: UpstreamPool.Limit?
     private(set) var context: ChannelHandlerContext?
     private var state = State.idle
     private var parser: HTTP1HeadParser

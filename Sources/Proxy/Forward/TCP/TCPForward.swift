@@ -30,12 +30,23 @@ struct TCPForward {
             if connection.labels.original == nil { connection.labels.upstream = address }
             // Never one of Mesher's own ports (CONNECT to the admin port through the explicit proxy, say).
             if let refusal = loopGuard.refusal(for: address, local: nil) { return failed(refusal) }
+            // A service's connections count against its breaker until they close; none is queued.
+            let lease = route.lease
+            if let lease, !lease.connections.admitConnection() { return failed(.overflow) }
+            let timeout = lease.map { TimeAmount.nanoseconds(Int64($0.policy.connectTimeout)) }
             let upstreamHandler = RelayHandler(side: .upstream, connection: connection)
-            connector.connect(to: address, on: eventLoop) { try $0.addHandler(upstreamHandler) }
+            connector.connect(to: address, on: eventLoop, timeout: timeout) { try $0.addHandler(upstreamHandler) }
                 .assumeIsolated().whenComplete { result in
+                    if let connections = lease?.connections {
+                        switch result {
+                        case .success(let upstream):
+                            upstream.closeFuture.assumeIsolated().whenComplete { _ in connections.closed() }
+                        case .failure: connections.closed()
+                        }
+                    }
                     switch result {
                     case .success(let upstream):
-                        route.lease?.connected(now: NIODeadline.now().uptimeNanoseconds)
+                        lease?.connected(now: NIODeadline.now().uptimeNanoseconds)
                         connection.connectFinished(upstreamOpen: true)
                         guard connection.channel.isActive else { return upstream.close(promise: nil) }
                         beforePairing?()

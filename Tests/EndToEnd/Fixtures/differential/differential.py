@@ -329,6 +329,10 @@ def drive(host, port, requests_path, responses_path, record_path, access_log):
         extra = [r for r in new_records if not r.get("target", "").startswith(("/victim/", "/respcase/"))]
         if extra:
             problems.append(f"the upstream saw requests nobody sent: {extra}")
+        # A pooled connection closed before any answer: an idempotent request goes once more, a POST never.
+        arrivals = len([r for r in new_records if r.get("target") == f"/respcase/{index}"])
+        if "arrivals" in case and arrivals != case["arrivals"]:
+            problems.append(f"the request arrived {arrivals} time(s), not {case['arrivals']}")
         # A response cut off midway ends in a reset: the client knows it is broken.
         cut_off = reply.endswith(b"<RST>")
         if not reply.startswith(b"HTTP/1.1 502 ") and not cut_off and method != "HEAD" \

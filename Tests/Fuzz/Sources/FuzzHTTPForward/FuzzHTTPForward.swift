@@ -12,14 +12,19 @@ import Routing
 /// connection that answers every request it receives. Whatever Mesher writes upstream must always be a
 /// sequence of complete, well-framed requests (a strict parser reads it without error; only the last may be
 /// unfinished, while its body is still coming): never an unframed body, never bytes between requests.
+///
+/// The first byte sets how many bytes the client sends at a time (its low 7 bits) and, with its high bit, has
+/// the pooled connection close instead of answering the first request (the keep-alive race): an idempotent
+/// request then goes again on a new connection, with its body replayed, and that connection must receive
+/// exactly what the first one did before anything else.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 1 else { return 0 }
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
-    let step = Int(bytes[0]) + 1
+    let step = Int(bytes[0] & 0x7f) + 1
     let input = Array(bytes.dropFirst())
     do {
-        try Harness().run(input, step: step)
+        try Harness(closeFirst: bytes[0] & 0x80 != 0).run(input, step: step)
     } catch {
         invariant(false, "embedded channel failed: \(error)")
     }
@@ -31,19 +36,31 @@ private struct Harness {
     static let limits = HTTP1HeadParser.Limits(maxHeadBytes: 1 << 20, maxFields: 1000)
     let loop = EmbeddedEventLoop()
     let downstream: EmbeddedChannel
-    let upstream: EmbeddedChannel
+    /// The pooled connection first, then each one Mesher opens.
+    let upstreams = Upstreams()
+    let closeFirst: Bool
 
-    init() throws {
+    init(closeFirst: Bool) throws {
+        self.closeFirst = closeFirst
         downstream = EmbeddedChannel(loop: loop)
-        upstream = EmbeddedChannel(loop: loop)
+        let upstream = EmbeddedChannel(loop: loop)
+        upstreams.channels.append(upstream)
         var logger = Logger(label: "fuzz")
         logger.logLevel = .critical
         var settings = ProxySettings()
         settings.httpLimits = .init(maxHeadBytes: 2048, maxFields: 24)
-        // A connection the upstream closed is not replaced: new connections fail (Mesher answers 502).
+        // New connections are embedded channels too, answered like the first (at most a few: the first one's
+        // close is the only reason to open one, and a bounded number of requests follow).
         let loop = self.loop
-        let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits) { _, _ in
-            loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
+        let upstreams = self.upstreams
+        let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits) { address, handler, _ in
+            guard upstreams.channels.count < 8 else {
+                return loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(1)))
+            }
+            let channel = EmbeddedChannel(loop: loop)
+            upstreams.channels.append(channel)
+            try? channel.pipeline.syncOperations.addHandler(handler)
+            return channel.connect(to: address).map { channel as any Channel }
         }
         let environment = ProxyEnvironment(
             settings: settings,
@@ -66,29 +83,59 @@ private struct Harness {
     }
 
     func run(_ input: [UInt8], step: Int) throws {
-        var upstreamParser = UpstreamStream()
+        var streams: [UpstreamStream] = []
         var offset = 0
         while offset < input.count && downstream.isActive {
             let end = min(input.count, offset + step)
             _ = try? downstream.writeInbound(ByteBuffer(bytes: input[offset..<end]))
             offset = end
-            try answer(&upstreamParser)
+            try answer(&streams)
         }
         if downstream.isActive { downstream.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
-        try answer(&upstreamParser)
+        try answer(&streams)
+        // An idempotent request (not an upgrade) is sent again in full; any other one is answered 502 and the
+        // next request opens the new connection.
+        let idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
+        if closeFirst, streams.count > 1, let first = streams[0].first, !first.upgrade,
+            idempotent.contains(first.method)
+        {
+            invariant(
+                streams[1].written.starts(with: streams[0].written),
+                "the request sent again is not the one the closed connection got")
+        }
         _ = try? downstream.finish()
-        _ = try? upstream.finish()
+        for upstream in upstreams.channels { _ = try? upstream.finish() }
         // A channel closed from inside a handler takes its handlers out in a task, which an embedded loop runs
         // only when told to: without this every input that closes a channel would leak its pipeline.
         loop.run()
     }
 
-    /// Reads what went upstream; each complete request gets a short response.
-    private func answer(_ stream: inout UpstreamStream) throws {
+    /// Reads what went upstream on each connection (until none has more: answering one may send on another);
+    /// each complete request gets a short response, except the first one's when it is to close instead.
+    private func answer(_ streams: inout [UpstreamStream]) throws {
+        var progress = true
+        while progress {
+            progress = false
+            for (index, upstream) in upstreams.channels.enumerated() {
+                if streams.count <= index { streams.append(UpstreamStream()) }
+                progress = try answer(upstream, &streams[index], closing: closeFirst && index == 0) || progress
+            }
+        }
+    }
+
+    private func answer(_ upstream: EmbeddedChannel, _ stream: inout UpstreamStream, closing: Bool) throws -> Bool {
+        var progress = false
         while let written = try upstream.readOutbound(as: ByteBuffer.self) {
+            progress = true
             var written = written
+            stream.written += written.readableBytesView
             stream.buffer.writeBuffer(&written)
-            for method in stream.read() where upstream.isActive {
+            let completed = stream.read()
+            if closing && !completed.isEmpty {
+                _ = upstream.close()
+                return true
+            }
+            for method in completed where upstream.isActive {
                 // Never a tunnel (CONNECT is declined, upgrades get a 200): the stream stays HTTP to check.
                 let response =
                     switch method {
@@ -99,11 +146,21 @@ private struct Harness {
                 _ = try? upstream.writeInbound(ByteBuffer(string: response))
             }
         }
+        return progress
     }
+}
+
+/// The upstream connections of one run; the pool's connect adds to it.
+private final class Upstreams {
+    var channels: [EmbeddedChannel] = []
 }
 
 /// The bytes Mesher wrote upstream, read as a request stream by Mesher's own strict parser.
 private struct UpstreamStream {
+    /// Every byte written to the connection.
+    var written: [UInt8] = []
+    /// The first request's method, and whether it asked for an upgrade.
+    var first: (method: String, upgrade: Bool)?
     var buffer = ByteBuffer()
     var parser = HTTP1HeadParser(role: .request, limits: Harness.limits)
     var body: HTTP1BodyDecoder?
@@ -129,6 +186,7 @@ private struct UpstreamStream {
                 case .head(let head):
                     invariant(head.version == .http11 && head.hops >= 1, "not a head Mesher wrote")
                     method = head.method
+                    if first == nil { first = (head.method, head.isUpgradeRequest) }
                     body = HTTP1BodyDecoder(framing: head.requestFraming, limits: Harness.limits)
                 case .needMore: return complete
                 case .invalid(let error):

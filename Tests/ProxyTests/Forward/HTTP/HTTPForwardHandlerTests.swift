@@ -16,6 +16,12 @@ struct HTTPForwardFixture {
     let upstream: EmbeddedChannel
     let connection: DownstreamConnection
     let settings: ProxySettings
+    /// Connections Mesher opened after the pooled one (embedded too).
+    let opened = OpenedChannels()
+
+    final class OpenedChannels {
+        var channels: [EmbeddedChannel] = []
+    }
 
     init(maxHeaderBytes: Int = 65536) throws {
         downstream = EmbeddedChannel(loop: loop)
@@ -25,7 +31,13 @@ struct HTTPForwardFixture {
         self.settings = settings
         let environment = testEnvironment(settings: settings)
         let connector = UpstreamConnector(settings: settings)
-        let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits, connector: connector)
+        let (loop, opened) = (self.loop, self.opened)
+        let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits) { address, handler, _ in
+            let channel = EmbeddedChannel(loop: loop)
+            opened.channels.append(channel)
+            try? channel.pipeline.syncOperations.addHandler(handler)
+            return channel.connect(to: address).map { channel as any Channel }
+        }
         connection = testConnection(downstream, environment: environment)
         try downstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
         let forward = HTTPForwardHandler(
@@ -66,6 +78,29 @@ struct HTTPForwardHandlerTests {
         let answer = try fixture.written(fixture.downstream)
         #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.hasSuffix("\r\n\r\nhi"), "\(answer)")
         #expect(fixture.downstream.isActive)
+    }
+
+    /// The keep-alive race: the pooled connection closes before any answer. An idempotent request goes again on
+    /// a new connection, byte for byte, body included; a POST is answered 502 and never sent twice.
+    @Test func requestIsSentAgainWithItsBodyWhenThePooledConnectionClosed() throws {
+        let fixture = try HTTPForwardFixture()
+        try fixture.send("PUT /a HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\n\r\nhel")
+        try fixture.send("lo")
+        let first = try fixture.written(fixture.upstream)
+        #expect(first.hasSuffix("\r\n\r\nhello"))
+        _ = fixture.upstream.close()
+        fixture.loop.run()
+        let again = try #require(fixture.opened.channels.first)
+        #expect(try fixture.written(again) == first)
+        try again.writeInbound(ByteBuffer(string: Self.ok + "ok"))
+        #expect(try fixture.written(fixture.downstream).hasPrefix("HTTP/1.1 200 OK"))
+
+        let post = try HTTPForwardFixture()
+        try post.send("POST /a HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\n\r\nhello")
+        _ = post.upstream.close()
+        post.loop.run()
+        #expect(post.opened.channels.isEmpty, "a POST is not sent again")
+        #expect(try post.written(post.downstream).hasPrefix("HTTP/1.1 502 "))
     }
 
     @Test func pipelinedRequestWaitsForTheResponseBeforeIt() throws {

@@ -1,0 +1,60 @@
+/// One event loop's count of the upstream connections open to one service's instances, and of the requests
+/// waiting for one: the `maxConnections` and `maxPendingRequests` of its circuit breaker. Each loop holds its
+/// share of both, so counting takes no lock.
+public final class ServiceConnections {
+    /// What a request that needs a new connection may do.
+    public enum Admission: Equatable {
+        /// Open one: it counts as open (and the request as pending) from now on.
+        case open
+        /// Every connection the loop may open is open: wait for one as a pending request.
+        case wait
+        /// As many requests wait already: answer `overflow`.
+        case overflow
+    }
+
+    public let maxOpen: Int
+    public let maxPending: Int
+    public private(set) var open = 0
+    public private(set) var pending = 0
+
+    init(maxOpen: Int, maxPending: Int) {
+        self.maxOpen = max(maxOpen, 1)
+        self.maxPending = max(maxPending, 0)
+    }
+
+    /// A request needs a new connection (none idle): admitted as `Admission` says, and counted.
+    public func admit() -> Admission {
+        if open < maxOpen {
+            open += 1
+            pending += 1
+            return .open
+        }
+        guard pending < maxPending else { return .overflow }
+        pending += 1
+        return .wait
+    }
+
+    /// A TCP connection to an instance: there is no queue for a byte relay, only room or none.
+    public func admitConnection() -> Bool {
+        guard open < maxOpen else { return false }
+        open += 1
+        return true
+    }
+
+    /// A pending request got its connection, or gave up waiting.
+    public func settledPending() {
+        pending = max(0, pending - 1)
+    }
+
+    /// A waiting request may open a connection now (one closed): it is counted open.
+    public func reopen() -> Bool {
+        guard open < maxOpen else { return false }
+        open += 1
+        return true
+    }
+
+    /// A connection (or a connect that failed) is gone.
+    public func closed() {
+        open = max(0, open - 1)
+    }
+}
