@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0", traits: []),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     ],
     targets: [
         // What every part shares and must agree on: default ports and proxy identity, the capture mode, IP address
@@ -70,11 +72,16 @@ let package = Package(
             name: "Config",
             dependencies: ["MesherBase", .product(name: "Yams", package: "Yams")]
         ),
+        // What Mesher counts, in Prometheus's terms: metric names and help, each event loop's handles, the
+        // process's own figures.
+        .target(name: "Telemetry", dependencies: [.product(name: "Prometheus", package: "swift-prometheus")]),
         // Data path: listeners, original destination, TCP relay.
         .target(
             name: "Proxy",
             dependencies: [
-                "MesherBase", "Sniff", "Discovery", "Routing", "HTTP1", "Limits",
+                "MesherBase", "Sniff", "Discovery", "Routing", "HTTP1", "Limits", "Telemetry",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -116,10 +123,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Mesher's own health and readiness endpoints.
+        // Mesher's own endpoints: health, readiness, metrics.
         .target(
             name: "Admin",
             dependencies: [
+                "Telemetry", .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -143,7 +151,8 @@ let package = Package(
             name: "MesherCLI",
             dependencies: [
                 "Capture", "Config", "Proxy", "Discovery", "Routing", "DNS", "Registration", "Admin", "Inject",
-                "Limits", "MesherBase", "HTTPClients",
+                "Limits", "MesherBase", "HTTPClients", "Telemetry",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,6 +181,10 @@ let package = Package(
             name: "AdminTests", dependencies: ["Admin", .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "Tests/AdminTests"),
         .testTarget(name: "MesherBaseTests", dependencies: ["MesherBase"], path: "Tests/MesherBaseTests"),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: ["Telemetry", .product(name: "Prometheus", package: "swift-prometheus")],
+            path: "Tests/TelemetryTests"),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"], path: "Tests/CaptureTests", exclude: ["Golden"]),
         .testTarget(
             name: "HTTP1Tests",

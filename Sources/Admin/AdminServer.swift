@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// Mesher's own endpoints: `/healthz` (the process serves) and `/ready` (the app it stands beside is up),
-/// for the kubelet's probes and for people, and `POST /quitquitquit` for the app.
+/// for the kubelet's probes and for people, `/metrics` for Prometheus, and `POST /quitquitquit` for the app.
 public final class AdminServer: Sendable {
     /// On `/ready` answers once Mesher itself serves, whatever the app's health (`mesher await` reads it).
     public static let proxyReadyHeader = "x-mesher-proxy"
@@ -16,8 +16,8 @@ public final class AdminServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger, isReady: @escaping @Sendable () -> Bool,
-        quit: @escaping @Sendable () -> Void
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, metrics: MetricsExporter? = nil,
+        isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void
     ) async throws -> AdminServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -25,7 +25,7 @@ public final class AdminServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(isReady: isReady, quit: quit, logger: logger))
+                        AdminHandler(metrics: metrics, isReady: isReady, quit: quit, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
@@ -44,12 +44,17 @@ private final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    private let metrics: MetricsExporter?
     private let isReady: @Sendable () -> Bool
     private let quit: @Sendable () -> Void
     private let logger: Logger
     private var request: HTTPRequestHead?
 
-    init(isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void, logger: Logger) {
+    init(
+        metrics: MetricsExporter?, isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void,
+        logger: Logger
+    ) {
+        self.metrics = metrics
         self.isReady = isReady
         self.quit = quit
         self.logger = logger
@@ -64,7 +69,7 @@ private final class AdminHandler: ChannelInboundHandler {
             self.request = nil
             let answer = AdminRoutes.answer(
                 method: request.method, uri: request.uri, fromLoopback: context.remoteAddress?.isLoopback ?? false,
-                isReady: isReady)
+                metrics: metrics.map { exporter in { exporter.render() } }, isReady: isReady)
             respond(answer, to: request, context: context)
             if answer.quits {
                 logger.notice("shutting down: POST /quitquitquit")
@@ -74,7 +79,9 @@ private final class AdminHandler: ChannelInboundHandler {
     }
 
     private func respond(_ answer: AdminRoutes.Answer, to request: HTTPRequestHead, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders([("content-type", "text/plain"), ("content-length", "\(answer.body.utf8.count)")])
+        var headers = HTTPHeaders([
+            ("content-type", answer.contentType), ("content-length", "\(answer.body.utf8.count)"),
+        ])
         let keepAlive = request.isKeepAlive && !answer.quits
         if !keepAlive { headers.add(name: "connection", value: "close") }
         if answer.proxyReady { headers.add(name: AdminServer.proxyReadyHeader, value: "ready") }

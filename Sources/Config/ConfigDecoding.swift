@@ -7,7 +7,7 @@ import MesherBase
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http
-        case traffic, service, admin, capture, proxyMark, threads
+        case traffic, service, admin, telemetry, capture, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -27,6 +27,7 @@ extension MesherConfig: Decodable {
         try c.decode(&traffic, .traffic)
         service = try c.decodeIfPresent(ServiceConfig.self, forKey: .service)
         try c.decode(&admin, .admin)
+        try c.decode(&telemetry, .telemetry)
         try c.decode(&capture, .capture)
         if let mark = try c.decodeIfPresent(String.self, forKey: .proxyMark) {
             proxyMark = SocketMark.parse(mark)
@@ -166,6 +167,17 @@ extension RoutingConfig: Decodable {
 }
 
 extension ExplicitProxyConfig: LocalEndpointConfig {}
+
+extension TelemetryConfig: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case metrics, tracing }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.strictContainer(CodingKeys.self)
+        try c.decode(&metrics, .metrics)
+        try c.decode(&tracing, .tracing)
+    }
+}
 
 extension DNSConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, resolvConf, ttl, maxForwards }

@@ -24,6 +24,7 @@ public struct MesherConfig: Equatable, Sendable {
     /// The app this Mesher stands beside, registered so that others find it; `nil` registers nothing.
     public var service: ServiceConfig? = nil
     public var admin = AdminConfig()
+    public var telemetry = TelemetryConfig()
     public var capture = CaptureConfig()
     /// SO_MARK on upstream sockets so the capture rules skip them; `nil` sets `MesherDefaults.proxyMark` only
     /// when run as root (setting a mark needs CAP_NET_ADMIN; a proxy running as its own uid is skipped by owner
@@ -238,6 +239,15 @@ public struct AdminConfig: Equatable, Sendable {
     public var enabled = true
     public var address = "127.0.0.1"
     public var port = MesherDefaults.adminPort
+
+    public init() {}
+}
+
+/// What Mesher records of the traffic it carries, besides the access log: Prometheus metrics (served on the
+/// admin port's `/metrics`) and W3C / B3 trace context on HTTP requests. Both on; off only to measure them.
+public struct TelemetryConfig: Equatable, Sendable {
+    public var metrics = true
+    public var tracing = true
 
     public init() {}
 }

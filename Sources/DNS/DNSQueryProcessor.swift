@@ -2,15 +2,30 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Counters shared by every listener of one server.
+/// Counters shared by every listener of one server (atomics: no lock per query).
 final class DNSServerMetrics: Sendable {
     private let malformed = Atomic<Int>(0)
+    private let local = Atomic<Int>(0)
+    private let forwarded = Atomic<Int>(0)
+    private let failed = Atomic<Int>(0)
 
     var malformedQueries: Int { malformed.load(ordering: .relaxed) }
+
+    /// By kind: `virtual-ip` (answered by Mesher), `forwarded`, `failed` (SERVFAIL), `malformed` (dropped).
+    var answers: [String: Int] {
+        [
+            "virtual-ip": local.load(ordering: .relaxed), "forwarded": forwarded.load(ordering: .relaxed),
+            "failed": failed.load(ordering: .relaxed), "malformed": malformed.load(ordering: .relaxed),
+        ]
+    }
 
     func recordMalformedQuery() {
         malformed.add(1, ordering: .relaxed)
     }
+
+    func recordLocalAnswer() { local.add(1, ordering: .relaxed) }
+    func recordForwarded() { forwarded.add(1, ordering: .relaxed) }
+    func recordFailure() { failed.add(1, ordering: .relaxed) }
 }
 
 /// Everything a query goes through apart from its transport: decode, answer or forward, and SERVFAIL
@@ -48,6 +63,7 @@ struct DNSQueryProcessor: Sendable {
                     "name": "\(question?.name.description ?? "")", "type": "\(question?.type.rawValue ?? 0)",
                     "answers": "\(response.answers.count)", "transport": "\(transport.rawValue)",
                 ])
+            metrics.recordLocalAnswer()
             return eventLoop.makeSucceededFuture(response.encoded)
         }
 
@@ -57,8 +73,13 @@ struct DNSQueryProcessor: Sendable {
                 "name": "\(question?.name.description ?? "")", "type": "\(question?.type.rawValue ?? 0)",
                 "questions": "\(query.questions.count)", "transport": "\(transport.rawValue)",
             ])
-        return forwarder.forward(packet, id: query.id, over: transport, on: eventLoop).recover { _ in
-            Self.serverFailure(to: query)
+        let metrics = self.metrics
+        return forwarder.forward(packet, id: query.id, over: transport, on: eventLoop).map { reply in
+            metrics.recordForwarded()
+            return reply
+        }.recover { _ in
+            metrics.recordFailure()
+            return Self.serverFailure(to: query)
         }
     }
 

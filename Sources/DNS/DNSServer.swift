@@ -60,6 +60,9 @@ public final class DNSServer: Sendable {
     /// Packets that were not DNS queries and were dropped.
     public var malformedQueries: Int { metrics.malformedQueries }
 
+    /// Queries so far by how they were answered (`virtual-ip`, `forwarded`, `failed`, `malformed`).
+    public var answers: [String: Int] { metrics.answers }
+
     /// Queries being forwarded upstream now.
     public var forwardsInFlight: Int { slots.count }
 

@@ -10,6 +10,9 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
         var entries: [String: ServiceInstance] = [:]
         var snapshot = RegistrySnapshot()
+        /// A full read of the prefix was done; when the view last changed.
+        var loaded = false
+        var lastChange = 0.0
         var registered: [String: Registration] = [:]
         var lease: String?
         /// A registration round is under way; `registerAgain`: something was published during it.
@@ -48,6 +51,10 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     }
 
     public var snapshot: RegistrySnapshot { state.withLock { $0.snapshot } }
+
+    public var sync: RegistrySync {
+        state.withLock { RegistrySync(synced: $0.loaded && $0.reachable, lastChange: $0.lastChange) }
+    }
 
     private var servicesPrefix: String { prefix + "services/" }
 
@@ -134,8 +141,11 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
 
     private func replace(_ entries: [String: ServiceInstance]) {
         let snapshot = RegistrySnapshot(entries.keys.sorted().compactMap { entries[$0] })
+        let now = Date().timeIntervalSince1970
         state.withLock {
             $0.entries = entries
+            $0.loaded = true
+            if $0.snapshot != snapshot || $0.lastChange == 0 { $0.lastChange = now }
             $0.snapshot = snapshot
         }
     }

@@ -27,6 +27,9 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
         var files: [String: FileState] = [:]
         var snapshot = RegistrySnapshot()
+        /// The directory was read once; when the view last changed.
+        var scanned = false
+        var lastChange = 0.0
         var directoryError: String?
         /// Entries already logged as expired.
         var expired: Set<String> = []
@@ -66,6 +69,12 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
     }
 
     public var snapshot: RegistrySnapshot { state.withLock { $0.snapshot } }
+
+    public var sync: RegistrySync {
+        state.withLock {
+            RegistrySync(synced: $0.scanned && $0.directoryError == nil, lastChange: $0.lastChange)
+        }
+    }
 
     public func startWatching(interval: DispatchTimeInterval = .milliseconds(250)) {
         guard
@@ -193,12 +202,15 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
             }
         }
         let expiredKeys = Set(expired.map { Self.key($0.0, $0.1.instance) })
+        let now = Date().timeIntervalSince1970
         let (changed, newlyExpired) = state.withLock { state in
             let newlyExpired = expired.filter { !state.expired.contains(Self.key($0.0, $0.1.instance)) }
             state.files = files
             state.expired = expiredKeys
+            if !state.scanned { (state.scanned, state.lastChange) = (true, now) }
             guard state.snapshot != snapshot else { return (false, newlyExpired) }
             state.snapshot = snapshot
+            state.lastChange = now
             return (true, newlyExpired)
         }
         for (path, listing) in newlyExpired {

@@ -70,4 +70,19 @@ public struct RegistrySnapshot: Equatable, Sendable {
 public protocol ServiceDiscovery: Sendable {
     /// The latest view; cheap enough to call per request.
     var snapshot: RegistrySnapshot { get }
+    /// Whether the view is whole and current, and when it last changed.
+    var sync: RegistrySync { get }
+}
+
+/// How current a registry view is (metrics, `/ready`, the admin page).
+public struct RegistrySync: Sendable, Equatable {
+    /// A full view was read and the source is reachable (etcd) or readable (the directory).
+    public var synced: Bool
+    /// When the view last changed, seconds since the epoch; 0 before the first.
+    public var lastChange: Double
+
+    public init(synced: Bool, lastChange: Double) {
+        self.synced = synced
+        self.lastChange = lastChange
+    }
 }

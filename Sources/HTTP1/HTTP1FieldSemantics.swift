@@ -3,16 +3,24 @@ enum HTTP1FieldNames {
     static func kind(of name: UnsafeRawBufferPointer.SubSequence, role: HTTP1HeadParser.Role) -> HTTP1Head.FieldKind {
         let eq = HTTP1Syntax.equalsLowercase
         switch name.count {
-        case 2: return eq(name, "te") ? .te : .other
+        case 2: return eq(name, "te") ? .te : eq(name, "b3") ? .b3 : .other
         case 4: return role == .request && eq(name, "host") ? .host : .other
         case 6: return eq(name, "expect") ? .expect : .other
         case 7: return eq(name, "upgrade") ? .upgrade : .other
-        case 10: return eq(name, "connection") ? .connection : eq(name, "keep-alive") ? .keepAlive : .other
-        case 12: return eq(name, "x-mesher-hop") ? .mesherHop : .other
+        case 10:
+            if eq(name, "connection") { return .connection }
+            if eq(name, "keep-alive") { return .keepAlive }
+            return eq(name, "tracestate") ? .traceState : eq(name, "x-b3-flags") ? .b3 : .other
+        case 11: return eq(name, "traceparent") ? .traceParent : eq(name, "x-b3-spanid") ? .b3 : .other
+        case 12:
+            if eq(name, "x-mesher-hop") { return .mesherHop }
+            return eq(name, "x-b3-traceid") || eq(name, "x-b3-sampled") ? .b3 : .other
         case 14: return eq(name, "content-length") ? .contentLength : .other
         case 15: return eq(name, "x-forwarded-for") ? .forwardedFor : .other
         case 16: return eq(name, "proxy-connection") ? .proxyConnection : .other
-        case 17: return eq(name, "transfer-encoding") ? .transferEncoding : .other
+        case 17:
+            if eq(name, "transfer-encoding") { return .transferEncoding }
+            return eq(name, "x-b3-parentspanid") ? .b3 : .other
         default: return .other
         }
     }
@@ -50,7 +58,7 @@ enum FieldSemantics {
                 throw .invalidFieldValue
             }
             head.hops = max(head.hops, value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) })
-        case .other, .keepAlive, .proxyConnection, .te, .forwardedFor:
+        case .other, .keepAlive, .proxyConnection, .te, .forwardedFor, .traceParent, .traceState, .b3:
             break
         }
     }

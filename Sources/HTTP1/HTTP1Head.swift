@@ -13,6 +13,8 @@ public struct HTTP1Head {
         case other
         case host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, upgrade
         case expect, mesherHop, forwardedFor
+        /// W3C trace context (`traceparent`, `tracestate`) and B3 (`b3`, `x-b3-*`): each hop writes its own.
+        case traceParent, traceState, b3
 
         /// Hop-by-hop (RFC 9110 §7.6.1): about one connection, never forwarded as they came.
         public var isHopByHop: Bool {
@@ -105,6 +107,11 @@ public struct HTTP1Head {
     /// The values of the fields of `kind`, in order.
     public func values(of kind: FieldKind) -> [String] {
         fields.filter { $0.kind == kind }.map { string($0.value) }
+    }
+
+    /// The fields of `kind`, names lowercased.
+    public func namedValues(of kind: FieldKind) -> [(name: String, value: String)] {
+        fields.filter { $0.kind == kind }.map { (string($0.name).lowercased(), string($0.value)) }
     }
 
     /// Calls `body` with the bytes of `range`.

@@ -28,5 +28,6 @@ extension ProxySettings {
         headerTimeout = .nanoseconds(config.http.headerTimeout.nanoseconds)
         maxConnections = config.connection.maxConnections
         addForwardedFor = config.http.forwardedFor
+        tracing = config.telemetry.tracing
     }
 }

@@ -2,6 +2,7 @@ import Limits
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import Routing
 import Synchronization
 
@@ -26,7 +27,7 @@ public final class ProxyServer: Sendable {
     /// Binds every configured address; an address this host does not have (no IPv6) is skipped with a warning.
     public static func start(
         settings: ProxySettings, logger: Logger, accessLog: AccessLog?, router: ServiceRouter?,
-        group: any EventLoopGroup
+        group: any EventLoopGroup, metrics: PrometheusCollectorRegistry? = nil
     ) throws -> ProxyServer {
         var settings = settings
         // Never more connections than descriptors allow: at the cap accepting pauses, where running out of
@@ -47,7 +48,7 @@ public final class ProxyServer: Sendable {
             loopGuard: LoopGuard(
                 ownPorts: settings.ownPorts, localAddresses: LocalAddressTable(LocalAddressTable.system())),
             logger: logger, accessLog: accessLog)
-        let stack = ProxyStack(environment: environment, router: router, group: group)
+        let stack = ProxyStack(environment: environment, router: router, group: group, metrics: metrics)
         let limiter = ConnectionLimiter(limit: settings.maxConnections)
         let waterMark = settings.writeBufferWaterMark
 

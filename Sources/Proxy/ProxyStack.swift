@@ -1,22 +1,31 @@
 import Limits
 import NIOCore
+import Prometheus
 import Routing
+import Telemetry
 
 /// What each event loop keeps for itself, so that no connection or request takes a lock another loop uses:
-/// its upstream connection pool, the destinations it saw speak first, its balancer state, and its own count of
-/// the warnings a
-/// flood could repeat (at most one line per kind and loop in 10 s).
+/// its upstream connection pool, the destinations it saw speak first, its balancer state, its metric handles,
+/// and its own count of the warnings a flood could repeat (at most one line per kind and loop in 10 s).
 final class LoopState {
     let pool: UpstreamPool
     let serverFirst: ServerFirstCache
     /// Its balancer's view of every service's instances (outstanding, latency, ejections).
     let endpoints: EndpointTable
     let warnings = RateLimitedLog<ProxyWarning>()
+    let metrics: LoopMetrics?
+    let traceIDs: TraceIDs?
 
-    init(pool: UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable) {
+    /// `registry`: where its metrics go (none without); `index`: the loop's number; `tracing`: it makes ids.
+    init(
+        pool: UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable,
+        registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool
+    ) {
         self.pool = pool
         self.serverFirst = serverFirst
         self.endpoints = endpoints
+        metrics = LoopMetrics(registry: registry, loop: index)
+        traceIDs = tracing ? TraceIDs() : nil
     }
 }
 
@@ -28,7 +37,11 @@ struct ProxyStack: Sendable {
     let connector: UpstreamConnector
     let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
 
-    init(environment: ProxyEnvironment, router: ServiceRouter?, group: any EventLoopGroup) {
+    /// `metrics`: where each loop's metrics go (`nil`: none are recorded).
+    init(
+        environment: ProxyEnvironment, router: ServiceRouter?, group: any EventLoopGroup,
+        metrics: PrometheusCollectorRegistry? = nil
+    ) {
         self.environment = environment
         routes = RouteTable(router: router)
         let connector = UpstreamConnector(settings: environment.settings)
@@ -36,11 +49,14 @@ struct ProxyStack: Sendable {
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
         let settings = environment.settings
         let loopCount = Array(group.makeIterator()).count
+        var index = 0
         for eventLoop in group.makeIterator() {
+            defer { index += 1 }
             let state = LoopState(
                 pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
-                endpoints: EndpointTable(policies: settings.traffic, loops: loopCount))
+                endpoints: EndpointTable(policies: settings.traffic, loops: loopCount),
+                registry: metrics, index: index, tracing: settings.tracing)
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
         }
         self.loops = loops
@@ -59,7 +75,8 @@ struct ProxyStack: Sendable {
     ) throws {
         let loop = loop(channel.eventLoop)
         let connection = DownstreamConnection(
-            channel: channel, direction: listener.direction, environment: environment, warnings: loop.warnings)
+            channel: channel, direction: listener.direction, environment: environment, warnings: loop.warnings,
+            metrics: loop.metrics)
         let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: loop.serverFirst,
@@ -86,7 +103,8 @@ struct ProxyStack: Sendable {
     func initializeExplicitProxy(_ channel: any Channel) throws {
         let loop = loop(channel.eventLoop)
         let connection = DownstreamConnection(
-            channel: channel, direction: .outbound, environment: environment, warnings: loop.warnings)
+            channel: channel, direction: .outbound, environment: environment, warnings: loop.warnings,
+            metrics: loop.metrics)
         connection.labels.protocolName = "http"
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .explicitProxy, original: nil),
@@ -97,7 +115,8 @@ struct ProxyStack: Sendable {
 
     func httpContext(_ loop: LoopState) -> HTTPForwardContext {
         HTTPForwardContext(
-            environment: environment, routes: routes, pool: loop.pool, endpoints: loop.endpoints, connector: connector)
+            environment: environment, routes: routes, pool: loop.pool, endpoints: loop.endpoints, connector: connector,
+            metrics: loop.metrics, traceIDs: loop.traceIDs)
     }
 
     /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
@@ -117,7 +136,10 @@ struct ProxyStack: Sendable {
                 return .installed(start: nil)
             }
             let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
-            if case .overflow = route { return .refused(.overflow) }
+            if case .overflow(let service) = route {
+                loop.metrics?.overflowed(service: service)
+                return .refused(.overflow)
+            }
             guard route.address != nil else { return .refused(.noInstance) }
             let relay = RelayHandler(side: .downstream, connection: connection)
             do {
@@ -126,7 +148,8 @@ struct ProxyStack: Sendable {
                 return .failed
             }
             let forward = TCPForward(connection: connection, connector: connector, loopGuard: environment.loopGuard)
-            let retry = RequestRetry(routes: routes, endpoints: loop.endpoints, logger: environment.logger)
+            let retry = RequestRetry(
+                routes: routes, endpoints: loop.endpoints, logger: environment.logger, metrics: loop.metrics)
             return .installed { forward.start(to: route, relay, retry: retry) }
         }
     }

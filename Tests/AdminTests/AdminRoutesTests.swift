@@ -22,6 +22,14 @@ import Testing
         #expect(get.status == .methodNotAllowed && !get.quits)
     }
 
+    @Test func metricsAreServedInThePrometheusFormatWhenOn() {
+        let on = AdminRoutes.answer(
+            method: .GET, uri: "/metrics", fromLoopback: false, metrics: { Array("up 1\n".utf8) }, isReady: { true })
+        #expect(on.status == .ok && on.body == "up 1\n" && on.contentType.hasPrefix("text/plain; version=0.0.4"))
+        let off = AdminRoutes.answer(method: .GET, uri: "/metrics", fromLoopback: false) { true }
+        #expect(off.status == .notFound && off.body.contains("telemetry.metrics"))
+    }
+
     @Test func unknownPathsListTheEndpoints() {
         let answer = AdminRoutes.answer(method: .GET, uri: "/", fromLoopback: true) { true }
         #expect(answer.status == .notFound && answer.body == AdminRoutes.index)

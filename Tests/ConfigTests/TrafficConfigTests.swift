@@ -54,6 +54,13 @@ struct TrafficConfigTests {
         #expect(defaults.maxConnections == 4096 && defaults.maxPendingRequests == 1024)
     }
 
+    @Test func telemetryIsOnUnlessTurnedOff() throws {
+        #expect(MesherConfig().telemetry.metrics && MesherConfig().telemetry.tracing)
+        let off = try MesherConfig.parse("telemetry: {metrics: false, tracing: false}\n").telemetry
+        #expect(!off.metrics && !off.tracing)
+        #expect(throws: ConfigError.self) { try MesherConfig.parse("telemetry: {traces: false}\n") }
+    }
+
     @Test func retryBodyLimit() throws {
         let yaml = "traffic: {defaults: {retries: {bodyLimit: 1MiB}}, services: {Upload: {retries: {bodyLimit: 0}}}}\n"
         let policies = try MesherConfig.parse(yaml).traffic.policies

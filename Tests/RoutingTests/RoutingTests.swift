@@ -5,6 +5,7 @@ import Testing
 
 struct StaticDiscovery: ServiceDiscovery {
     var snapshot: RegistrySnapshot
+    var sync = RegistrySync(synced: true, lastChange: 1)
 }
 
 struct ServiceRouterTests {

@@ -1,9 +1,11 @@
+import Admin
 import Config
 import DNS
 import Foundation
 import Logging
 import NIOCore
 import Routing
+import Telemetry
 
 /// Service names answer with virtual IPs; other names are forwarded to the resolvers the host was given.
 struct DNSService: MesherService {
@@ -31,4 +33,9 @@ struct DNSService: MesherService {
     }
 
     func stop() async { server.close() }
+
+    /// `mesher_dns_answers_total`, read at each scrape.
+    var answerTotals: [MetricsExporter.Total] {
+        server.answers.map { MetricsExporter.Total(MetricNames.dnsAnswers, [("kind", $0.key)], Double($0.value)) }
+    }
 }

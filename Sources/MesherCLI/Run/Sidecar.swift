@@ -5,6 +5,7 @@ import HTTPClients
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import Proxy
 import Routing
 import ServiceLifecycle
@@ -68,16 +69,25 @@ struct Sidecar {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: HTTPClientService(client: httpClient)), .init(service: registry),
         ]
+        // Every event loop records into it; the admin port's /metrics reads it.
+        let metricsRegistry = config.telemetry.metrics ? PrometheusCollectorRegistry() : nil
         let proxy = try ProxyServer.start(
-            settings: ProxySettings(config: config), logger: logger, accessLog: accessLog, router: router, group: group)
+            settings: ProxySettings(config: config), logger: logger, accessLog: accessLog, router: router, group: group,
+            metrics: metricsRegistry)
         services.append(
             .init(
                 service: ProxyService(
                     server: proxy, drainTimeout: .nanoseconds(config.drainTimeout.nanoseconds), logger: logger)))
+        var dns: DNSService?
         if config.dns.enabled {
-            let dns = try DNSService(
+            dns = try DNSService(
                 config.dns, proxyMark: config.effectiveProxyMark, router: router, group: group, logger: logger)
-            services.append(.init(service: dns))
+            dns.map { services.append(.init(service: $0)) }
+        }
+        let metrics = metricsRegistry.map { [dns] in
+            MetricsExporter(
+                registry: $0, registryFigures: { RegistryFigures.of(registry.registry) },
+                totals: { dns?.answerTotals ?? [] })
         }
         let provider = try config.service.map {
             try ProviderSide.start(
@@ -88,7 +98,7 @@ struct Sidecar {
         if config.admin.enabled {
             let admin = try await AdminServer.start(
                 host: config.admin.address, port: Int(config.admin.port), group: group, logger: logger,
-                isReady: { provider?.registrar.isReady ?? true }, quit: quit.request)
+                metrics: metrics, isReady: { provider?.registrar.isReady ?? true }, quit: quit.request)
             services.append(.init(service: AdminService(server: admin)))
         }
         if let capture {

@@ -92,6 +92,8 @@ struct RequestSummary {
     var error: String?
     /// Tries sent to instances; shown when more than one.
     var attempts = 1
+    /// The trace it belongs to and this hop's span (the app's spans are its children).
+    var trace: HopTrace? = nil
 
     var json: String {
         let e = ConnectionSummary.escaped
@@ -100,10 +102,15 @@ struct RequestSummary {
         let service = self.service.map { #","service":"\#(e($0))""# } ?? ""
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
         let attempts = self.attempts > 1 ? #","attempts":\#(self.attempts)"# : ""
+        var trace = ""
+        if let context = self.trace?.context {
+            trace = #","trace":"\#(context.traceID)","span":"\#(context.spanID)""#
+            if let parent = self.trace?.parent { trace += #","parent":"\#(parent)""# }
+        }
         return
             #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
             + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"up":\#(bytesUp),"#
-            + #""down":\#(bytesDown)\#(attempts),"#
+            + #""down":\#(bytesDown)\#(attempts)\#(trace),"#
             + #""ms":\#(duration)\#(error)}"#
     }
 }

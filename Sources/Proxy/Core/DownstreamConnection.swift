@@ -2,6 +2,7 @@ import Foundation
 import Limits
 import Logging
 import NIOCore
+import Telemetry
 
 /// One accepted connection: how many of its sides are open, its idle timer, its drain, its record, and its
 /// access-log line once both sides are closed. Lives on its channel's event loop; every stage that holds the
@@ -12,6 +13,8 @@ final class DownstreamConnection: NIOScheduledCallbackHandler {
     let environment: ProxyEnvironment
     /// This event loop's rate limit for warnings a caller can cause.
     let warnings: RateLimitedLog<ProxyWarning>
+    /// This event loop's metrics (`nil` with `admin.metrics: false`).
+    let metrics: LoopMetrics?
     let record = ConnectionRecord()
     var labels = ConnectionLabels()
     /// Set by Detect for a relayed connection whose destination may speak first; the relay settles it.
@@ -29,12 +32,20 @@ final class DownstreamConnection: NIOScheduledCallbackHandler {
 
     init(
         channel: any Channel, direction: TrafficDirection, environment: ProxyEnvironment,
-        warnings: RateLimitedLog<ProxyWarning>
+        warnings: RateLimitedLog<ProxyWarning>, metrics: LoopMetrics? = nil
     ) {
         self.channel = channel
         self.direction = direction
         self.environment = environment
         self.warnings = warnings
+        self.metrics = metrics
+        metrics?.connectionOpened(direction: direction.rawValue)
+    }
+
+    /// Detect decided (`protocolName`), this long after the accept.
+    func detected(_ protocolName: String) {
+        labels.protocolName = protocolName
+        metrics?.detected(protocolName, nanoseconds: (NIODeadline.now() - started).nanoseconds)
     }
 
     func connectStarted() {
@@ -123,6 +134,9 @@ final class DownstreamConnection: NIOScheduledCallbackHandler {
         drainTimer = nil
         let logger = environment.logger
         let refused = record.outcome.isRefusal
+        metrics?.connectionClosed(
+            direction: direction.rawValue, protocolName: labels.protocolName ?? "none", result: record.outcome.rawValue,
+            bytesUp: record.bytesUp, bytesDown: record.bytesDown)
         // Formatting addresses costs more than the relay of a small request: only when someone reads it.
         guard refused || environment.accessLog != nil || logger.logLevel <= .debug else { return }
         let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9

@@ -54,6 +54,8 @@ public struct ProxySettings: Sendable {
     /// Concurrent downstream connections, all listeners together.
     public var maxConnections = 16384
     public var addForwardedFor = false
+    /// W3C trace context (and B3 where it came) on every HTTP request, each hop a span.
+    public var tracing = true
     /// Balancing, connect retries and outlier ejection, per registry service.
     public var traffic = TrafficPolicies()
 

@@ -108,7 +108,7 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
                 connection.serverFirstCheck = ServerFirstCheck(
                     destination: original, guess: learned ? .silentClient : .known, update: updateServerFirst)
             }
-            connection.labels.protocolName = detected.protocolSeen.protocolName
+            connection.detected(detected.protocolSeen.protocolName)
             connection.labels.serverName = detected.protocolSeen.serverName
             switch handOff(detected, connection, context) {
             case .installed(let start):

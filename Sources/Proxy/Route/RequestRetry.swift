@@ -2,6 +2,7 @@ import Logging
 import MesherBase
 import NIOCore
 import Routing
+import Telemetry
 
 /// A request (or connection) to a service's instance that failed as the service's `retries.on` names goes to
 /// another instance, as often as `retries.attempts` and the retry budget allow. Whether the request may be
@@ -10,13 +11,15 @@ struct RequestRetry {
     let routes: RouteTable
     let endpoints: EndpointTable
     let logger: Logger
+    let metrics: LoopMetrics?
     /// The instances already tried, in order.
     private(set) var tried: [EndpointKey] = []
 
-    init(routes: RouteTable, endpoints: EndpointTable, logger: Logger) {
+    init(routes: RouteTable, endpoints: EndpointTable, logger: Logger, metrics: LoopMetrics? = nil) {
         self.routes = routes
         self.endpoints = endpoints
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// How many tries went out so far (1 before any retry).
@@ -28,14 +31,16 @@ struct RequestRetry {
     mutating func next(after failed: Routed, _ condition: RetryCondition) -> Routed? {
         guard let lease = failed.lease else { return nil }
         let now = NIODeadline.now().uptimeNanoseconds
-        Self.report(lease.failed(now: now), of: lease, logger: logger)
+        Self.report(lease.failed(now: now), of: lease, logger: logger, metrics: metrics)
         let policy = lease.policy
         guard policy.retryOn.contains(condition) || (condition.isStatus && policy.retryOn.contains(.serverError))
         else { return nil }
         tried.append(lease.key)
         guard tried.count <= policy.connectRetries, endpoints.retryAllowed(lease.service, now: now) else { return nil }
         let next = routes.pick(lease.service, endpoints: endpoints, excluding: tried)
-        return next.address == nil ? nil : next
+        guard next.address != nil else { return nil }
+        metrics?.retried(service: lease.service, condition: condition.rawValue)
+        return next
     }
 
     /// How long to wait before the retry `next` just gave: random up to the backoff's cap (full jitter).
@@ -55,8 +60,11 @@ struct RequestRetry {
     }
 
     /// An ejection is worth a line: it changes where a service's traffic goes for a while.
-    static func report(_ event: EndpointTable.Event?, of lease: EndpointLease, logger: Logger) {
+    static func report(
+        _ event: EndpointTable.Event?, of lease: EndpointLease, logger: Logger, metrics: LoopMetrics?
+    ) {
         guard case .ejected(let key, let nanoseconds, let count) = event else { return }
+        metrics?.ejected(service: lease.service)
         logger.warning(
             "instance ejected after consecutive failures",
             metadata: [

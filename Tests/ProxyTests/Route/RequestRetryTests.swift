@@ -10,6 +10,7 @@ import Testing
 private struct ThreeInstances: ServiceDiscovery {
     var snapshot = RegistrySnapshot(
         (2...4).map { ServiceInstance(service: "svc", address: "198.18.0.\($0)", port: 8080) })
+    var sync = RegistrySync(synced: true, lastChange: 1)
 }
 
 /// The retry decisions, without a channel: which condition the policy retries, on which instance, how often.

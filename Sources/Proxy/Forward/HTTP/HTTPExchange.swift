@@ -53,6 +53,8 @@ final class HTTPExchange {
     }
     let kind: Kind
     let started = NIODeadline.now()
+    /// This hop's span of the request's trace.
+    var trace: HopTrace?
     /// The head as it goes upstream, sent again on a retry.
     var upstreamHead = ByteBuffer()
     var queued: [Queued] = []
@@ -67,11 +69,19 @@ final class HTTPExchange {
     /// Response body bytes sent to the client.
     var responseBytes = 0
 
-    /// The request as sent so far (body parts, then its end), kept while it may be sent again: idempotent,
-    /// and its body no larger than `retryBodyLimit` (`nil` once either is not so).
-    private(set) var replay: [Queued]?
+    /// Whether the request may be sent again: idempotent, and its body no larger than `retryBodyLimit`.
+    private(set) var replayable: Bool
+    /// Its body parts so far, and its end once read (no array for a request without a body).
+    private var replayBody: [ByteBuffer] = []
+    private var replayEnd: Queued?
     private var replayBytes = 0
     private let retryBodyLimit: Int
+
+    /// The request as read so far, to send again; `nil` when it may not be.
+    var replay: [Queued]? {
+        guard replayable else { return nil }
+        return replayBody.map { .body($0) } + (replayEnd.map { [$0] } ?? [])
+    }
 
     init(request: HTTP1Head, route: Routed, kind: Kind, retry: RequestRetry?, retryBodyLimit: Int) {
         self.request = request
@@ -79,20 +89,25 @@ final class HTTPExchange {
         self.kind = kind
         self.retry = route.lease == nil ? nil : retry
         self.retryBodyLimit = retryBodyLimit
-        replay = isIdempotent ? [] : nil
+        replayable = false
+        replayable = isIdempotent
     }
 
     /// A part of the request read from the client, kept for a retry while the body is within the limit.
     func keepForRetry(_ part: Queued) {
-        guard replay != nil else { return }
-        if case .body(let data) = part {
+        guard replayable else { return }
+        switch part {
+        case .body(let data):
             replayBytes += data.readableBytes
             guard replayBytes <= retryBodyLimit else {
-                replay = nil
+                replayable = false
+                replayBody = []
                 return
             }
+            replayBody.append(data)
+        case .end:
+            replayEnd = part
         }
-        replay?.append(part)
     }
 
     var isChunked: Bool { request.isChunked }

@@ -74,9 +74,17 @@ extension HTTPForwardHandler {
 
     // MARK: - Access log
 
+    /// The exchange is over: its one record feeds the metrics and the access log.
     func logExchange(_ exchange: HTTPExchange, status: Int, error: MesherAnswer?) {
+        let nanoseconds = (NIODeadline.now() - exchange.started).nanoseconds
+        if let metrics = forward.metrics {
+            metrics.request(
+                direction: connection.direction.rawValue, service: exchange.route.serviceName, status: status,
+                nanoseconds: nanoseconds)
+            if let error { metrics.answered(reason: error.errorName) }
+        }
         guard let accessLog = forward.environment.accessLog else { return }
-        let elapsed = Double((NIODeadline.now() - exchange.started).nanoseconds) / 1e9
+        let elapsed = Double(nanoseconds) / 1e9
         let request = exchange.request
         let line = RequestSummary(
             startTime: Date().timeIntervalSince1970 - elapsed,
@@ -86,12 +94,18 @@ extension HTTPForwardHandler {
             service: exchange.route.serviceName,
             upstream: exchange.route.address?.logText ?? "-", status: status,
             bytesUp: exchange.requestBytes, bytesDown: exchange.responseBytes,
-            durationMilliseconds: elapsed * 1e3, error: error?.errorName, attempts: exchange.retry?.attempts ?? 1)
+            durationMilliseconds: elapsed * 1e3, error: error?.errorName, attempts: exchange.retry?.attempts ?? 1,
+            trace: exchange.trace)
         accessLog.write(line: line.json)
     }
 
     /// A request refused before its head could be read: no method, no path.
     private func logRefusal(_ answer: MesherAnswer) {
+        if let metrics = forward.metrics {
+            metrics.request(
+                direction: connection.direction.rawValue, service: nil, status: answer.status.code, nanoseconds: 0)
+            metrics.answered(reason: answer.errorName)
+        }
         guard let accessLog = forward.environment.accessLog else { return }
         let line = RequestSummary(
             startTime: Date().timeIntervalSince1970,

@@ -10,18 +10,22 @@ extension HTTPForwardHandler {
         let isConnect = head.isMethod("CONNECT")
         let route = forward.routes.route(host: authority, accepted: accepted, endpoints: forward.endpoints)
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let retry = RequestRetry(routes: forward.routes, endpoints: forward.endpoints, logger: logger)
+        let retry = RequestRetry(
+            routes: forward.routes, endpoints: forward.endpoints, logger: logger, metrics: forward.metrics)
         let exchange = HTTPExchange(
             request: head, route: route, kind: kind, retry: retry,
             retryBodyLimit: (route.lease?.policy ?? forward.endpoints.policies.defaults).retryBodyLimit)
         self.exchange = exchange
+        if let ids = forward.traceIDs { exchange.trace = HopTrace(request: head, ids: &ids.generator) }
         // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
         // misconfiguration that would send it round in circles.
         let hops = head.hops + 1
         guard hops <= Self.maxHops else { return answer(exchange, .loopDetected) }
         switch route {
         case .noInstance: return answer(exchange, .noHealthyInstance)
-        case .overflow: return answer(exchange, .overflow)
+        case .overflow(let service):
+            forward.metrics?.overflowed(service: service)
+            return answer(exchange, .overflow)
         case .unroutable: return answer(exchange, .noRoute)
         case .service, .original, .named: break
         }
@@ -42,7 +46,8 @@ extension HTTPForwardHandler {
         // HTTP/1.1 upstream needs a Host: an HTTP/1.0 request without one gets the address it goes to.
         let host = authority ?? route.address?.logText
         exchange.upstreamHead = HTTPMessages.upstreamRequest(
-            head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade)
+            head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade,
+            trace: exchange.trace)
         connect(exchange, fresh: false)
     }
 
@@ -115,7 +120,7 @@ extension HTTPForwardHandler {
             UpstreamPool.Limit(
                 connections: $0.connections, connectTimeout: .nanoseconds(Int64($0.policy.connectTimeout)))
         }
-        let wanted = { [weak self] in self?.exchange === exchange && exchange.answer == nil }
+        let wanted = { { [weak self] in self?.exchange === exchange && exchange.answer == nil } }
         switch pool.acquire(address, fresh: fresh, limit: limit, wanted: wanted) {
         case .idle(let upstream):
             exchange.attempt = .pooled
@@ -123,6 +128,7 @@ extension HTTPForwardHandler {
         case .connecting(let connection):
             connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0) }
         case .overflow:
+            if let service = exchange.route.serviceName { forward.metrics?.overflowed(service: service) }
             answer(exchange, .overflow)
         }
     }
@@ -150,11 +156,13 @@ extension HTTPForwardHandler {
             upstream.flush()
             readIfPending()
         case .failure(let error):
+            let outcome = ConnectionOutcome(connectError: error)
+            forward.metrics?.connectFailed(service: exchange.route.serviceName, reason: outcome.rawValue)
             // Nothing reached the instance: another one may take the request, whatever its method.
             if let next = exchange.retry?.next(after: exchange.route, .connectFailure) {
                 return resend(exchange, to: next)
             }
-            answer(exchange, MesherAnswer(connectFailure: ConnectionOutcome(connectError: error)))
+            answer(exchange, MesherAnswer(connectFailure: outcome))
         }
     }
 

@@ -16,7 +16,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         exchange.tryDeadline = nil
         if let lease = exchange.route.lease {
             let event = lease.answered(status: head.status, now: NIODeadline.now().uptimeNanoseconds)
-            RequestRetry.report(event, of: lease, logger: logger)
+            RequestRetry.report(event, of: lease, logger: logger, metrics: forward.metrics)
             if let condition = exchange.retry?.retries(status: head.status, from: exchange.route),
                 retry(exchange, condition)
             {
@@ -150,6 +150,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
     /// ejection.
     func chargeFailure(_ exchange: HTTPExchange) {
         guard let lease = exchange.route.lease else { return }
-        RequestRetry.report(lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger)
+        RequestRetry.report(
+            lease.failed(now: NIODeadline.now().uptimeNanoseconds), of: lease, logger: logger, metrics: forward.metrics)
     }
 }

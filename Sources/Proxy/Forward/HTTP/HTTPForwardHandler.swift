@@ -2,6 +2,7 @@ import HTTP1
 import Logging
 import NIOCore
 import Routing
+import Telemetry
 
 /// What the HTTP forwarder of a connection needs beyond the connection: routes, this event loop's upstream
 /// pool, and how to open a tunnel.
@@ -11,6 +12,10 @@ struct HTTPForwardContext {
     let pool: UpstreamPool
     let endpoints: EndpointTable
     let connector: UpstreamConnector
+    /// This loop's metrics, if recorded.
+    var metrics: LoopMetrics? = nil
+    /// This loop's trace ids, when trace context is propagated.
+    var traceIDs: TraceIDs? = nil
 }
 
 /// L7 forwarding of one downstream HTTP/1.x connection: each request head is parsed strictly, routed

@@ -28,7 +28,8 @@ enum HTTPMessages {
     /// The request as sent upstream: HTTP/1.1, origin-form target, the authority as Host, framing from what
     /// was parsed, Mesher's hop count.
     static func upstreamRequest(
-        _ request: HTTP1Head, authority: String?, hops: Int, forwardedFor: String?, upgrade: Bool
+        _ request: HTTP1Head, authority: String?, hops: Int, forwardedFor: String?, upgrade: Bool,
+        trace: HopTrace? = nil
     ) -> ByteBuffer {
         var out = ByteBuffer()
         out.reserveCapacity(request.bytes.readableBytes + 64)
@@ -47,14 +48,17 @@ enum HTTPMessages {
         out.writeStaticString(" HTTP/1.1\r\n")
         if let authority { writeField("host", authority, to: &out) }
         let replacesForwardedFor = forwardedFor != nil
+        let replacesTrace = trace != nil
         request.writeForwardedFields(to: &out) { kind in
             kind == .host || kind == .contentLength || kind == .mesherHop
                 || (kind == .forwardedFor && replacesForwardedFor)
+                || (replacesTrace && (kind == .traceParent || kind == .traceState || kind == .b3))
         }
         writeFraming(request.requestFraming, to: &out)
         if upgrade { writeUpgrade(of: request, to: &out) }
         writeField("x-mesher-hop", String(hops), to: &out)
         if let forwardedFor { writeField("x-forwarded-for", forwardedFor, to: &out) }
+        trace?.write(to: &out)
         out.writeStaticString("\r\n")
         return out
     }
@@ -103,7 +107,7 @@ enum HTTPMessages {
     }
 
     /// `name: value CRLF`, without building the line as a String first.
-    private static func writeField(_ name: StaticString, _ value: String, to out: inout ByteBuffer) {
+    static func writeField(_ name: StaticString, _ value: String, to out: inout ByteBuffer) {
         out.writeStaticString(name)
         out.writeStaticString(": ")
         out.writeString(value)

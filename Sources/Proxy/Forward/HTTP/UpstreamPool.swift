@@ -49,9 +49,10 @@ final class UpstreamPool {
     }
 
     /// An idle connection to `address` if there is one (unless `fresh`), else a new one if `limit` has room,
-    /// else a place in its queue while `wanted` says the request still wants one.
+    /// else a place in its queue while `wanted` says the request still wants one (made only then: the usual
+    /// request allocates no closure).
     func acquire(
-        _ address: SocketAddress, fresh: Bool = false, limit: Limit? = nil, wanted: @escaping () -> Bool = { true }
+        _ address: SocketAddress, fresh: Bool = false, limit: Limit? = nil, wanted: () -> () -> Bool = { { true } }
     ) -> Acquired {
         if !fresh, let handler = takeIdle(address) { return .idle(handler) }
         guard let limit else {
@@ -66,7 +67,7 @@ final class UpstreamPool {
             return .connecting(promise.futureResult)
         case .wait:
             let waiter = Waiter(
-                address: address, limit: limit, promise: eventLoop.makePromise(), wanted: wanted)
+                address: address, limit: limit, promise: eventLoop.makePromise(), wanted: wanted())
             waiting[ObjectIdentifier(limit.connections), default: []].append(waiter)
             closeIdle(of: limit.connections)
             return .connecting(waiter.promise.futureResult)

@@ -32,7 +32,10 @@ struct TCPForward {
             if let refusal = loopGuard.refusal(for: address, local: nil) { return failed(refusal) }
             // A service's connections count against its breaker until they close; none is queued.
             let lease = route.lease
-            if let lease, !lease.connections.admitConnection() { return failed(.overflow) }
+            if let lease, !lease.connections.admitConnection() {
+                connection.metrics?.overflowed(service: lease.service)
+                return failed(.overflow)
+            }
             let timeout = lease.map { TimeAmount.nanoseconds(Int64($0.policy.connectTimeout)) }
             let upstreamHandler = RelayHandler(side: .upstream, connection: connection)
             connector.connect(to: address, on: eventLoop, timeout: timeout) { try $0.addHandler(upstreamHandler) }
@@ -52,6 +55,8 @@ struct TCPForward {
                         beforePairing?()
                         RelayHandler.pair(downstreamHandler, upstreamHandler)
                     case .failure(let error):
+                        connection.metrics?.connectFailed(
+                            service: route.serviceName, reason: ConnectionOutcome(connectError: error).rawValue)
                         if connection.channel.isActive, let next = retry?.next(after: route, .connectFailure),
                             let address = next.address
                         {

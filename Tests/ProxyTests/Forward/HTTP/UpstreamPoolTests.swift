@@ -97,7 +97,7 @@ struct UpstreamPoolTests {
         let a = try SocketAddress(ipAddress: "198.18.0.2", port: 8080)
         _ = try { if case .connecting(let f) = pool.acquire(a, limit: limit) { _ = try f.wait() } }()
         var wanted = true
-        guard case .connecting(let waiting) = pool.acquire(a, limit: limit, wanted: { wanted }) else {
+        guard case .connecting(let waiting) = pool.acquire(a, limit: limit, wanted: { { wanted } }) else {
             Issue.record("the second request waits")
             return
         }

@@ -1,0 +1,111 @@
+import HTTP1
+import NIOCore
+import W3CTraceContext
+
+/// One hop's part of a trace: the trace the request belongs to (from its `traceparent`, else its B3 fields,
+/// else a new one), the span id this hop gives itself, and the caller's span as its parent. The request goes
+/// on with this hop's span in `traceparent` (`tracestate` as it came) and in B3 when it came with B3, so that
+/// the app's own spans hang below Mesher's, and the access log line names both ids.
+struct HopTrace {
+    let context: TraceContext
+    /// The caller's span; `nil` when the trace starts here.
+    let parent: SpanID?
+    /// The request carried B3 fields: they go on too, rewritten.
+    let propagatesB3: Bool
+
+    init(request head: HTTP1Head, ids: inout TraceIDGenerator) {
+        let spanID = SpanID.random(using: &ids)
+        if let incoming = Self.traceParent(head) {
+            context = TraceContext(
+                traceID: incoming.traceID, spanID: spanID, flags: incoming.flags, state: incoming.state)
+            parent = incoming.spanID
+        } else if let b3 = Self.b3(head) {
+            context = TraceContext(traceID: b3.traceID, spanID: spanID, flags: b3.flags, state: TraceState())
+            parent = b3.spanID
+        } else {
+            // A new trace, sampled: Mesher records it in its log, and the app's tracer may follow the flag.
+            context = TraceContext(
+                traceID: .random(using: &ids), spanID: spanID, flags: .sampled, state: TraceState())
+            parent = nil
+        }
+        propagatesB3 = !head.namedValues(of: .b3).isEmpty
+    }
+
+    /// The trace fields for the upstream request (the incoming ones are dropped by the writer).
+    func write(to out: inout ByteBuffer) {
+        HTTPMessages.writeField("traceparent", context.traceParentHeaderValue, to: &out)
+        if let state = context.traceStateHeaderValue { HTTPMessages.writeField("tracestate", state, to: &out) }
+        guard propagatesB3 else { return }
+        HTTPMessages.writeField("x-b3-traceid", "\(context.traceID)", to: &out)
+        HTTPMessages.writeField("x-b3-spanid", "\(context.spanID)", to: &out)
+        if let parent { HTTPMessages.writeField("x-b3-parentspanid", "\(parent)", to: &out) }
+        HTTPMessages.writeField("x-b3-sampled", context.flags.contains(.sampled) ? "1" : "0", to: &out)
+    }
+
+    /// Exactly one valid `traceparent` (W3C: several, or an invalid one, start a new trace), with its
+    /// `tracestate` when that is valid (else it is dropped, as W3C allows).
+    private static func traceParent(_ head: HTTP1Head) -> TraceContext? {
+        let values = head.values(of: .traceParent)
+        guard values.count == 1 else { return nil }
+        let state = head.values(of: .traceState).joined(separator: ",")
+        if !state.isEmpty,
+            let context = try? TraceContext(traceParentHeaderValue: values[0], traceStateHeaderValue: state)
+        {
+            return context
+        }
+        return try? TraceContext(traceParentHeaderValue: values[0])
+    }
+
+    /// B3, multi (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`) or single (`b3: trace-span[-sampled]`); a
+    /// 64-bit trace id is padded to 128 bits. Read through `traceparent`'s decoder, which checks the hex.
+    private static func b3(_ head: HTTP1Head) -> TraceContext? {
+        var fields: [String: String] = [:]
+        for (name, value) in head.namedValues(of: .b3) { fields[name] = value }
+        var traceID = fields["x-b3-traceid"]
+        var spanID = fields["x-b3-spanid"]
+        var sampled = fields["x-b3-flags"] == "1" || fields["x-b3-sampled"] != "0"
+        if traceID == nil, let single = fields["b3"] {
+            let parts = single.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count >= 2 else { return nil }
+            (traceID, spanID) = (String(parts[0]), String(parts[1]))
+            if parts.count >= 3 { sampled = parts[2] != "0" }
+        }
+        guard var traceID, let spanID, spanID.count == 16, traceID.count == 16 || traceID.count == 32 else {
+            return nil
+        }
+        if traceID.count == 16 { traceID = String(repeating: "0", count: 16) + traceID }
+        let flags = sampled ? "01" : "00"
+        return try? TraceContext(traceParentHeaderValue: "00-\(traceID.lowercased())-\(spanID.lowercased())-\(flags)")
+    }
+}
+
+/// One event loop's generator of ids, shared by its connections.
+final class TraceIDs {
+    var generator = TraceIDGenerator()
+}
+
+/// Span and trace ids for one event loop: xoshiro256** seeded from the system's generator, so that ids cost no
+/// system call and no lock.
+struct TraceIDGenerator: RandomNumberGenerator {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = (system.next(), system.next(), system.next(), system.next())
+        if state == (0, 0, 0, 0) { state.0 = 1 }
+    }
+
+    mutating func next() -> UInt64 {
+        let result = rotl(state.1 &* 5, 7) &* 9
+        let shifted = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= shifted
+        state.3 = rotl(state.3, 45)
+        return result
+    }
+
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
