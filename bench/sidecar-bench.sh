@@ -95,7 +95,6 @@ common="registry: {directory: $HERE/registry}
 threads: 1
 log: {level: warning}
 dns: {enabled: false}
-admin: {enabled: false}
 explicitProxy: {enabled: false}
 inbound: {enabled: false}
 drainTimeout: 1s"
@@ -105,6 +104,8 @@ printf '%s\n' "$common" >"$HERE/mesher.yaml"
 printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}, circuitBreaker: {maxRequests: 1000000}}}\n' \
     "$common" >"$HERE/mesher-off.yaml"
 printf '%s\nsniff: {opaquePorts: [8080]}\n' "$common" >"$HERE/mesher-tcp.yaml"
+# Metrics and trace context off: what they cost (ka-c32 against ka-c32-notel, route-c32 against route-c32-notel).
+printf '%s\ntelemetry: {metrics: false, tracing: false}\n' "$common" >"$HERE/mesher-notel.yaml"
 "${N[@]}" iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 & echo $! >"$HERE/iperf.pid"
 sleep 0.5
 
@@ -138,7 +139,9 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 # redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
 declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015
-    [mesher-off]=15016 [haproxy-bad]=15017)
+    [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018)
+# Each Mesher's listeners: its outbound port, and its admin port (where /metrics is) 10 above.
+listen_on() { printf 'outbound: {port: %s}\nadmin: {port: %s}\n' "${PORT[$1]}" "$((PORT[$1] + 10))" >>"$HERE/$1.yaml"; }
 # Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
 [ -n "$BASELINE" ] && PROXIES+=(baseline)
 startproxy() { # name cmd...
@@ -151,15 +154,14 @@ for mode in tcp http; do
     sed -e "s/15001/${PORT[haproxy-$mode]}/" "$HERE/haproxy-$mode.cfg" >"$HERE/haproxy-$mode.port.cfg"
     startproxy "haproxy-$mode" haproxy -f "$HERE/haproxy-$mode.port.cfg" -db
 done
-printf 'outbound: {port: %s}\n' "${PORT[mesher-tcp]}" >>"$HERE/mesher-tcp.yaml"
-printf 'outbound: {port: %s}\n' "${PORT[mesher]}" >>"$HERE/mesher.yaml"
-startproxy mesher-tcp "$MESHER" run --config "$HERE/mesher-tcp.yaml"
-startproxy mesher "$MESHER" run --config "$HERE/mesher.yaml"
-printf 'outbound: {port: %s}\n' "${PORT[mesher-off]}" >>"$HERE/mesher-off.yaml"
-startproxy mesher-off "$MESHER" run --config "$HERE/mesher-off.yaml"
+for name in mesher-tcp mesher mesher-off mesher-notel; do
+    listen_on "$name"
+    startproxy "$name" "$MESHER" run --config "$HERE/$name.yaml"
+done
 startproxy haproxy-bad haproxy -f "$HERE/haproxy-bad.cfg" -db
 if [ -n "$BASELINE" ]; then
-    sed -e "s/${PORT[mesher]}/${PORT[baseline]}/" "$HERE/mesher.yaml" >"$HERE/baseline.yaml"
+    sed -e "s/${PORT[mesher]}/${PORT[baseline]}/" -e "s/$((PORT[mesher] + 10))/$((PORT[baseline] + 10))/" \
+        "$HERE/mesher.yaml" >"$HERE/baseline.yaml"
     startproxy baseline "$BASELINE" run --config "$HERE/baseline.yaml"
 fi
 sleep 0.3
@@ -187,6 +189,8 @@ for round in $(seq "$ROUNDS"); do
             result "$proxy" anon-load "$(anon_mib "$(pid_of "$proxy")") MiB"
         fi
     done
+    route_to "${PORT[mesher-notel]}"
+    result mesher ka-c32-notel "$(wrkrun 32)"
     for proxy in "${PROXIES[@]}"; do route_to "${PORT[$proxy]}"; result "$proxy" ka-c1 "$(wrkrun 1)"; done
     for proxy in "${PROXIES[@]}"; do
         route_to "${PORT[$proxy]}"
@@ -196,6 +200,8 @@ for round in $(seq "$ROUNDS"); do
     result mesher route-c32 "$(wrkrun 32 -H 'Host: bench-svc')"
     route_to "${PORT[mesher-off]}"
     result mesher route-c32-off "$(wrkrun 32 -H 'Host: bench-svc')"
+    route_to "${PORT[mesher-notel]}"
+    result mesher route-c32-notel "$(wrkrun 32 -H 'Host: bench-svc')"
     # One bad instance of three: the share of requests answered 2xx (wrk counts the others).
     route_to "${PORT[mesher]}"
     result mesher bad-1-of-3 "$(wrkrun 32 -H 'Host: bench-bad' | success_rate)"
@@ -262,7 +268,8 @@ print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} int
 baseline = "baseline" in proxies
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
       + (f"{'mesher/baseline':>17}" if baseline else ""))
-order = ["ka-c32", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "bad-1-of-3", "rss-idle", "anon-idle", "rss-load",
+order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "bad-1-of-3",
+         "rss-idle", "anon-idle", "rss-load",
          "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 for scenario, values in rows.items():
@@ -279,11 +286,15 @@ for scenario, values in rows.items():
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
           + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
-    if scenario in ("ka-c32", "ka-c1", "close-c8", "route-c32", "route-c32-off"):
+    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "route-c32", "route-c32-off", "route-c32-notel"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
 off = rows.get("route-c32-off", {}).get("mesher")
 on = rows.get("route-c32", {}).get("mesher")
 if on and off and number(off):
     print(f"policy layer (defaults) on routed requests: route-c32 / route-c32-off = {number(on) / number(off):.2f}")
+for with_telemetry, without in (("ka-c32", "ka-c32-notel"), ("route-c32", "route-c32-notel")):
+    a, b = rows.get(with_telemetry, {}).get("mesher"), rows.get(without, {}).get("mesher")
+    if a and b and number(b):
+        print(f"metrics + trace context: {with_telemetry} / {without} = {number(a) / number(b):.2f}")
 PY

@@ -3,7 +3,7 @@
 # kubernetes-validate (the Kubernetes API schemas, offline) for the manifest tests.
 set -euo pipefail
 
-packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3 apache2-utils python3-h11 pipx prometheus)
+packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3 apache2-utils python3-h11 pipx prometheus chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -16,7 +16,8 @@ public final class AdminServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger, metrics: MetricsExporter? = nil,
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger,
+        endpoints: AdminEndpoints = AdminEndpoints(),
         isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void
     ) async throws -> AdminServer {
         let channel = try await ServerBootstrap(group: group)
@@ -25,7 +26,7 @@ public final class AdminServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(metrics: metrics, isReady: isReady, quit: quit, logger: logger))
+                        AdminHandler(endpoints: endpoints, isReady: isReady, quit: quit, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
@@ -44,17 +45,17 @@ private final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let metrics: MetricsExporter?
+    private let endpoints: AdminEndpoints
     private let isReady: @Sendable () -> Bool
     private let quit: @Sendable () -> Void
     private let logger: Logger
     private var request: HTTPRequestHead?
 
     init(
-        metrics: MetricsExporter?, isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void,
+        endpoints: AdminEndpoints, isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void,
         logger: Logger
     ) {
-        self.metrics = metrics
+        self.endpoints = endpoints
         self.isReady = isReady
         self.quit = quit
         self.logger = logger
@@ -67,13 +68,23 @@ private final class AdminHandler: ChannelInboundHandler {
         case .end:
             guard let request else { return }
             self.request = nil
-            let answer = AdminRoutes.answer(
+            let reply = AdminRoutes.answer(
                 method: request.method, uri: request.uri, fromLoopback: context.remoteAddress?.isLoopback ?? false,
-                metrics: metrics.map { exporter in { exporter.render() } }, isReady: isReady)
-            respond(answer, to: request, context: context)
-            if answer.quits {
-                logger.notice("shutting down: POST /quitquitquit")
-                quit()
+                endpoints: endpoints, isReady: isReady)
+            switch reply {
+            case .now(let answer):
+                respond(answer, to: request, context: context)
+                if answer.quits {
+                    logger.notice("shutting down: POST /quitquitquit")
+                    quit()
+                }
+            case .later(let gather):
+                // Reads stop meanwhile: a pipelined request waits for this answer.
+                let promise = context.eventLoop.makePromise(of: AdminRoutes.Answer.self)
+                promise.completeWithTask { await gather() }
+                promise.futureResult.assumeIsolated().whenSuccess { [self] answer in
+                    respond(answer, to: request, context: context)
+                }
             }
         }
     }

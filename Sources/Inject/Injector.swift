@@ -87,19 +87,26 @@ public enum Injector {
         if !volumes.contains(where: { $0["name"]?.string == Containers.configVolume }) {
             spec["volumes"] = Node(volumes + [Containers.configVolume(options)])
         }
-        var injected = replacing(document, at: path, with: spec)
+        let injected = replacing(document, at: path, with: spec)
+        var annotations = podAnnotations ?? Node.Mapping([])
         // `kubectl logs` and `exec` keep going to the app, not to the sidecar that now comes first.
-        if !options.nativeSidecar, podAnnotations?[Node(defaultContainer)] == nil,
+        if !options.nativeSidecar, annotations[Node(defaultContainer)] == nil,
             let app = containers.first?["name"]?.string
         {
-            var annotations = podAnnotations ?? Node.Mapping([])
             annotations[Node(defaultContainer)] = Node(app)
-            injected = replacing(injected, at: podMetadataPath + ["annotations"], with: .mapping(annotations))
         }
-        return injected
+        // Prometheus's usual pod discovery finds Mesher's /metrics (a workload's own choice is kept).
+        for (key, value) in scrapeAnnotations where annotations[Node(key)] == nil {
+            annotations[Node(key)] = Node(value, Tag(.str), .doubleQuoted)
+        }
+        return replacing(injected, at: podMetadataPath + ["annotations"], with: .mapping(annotations))
     }
 
     static let defaultContainer = "kubectl.kubernetes.io/default-container"
+    static let scrapeAnnotations = [
+        ("prometheus.io/scrape", "true"), ("prometheus.io/port", "\(MesherDefaults.adminPort)"),
+        ("prometheus.io/path", "/metrics"),
+    ]
 
     static func node(_ root: Node, at path: [String]) -> Node? {
         path.reduce(Optional(root)) { $0?[$1] }

@@ -9,7 +9,10 @@ struct Mesher: AsyncParsableCommand {
         commandName: "mesher",
         abstract: "Transparent sidecar proxy for service meshes.",
         version: "0.1.0",
-        subcommands: [InitCommand.self, UninstallCommand.self, RunCommand.self, AwaitCommand.self, InjectCommand.self])
+        subcommands: [
+            InitCommand.self, UninstallCommand.self, RunCommand.self, AwaitCommand.self, InjectCommand.self,
+            StatusCommand.self,
+        ])
 
     /// Bad input (unknown flag, bad value, bad config file) exits 2 with one line naming what is wrong;
     /// a failure while doing the work exits 1.

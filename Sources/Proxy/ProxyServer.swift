@@ -14,14 +14,20 @@ public final class ProxyServer: Sendable {
     private let environment: ProxyEnvironment
     private let limiter: ConnectionLimiter
     private let group: any EventLoopGroup
+    let stack: ProxyStack
+    /// Where each listener listens, for the admin API (kept after the drain gives the listeners up).
+    public let listening: [(kind: ListenerKind, address: SocketAddress?)]
 
     private init(
-        bound: [Listener], environment: ProxyEnvironment, limiter: ConnectionLimiter, group: any EventLoopGroup
+        bound: [Listener], environment: ProxyEnvironment, limiter: ConnectionLimiter, group: any EventLoopGroup,
+        stack: ProxyStack
     ) {
         listeners = Mutex(bound)
         self.environment = environment
         self.limiter = limiter
         self.group = group
+        self.stack = stack
+        listening = bound.map { ($0.kind, $0.address) }
     }
 
     /// Binds every configured address; an address this host does not have (no IPv6) is skipped with a warning.
@@ -66,7 +72,7 @@ public final class ProxyServer: Sendable {
                 .explicitProxy, explicitProxy, group: group, waterMark: waterMark, limiter: limiter, logger: logger
             ) { try stack.initializeExplicitProxy($0) }
         }
-        return ProxyServer(bound: bound, environment: environment, limiter: limiter, group: group)
+        return ProxyServer(bound: bound, environment: environment, limiter: limiter, group: group, stack: stack)
     }
 
     /// Downstream connections open now, all listeners together.

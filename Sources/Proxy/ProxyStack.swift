@@ -26,6 +26,10 @@ final class LoopState {
         self.endpoints = endpoints
         metrics = LoopMetrics(registry: registry, loop: index)
         traceIDs = tracing ? TraceIDs() : nil
+        if let metrics {
+            endpoints.onNewService = { [unowned metrics] in metrics.prepare(service: $0) }
+            metrics.prepareAnswers(MesherAnswer.unparsedReasons)
+        }
     }
 }
 

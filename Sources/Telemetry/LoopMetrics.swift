@@ -69,6 +69,24 @@ public final class LoopMetrics {
         }
     }
 
+    /// A service this loop routes to for the first time: its policy counters are shown from zero, so that
+    /// dashboards and alerts find every series before the first retry, ejection or overflow.
+    public func prepare(service: String) {
+        for condition in ["connect-failure", "reset", "gateway-error", "5xx"] {
+            count(MetricNames.retries, ("service", service), ("condition", condition), by: 0)
+        }
+        for reason in ["connect-refused", "connect-timeout", "connect-failed"] {
+            count(MetricNames.connectFailures, ("service", service), ("reason", reason), by: 0)
+        }
+        count(MetricNames.ejections, ("service", service), by: 0)
+        count(MetricNames.overflows, ("service", service), by: 0)
+    }
+
+    /// Mesher's own answers that are no parse error, from zero.
+    public func prepareAnswers(_ reasons: [String]) {
+        for reason in reasons { count(MetricNames.answers, ("reason", reason), by: 0) }
+    }
+
     /// How long detection took and what it found (`http1`, `tls`, `opaque`, ...).
     public func detected(_ protocolName: String, nanoseconds: Int64) {
         count(MetricNames.detections, ("protocol", protocolName))
@@ -122,14 +140,14 @@ public final class LoopMetrics {
         _ name: String, _ first: (String, String), _ second: (String, String)? = nil, _ third: (String, String)? = nil,
         by amount: Int = 1
     ) {
-        guard amount > 0 else { return }
         let key = CounterKey(name: name, first: first.1, second: second?.1 ?? "", third: third?.1 ?? "")
         if let counter = counters[key] {
-            return counter.increment(by: Int64(amount))
+            if amount > 0 { counter.increment(by: Int64(amount)) }
+            return
         }
         let counter = registry.makeCounter(
             descriptor: MetricNames.descriptor(name), labels: [first] + [second, third].compactMap { $0 })
         counters[key] = counter
-        counter.increment(by: Int64(amount))
+        if amount > 0 { counter.increment(by: Int64(amount)) }
     }
 }

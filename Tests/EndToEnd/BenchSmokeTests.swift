@@ -21,6 +21,7 @@ struct BenchSmokeTests {
         }
         for scenario in [
             "rss-idle", "rss-load", "anon-idle", "anon-load", "cpu-100k", "route-c32", "route-c32-off", "idle-200",
+            "ka-c32-notel", "route-c32-notel",
         ] {
             let row = try #require(rows[scenario], "\(result.stdout)")
             let mesher = row.filter { Double($0) != nil }
@@ -30,5 +31,7 @@ struct BenchSmokeTests {
         let bad = try #require(rows["bad-1-of-3"], "\(result.stdout)")
         #expect(bad.filter { $0.hasSuffix("%") && Double($0.dropLast()) != nil }.count == 2, "\(bad)")
         #expect(result.stdout.contains("policy layer (defaults) on routed requests: route-c32 / route-c32-off = "))
+        #expect(result.stdout.contains("metrics + trace context: ka-c32 / ka-c32-notel = "))
+        #expect(result.stdout.contains("metrics + trace context: route-c32 / route-c32-notel = "))
     }
 }

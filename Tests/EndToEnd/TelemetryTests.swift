@@ -123,6 +123,24 @@ struct TelemetryTests {
             #"histogram_quantile(0.99, sum by (le) (rate(mesher_request_duration_seconds_bucket{service="accountservice"}[1m])))"#
         )
         #expect(p99.map { $0 > 0 && $0 <= 10 } == true, "p99 \(String(describing: p99)) s")
+
+        // Every query of the Grafana dashboard in deploy/ is valid PromQL over series Mesher exports.
+        let dashboard = Lab.fixtures.appendingPathComponent("../../../deploy/grafana-dashboard.json").standardized
+        let panels = try JSONSerialization.jsonObject(with: Data(contentsOf: dashboard)) as? [String: Any]
+        let queries = (panels?["panels"] as? [[String: Any]] ?? []).flatMap {
+            ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+        }
+        #expect(queries.count >= 20)
+        for promql in queries {
+            let result = try lab.inClient(
+                [
+                    "curl", "-sS", "-m", "10", "--get", "http://127.0.0.1:19090/api/v1/query", "--data-urlencode",
+                    "query=\(promql)",
+                ], uid: nil)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let series = (json?["data"] as? [String: Any])?["result"] as? [Any]
+            #expect(json?["status"] as? String == "success" && series?.isEmpty == false, "\(promql): \(result.stdout)")
+        }
     }
 
     /// A request that comes with a W3C trace continues it: the app receives the same trace id with Mesher's span

@@ -41,12 +41,8 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let settings = try resolvedConfig(environment: environment)
-        let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = LogLevelControl(Logger.Level(rawValue: settings.log.level.rawValue) ?? .info)
+        LoggingSystem.bootstrap(level.handler)
         let logger = Logger(label: "mesher")
         // --capture installs rules of its own mode over whatever is there.
         if !capture {
@@ -61,7 +57,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("log.accessLog: cannot open '\(settings.log.accessLog ?? "")': \(error)")
         }
         let plan = try capture ? await capturePlan(settings, environment: environment) : nil
-        try await Sidecar(config: settings, capture: plan, accessLog: accessLog, logger: logger).run()
+        try await Sidecar(config: settings, capture: plan, accessLog: accessLog, logger: logger, logLevel: level).run()
     }
 
     /// mesher.yaml, then what the environment and the flags override.

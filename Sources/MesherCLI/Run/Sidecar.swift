@@ -21,6 +21,8 @@ struct Sidecar {
     let capture: CapturePlan?
     let accessLog: AccessLog?
     let logger: Logger
+    /// The level every logger follows, changed through the admin API.
+    let logLevel: LogLevelControl
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
@@ -69,8 +71,8 @@ struct Sidecar {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: HTTPClientService(client: httpClient)), .init(service: registry),
         ]
-        // Every event loop records into it; the admin port's /metrics reads it.
-        let metricsRegistry = config.telemetry.metrics ? PrometheusCollectorRegistry() : nil
+        // Every event loop records into it; the admin port's /metrics reads it (nothing is recorded without one).
+        let metricsRegistry = config.telemetry.metrics && config.admin.enabled ? PrometheusCollectorRegistry() : nil
         let proxy = try ProxyServer.start(
             settings: ProxySettings(config: config), logger: logger, accessLog: accessLog, router: router, group: group,
             metrics: metricsRegistry)
@@ -98,7 +100,12 @@ struct Sidecar {
         if config.admin.enabled {
             let admin = try await AdminServer.start(
                 host: config.admin.address, port: Int(config.admin.port), group: group, logger: logger,
-                metrics: metrics, isReady: { provider?.registrar.isReady ?? true }, quit: quit.request)
+                endpoints: AdminAPI(
+                    config: config, registry: registry.registry, proxy: proxy, dns: dns, metrics: metrics,
+                    logLevel: logLevel
+                ).endpoints,
+                isReady: { (provider?.registrar.isReady ?? true) && registry.registry.sync.lastChange > 0 },
+                quit: quit.request)
             services.append(.init(service: AdminService(server: admin)))
         }
         if let capture {

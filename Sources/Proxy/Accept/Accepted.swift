@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Which listener accepted a connection.
-enum ListenerKind: Sendable {
+public enum ListenerKind: Sendable {
     /// What iptables REDIRECTs from the app's outbound connections.
     case outbound
     /// What iptables REDIRECTs from callers to the app.

@@ -8,6 +8,8 @@ import NIOPosix
 /// drains.
 struct Listener {
     let quiescing: ServerQuiescingHelper
+    let kind: ListenerKind
+    let address: SocketAddress?
 
     /// Binds `addresses`; one this host does not have (::1 without IPv6) is skipped with a warning, and it
     /// fails only when none binds. IPv6 sockets are IPv6-only, so that "0.0.0.0" and "::" can both be listed.
@@ -48,7 +50,7 @@ struct Listener {
                 logger.info(
                     "listening",
                     metadata: ["listener": "\(kind.logName)", "address": "\(channel.localAddress?.logText ?? address)"])
-                listeners.append(Listener(quiescing: quiescing))
+                listeners.append(Listener(quiescing: quiescing, kind: kind, address: channel.localAddress))
             } catch {
                 logger.warning(
                     "cannot listen",
@@ -65,7 +67,7 @@ struct Listener {
 }
 
 extension ListenerKind {
-    var logName: String {
+    public var logName: String {
         switch self {
         case .outbound: "outbound"
         case .inbound: "inbound"

@@ -15,7 +15,7 @@ extension SocketAddress {
 
     /// "1.2.3.4:80" / "[::1]:80"; only formatted when someone logs it (it costs more than relaying a small
     /// request).
-    var logText: String {
+    public var logText: String {
         let host = ipAddress ?? "?"
         let port = port ?? 0
         if case .v6 = self { return "[\(host)]:\(port)" }

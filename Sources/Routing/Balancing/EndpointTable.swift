@@ -41,8 +41,10 @@ public final class EndpointTable {
     public let policies: TrafficPolicies
     /// How many loops share `maxRequests`: each allows its part.
     private let loops: Int
-    private var services: [String: Service] = [:]
+    var services: [String: Service] = [:]
     private let randomBelow: (Int) -> Int
+    /// Called the first time this loop routes to a service (its metrics start at zero then).
+    public var onNewService: ((String) -> Void)?
 
     /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator).
     public init(
@@ -144,6 +146,7 @@ public final class EndpointTable {
         if let entry = services[service] { return entry }
         let entry = Service(policy: policies.policy(for: service), loops: loops)
         services[service] = entry
+        onNewService?(service)
         return entry
     }
 

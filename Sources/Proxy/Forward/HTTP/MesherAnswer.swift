@@ -41,6 +41,14 @@ enum MesherAnswer: Equatable {
         }
     }
 
+    /// Every reason but the parse errors (each counted under its own name once seen), for metrics that start
+    /// at zero.
+    static let unparsedReasons: [String] = [
+        MesherAnswer.headerTimeout, .requestTimeout, .noHealthyInstance, .overflow, .noRoute, .loopDetected,
+        .forbiddenDestination, .connectTimeout, .connectRefused, .connectFailed, .nameNotResolved, .upstreamReset,
+        .upstreamProtocolError,
+    ].map(\.errorName)
+
     var errorName: String {
         switch self {
         case .badRequest(let error): error.name
