@@ -137,6 +137,20 @@ echo "# the 500s are the failing instance's, at most 5 per event loop (2 here) b
 echo "# came from the dead one; with retries.on: [5xx] in the consumer's traffic policy they would be retried too"
 grep -o 'ejections=.*instance ejected' "$work/logs/consumer.err" | head -2 || true
 
+step "5. visibility: the consumer's admin port (127.0.0.1:15000) serves Prometheus metrics, the admin API, a live
+   page (GET /) and trace context; mesher status reads it"
+ip netns exec "$consumer" curl -s http://127.0.0.1:15000/metrics |
+    grep -E '^mesher_(requests_total|ejections_total|retries_total)\{.*accountservice' | grep -v ' 0$' || true
+as_app "$consumer" curl -s -o /dev/null -m 5 http://AccountService:8080/traced \
+    -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+sleep 0.3
+echo "# a request that came with a W3C trace continues it with the consumer Mesher's own span:"
+grep '"path":"/traced"' "$work/logs/consumer.log" | tail -1
+( for _ in $(seq 30); do as_app "$consumer" curl -s -o /dev/null -m 5 http://AccountService:8080/; sleep 0.05; done ) &
+ip netns exec "$consumer" "$mesher" status --interval 1
+wait $!
+echo "# the live page: http://127.0.0.1:15000/ in the consumer's network namespace (a browser there, or a port-forward)"
+
 step "proof of capture: the REDIRECT rules' packet counters in the consumer"
 ip netns exec "$consumer" iptables-save -c -t nat | grep -- '--to-ports'
 
