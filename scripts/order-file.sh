@@ -60,6 +60,7 @@ for _ in 1 2 3; do
     asuser curl -sf -o /dev/null http://127.0.0.1:8081/
     asuser curl -sf -o /dev/null -x http://127.0.0.1:30101 http://order-svc:8080/
     asuser curl -sf -o /dev/null http://127.0.0.1:15000/ready
+    asuser curl -sf -o /dev/null -o /dev/null http://127.0.0.1:15000/metrics http://127.0.0.1:15000/clusters
     asuser curl -s -o /dev/null -H 'Transfer-Encoding: chunked, chunked' http://127.0.0.1:8080/ || true
     asuser /usr/bin/python3 -c '
 import socket

@@ -80,6 +80,8 @@ public enum MetricNames {
 
     /// "2xx" for 204; "0xx" for none (the exchange broke before any status).
     public static func statusClass(_ status: Int) -> String {
-        (100...599).contains(status) ? "\(status / 100)xx" : "0xx"
+        (100...599).contains(status) ? classes[status / 100] : classes[0]
     }
+
+    private static let classes = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"]
 }

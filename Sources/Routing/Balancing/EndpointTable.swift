@@ -46,13 +46,17 @@ public final class EndpointTable {
     /// Called the first time this loop routes to a service (its metrics start at zero then).
     public var onNewService: ((String) -> Void)?
 
-    /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator).
-    public init(
-        policies: TrafficPolicies, loops: Int = 1, randomBelow: @escaping (Int) -> Int = { Int.random(in: 0..<$0) }
-    ) {
+    /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator); by default the loop's own
+    /// generator, which makes no system call per pick.
+    public init(policies: TrafficPolicies, loops: Int = 1, randomBelow: ((Int) -> Int)? = nil) {
         self.policies = policies
         self.loops = max(loops, 1)
-        self.randomBelow = randomBelow
+        if let randomBelow {
+            self.randomBelow = randomBelow
+        } else {
+            let random = RandomBox()
+            self.randomBelow = { Int.random(in: 0..<$0, using: &random.generator) }
+        }
     }
 
     /// An instance of `service` for one request or connection, leased until it settles: up instances that are
@@ -160,6 +164,11 @@ public final class EndpointTable {
     func stats(_ service: String, _ key: EndpointKey) -> EndpointStats? {
         services[service]?.stats[key]
     }
+}
+
+/// A generator a closure can advance.
+private final class RandomBox {
+    var generator = FastRandom()
 }
 
 /// A loop's part of a service-wide limit: `limit` over `loops`, rounded up.

@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 import W3CTraceContext
 
@@ -13,7 +14,7 @@ struct HopTrace {
     /// The request carried B3 fields: they go on too, rewritten.
     let propagatesB3: Bool
 
-    init(request head: HTTP1Head, ids: inout TraceIDGenerator) {
+    init(request head: HTTP1Head, ids: inout FastRandom) {
         let spanID = SpanID.random(using: &ids)
         if let incoming = Self.traceParent(head) {
             context = TraceContext(
@@ -33,13 +34,35 @@ struct HopTrace {
 
     /// The trace fields for the upstream request (the incoming ones are dropped by the writer).
     func write(to out: inout ByteBuffer) {
-        HTTPMessages.writeField("traceparent", context.traceParentHeaderValue, to: &out)
+        // Written digit by digit: no string per request.
+        out.writeStaticString("traceparent: 00-")
+        Self.writeHex(context.traceID.bytes, to: &out)
+        out.writeStaticString("-")
+        Self.writeHex(context.spanID.bytes, to: &out)
+        out.writeStaticString("-")
+        Self.writeHex(context.flags.rawValue, to: &out)
+        out.writeStaticString("\r\n")
         if let state = context.traceStateHeaderValue { HTTPMessages.writeField("tracestate", state, to: &out) }
         guard propagatesB3 else { return }
         HTTPMessages.writeField("x-b3-traceid", "\(context.traceID)", to: &out)
         HTTPMessages.writeField("x-b3-spanid", "\(context.spanID)", to: &out)
         if let parent { HTTPMessages.writeField("x-b3-parentspanid", "\(parent)", to: &out) }
         HTTPMessages.writeField("x-b3-sampled", context.flags.contains(.sampled) ? "1" : "0", to: &out)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// The bytes of `value` (a tuple of bytes, or one) as lowercase hex.
+    private static func writeHex<T>(_ value: T, to out: inout ByteBuffer) {
+        withUnsafeBytes(of: value) { bytes in
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count * 2) { target in
+                for (index, byte) in bytes.enumerated() {
+                    target[2 * index] = hexDigits[Int(byte >> 4)]
+                    target[2 * index + 1] = hexDigits[Int(byte & 0x0f)]
+                }
+                return bytes.count * 2
+            }
+        }
     }
 
     /// Exactly one valid `traceparent` (W3C: several, or an invalid one, start a new trace), with its
@@ -81,31 +104,5 @@ struct HopTrace {
 
 /// One event loop's generator of ids, shared by its connections.
 final class TraceIDs {
-    var generator = TraceIDGenerator()
-}
-
-/// Span and trace ids for one event loop: xoshiro256** seeded from the system's generator, so that ids cost no
-/// system call and no lock.
-struct TraceIDGenerator: RandomNumberGenerator {
-    private var state: (UInt64, UInt64, UInt64, UInt64)
-
-    init() {
-        var system = SystemRandomNumberGenerator()
-        state = (system.next(), system.next(), system.next(), system.next())
-        if state == (0, 0, 0, 0) { state.0 = 1 }
-    }
-
-    mutating func next() -> UInt64 {
-        let result = rotl(state.1 &* 5, 7) &* 9
-        let shifted = state.1 << 17
-        state.2 ^= state.0
-        state.3 ^= state.1
-        state.1 ^= state.2
-        state.0 ^= state.3
-        state.2 ^= shifted
-        state.3 = rotl(state.3, 45)
-        return result
-    }
-
-    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    var generator = FastRandom()
 }

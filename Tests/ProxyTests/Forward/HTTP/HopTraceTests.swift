@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 import Testing
 
@@ -20,7 +21,7 @@ struct HopTraceTests {
     }
 
     @Test func continuesAW3CTraceWithItsOwnSpan() throws {
-        var ids = TraceIDGenerator()
+        var ids = FastRandom()
         let trace = HopTrace(
             request: try head(
                 "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: congo=t61rcWkgMzE\r\n"
@@ -36,7 +37,7 @@ struct HopTraceTests {
     }
 
     @Test func startsATraceWhenThereIsNoneOrItIsInvalid() throws {
-        var ids = TraceIDGenerator()
+        var ids = FastRandom()
         for fields in [
             "", "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01\r\n", "traceparent: x\r\n",
         ] {
@@ -50,7 +51,7 @@ struct HopTraceTests {
     }
 
     @Test func continuesB3AndWritesItOn() throws {
-        var ids = TraceIDGenerator()
+        var ids = FastRandom()
         let multi = HopTrace(
             request: try head("X-B3-TraceId: 463ac35c9f6413ad\r\nX-B3-SpanId: a2fb4a1d1a96d312\r\nX-B3-Sampled: 0\r\n"),
             ids: &ids)
@@ -68,7 +69,7 @@ struct HopTraceTests {
 
     /// The forwarded head carries this hop's fields instead of the caller's.
     @Test func theUpstreamHeadReplacesTheTraceFields() throws {
-        var ids = TraceIDGenerator()
+        var ids = FastRandom()
         let request = try head("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nb3: 1-2\r\n")
         let trace = HopTrace(request: request, ids: &ids)
         let out = String(
