@@ -7,7 +7,8 @@ import Prometheus
 public final class LoopMetrics {
     private let registry: PrometheusCollectorRegistry
     private let loop: String
-    private var requests: [RequestKey: Counter] = [:]
+    /// Per direction, service and status: its counter and its class's histogram (one lookup per request).
+    private var requests: [RequestKey: (count: Counter, duration: DurationHistogram)] = [:]
     private var durations: [DurationKey: DurationHistogram] = [:]
     private var counters: [CounterKey: Counter] = [:]
     private var detectionTimers: [String: DurationHistogram] = [:]
@@ -44,29 +45,31 @@ public final class LoopMetrics {
     public func request(direction: String, service: String?, status: Int, nanoseconds: Int64) {
         let service = service ?? MetricNames.passthrough
         let key = RequestKey(direction: direction, service: service, status: status)
-        let statusClass = MetricNames.statusClass(status)
-        if let counter = requests[key] {
-            counter.increment()
-        } else {
-            let counter = registry.makeCounter(
-                descriptor: MetricNames.descriptor(MetricNames.requests),
-                labels: [
-                    ("direction", direction), ("service", service), ("code", "\(status)"), ("class", statusClass),
-                ])
-            requests[key] = counter
-            counter.increment()
-        }
-        let durationKey = DurationKey(direction: direction, service: service, statusClass: statusClass)
-        if let timer = durations[durationKey] {
-            timer.recordNanoseconds(nanoseconds)
-        } else {
-            let timer = registry.makeDurationHistogram(
+        let handles = requests[key] ?? makeRequestHandles(key)
+        handles.count.increment()
+        handles.duration.recordNanoseconds(nanoseconds)
+    }
+
+    private func makeRequestHandles(_ key: RequestKey) -> (count: Counter, duration: DurationHistogram) {
+        let statusClass = MetricNames.statusClass(key.status)
+        let count = registry.makeCounter(
+            descriptor: MetricNames.descriptor(MetricNames.requests),
+            labels: [
+                ("direction", key.direction), ("service", key.service), ("code", "\(key.status)"),
+                ("class", statusClass),
+            ])
+        let durationKey = DurationKey(direction: key.direction, service: key.service, statusClass: statusClass)
+        let duration =
+            durations[durationKey]
+            ?? registry.makeDurationHistogram(
                 descriptor: MetricNames.descriptor(MetricNames.requestDuration),
-                labels: [("direction", direction), ("service", service), ("class", statusClass), ("loop", loop)],
+                labels: [
+                    ("direction", key.direction), ("service", key.service), ("class", statusClass), ("loop", loop),
+                ],
                 buckets: MetricNames.durationBuckets)
-            durations[durationKey] = timer
-            timer.recordNanoseconds(nanoseconds)
-        }
+        durations[durationKey] = duration
+        requests[key] = (count, duration)
+        return (count, duration)
     }
 
     /// A service this loop routes to for the first time: its policy counters are shown from zero, so that

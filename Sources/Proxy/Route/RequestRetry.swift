@@ -52,7 +52,7 @@ struct RequestRetry {
 
     /// Whether `status` from `route`'s instance is one its policy retries.
     func retries(status: Int, from route: Routed) -> RetryCondition? {
-        guard let lease = route.lease else { return nil }
+        guard status >= 500, let lease = route.lease else { return nil }
         let on = lease.policy.retryOn
         if on.contains(.gatewayError) && RetryCondition.gatewayError.matches(status: status) { return .gatewayError }
         if on.contains(.serverError) && RetryCondition.serverError.matches(status: status) { return .serverError }

@@ -23,6 +23,8 @@ public final class EndpointTable {
         var outstanding = 0
         /// How many instances the registry had at the last pick: the base of `maxEjectionPercent`.
         var instanceCount = 0
+        /// Until when some instance may be ejected (the latest ejection's end): before it, picks check each.
+        var ejectedUntil: UInt64 = 0
     }
 
     /// What a settled request did to its instance, for the log.
@@ -76,9 +78,13 @@ public final class EndpointTable {
         guard entry.outstanding < share(policy.maxRequests, loops) else { return .failure(.overflow) }
         entry.instanceCount = instances.count
         if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
-        let up = instances.filter(\.isUp)
-        var eligible = up.filter { entry.stats[EndpointKey($0)]?.isEjected(now: now) != true }
-        if eligible.isEmpty { eligible = up }
+        // The usual case, every instance up and none ejected, copies no array.
+        var eligible = instances
+        if now < entry.ejectedUntil || instances.contains(where: { !$0.isUp }) {
+            let up = instances.filter(\.isUp)
+            eligible = up.filter { entry.stats[EndpointKey($0)]?.isEjected(now: now) != true }
+            if eligible.isEmpty { eligible = up }
+        }
         if !tried.isEmpty {
             let untried = eligible.filter { !tried.contains(EndpointKey($0)) }
             if !untried.isEmpty { eligible = untried }
@@ -128,6 +134,8 @@ public final class EndpointTable {
         entry.outstanding = max(0, entry.outstanding - 1)
         guard var stats = entry.stats[lease.key] else { return nil }
         defer { entry.stats[lease.key] = stats }
+        // An ejection that ran out ends here (picks no longer look once every ejection has), with a clean slate.
+        _ = stats.isEjected(now: now)
         stats.outstanding = max(0, stats.outstanding - 1)
         if let latency { stats.observe(latency: Double(latency), now: now) }
         guard let failed else { return nil }
@@ -143,6 +151,7 @@ public final class EndpointTable {
         stats.ejections += 1
         let time = detection.ejectionTime(count: stats.ejections)
         stats.ejectedUntil = now + time
+        entry.ejectedUntil = max(entry.ejectedUntil, now + time)
         return .ejected(lease.key, forNanoseconds: time, count: stats.ejections)
     }
 

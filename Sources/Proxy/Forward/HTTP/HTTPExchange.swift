@@ -39,14 +39,14 @@ final class HTTPExchange {
     var route: Routed
     /// A service's request whose connect fails is sent to another instance.
     var retry: RequestRetry?
-    /// The service's `requestTimeout`, until the response head comes.
-    var deadline: Scheduled<Void>?
+    /// When the service's `requestTimeout` runs out, until the response head comes (the connection's one
+    /// timer checks it: no timer is scheduled per request).
+    var deadline: NIODeadline?
     /// The service's `retries.perTryTimeout`, for the try under way.
     var tryDeadline: Scheduled<Void>?
 
     /// Both timers stop: the response head came, or Mesher answered.
     func cancelTimers() {
-        deadline?.cancel()
         deadline = nil
         tryDeadline?.cancel()
         tryDeadline = nil

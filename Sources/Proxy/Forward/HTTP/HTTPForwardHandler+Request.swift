@@ -31,10 +31,10 @@ extension HTTPForwardHandler {
         }
         if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
         if let lease = route.lease {
-            exchange.deadline = schedule(after: lease.policy.requestTimeout, for: exchange) { [self] in
-                exchange.deadline = nil
-                chargeFailure(exchange)
-                answer(exchange, .requestTimeout)
+            if lease.policy.requestTimeout > 0 {
+                let deadline = NIODeadline.now() + .nanoseconds(Int64(lease.policy.requestTimeout))
+                exchange.deadline = deadline
+                armRequestTimer(at: deadline)
             }
             armTryTimeout(exchange, policy: lease.policy)
         }
@@ -52,8 +52,7 @@ extension HTTPForwardHandler {
     }
 
     /// Runs `expired` after `nanoseconds` (0: never) unless the exchange got its response head or an answer
-    /// meanwhile: the service's `requestTimeout` (a 504, the instance charged with a failure) and each try's
-    /// `retries.perTryTimeout`.
+    /// meanwhile: each try's `retries.perTryTimeout`.
     private func schedule(
         after nanoseconds: UInt64, for exchange: HTTPExchange, _ expired: @escaping () -> Void
     ) -> Scheduled<Void>? {
@@ -68,6 +67,8 @@ extension HTTPForwardHandler {
     /// goes (as after a gateway error, when the request may be sent again), else a 504.
     private func armTryTimeout(_ exchange: HTTPExchange, policy: TrafficPolicy) {
         exchange.tryDeadline?.cancel()
+        exchange.tryDeadline = nil
+        guard policy.perTryTimeout > 0 else { return }
         exchange.tryDeadline = schedule(after: policy.perTryTimeout, for: exchange) { [self] in
             exchange.tryDeadline = nil
             if retry(exchange, .gatewayError) { return }

@@ -52,6 +52,12 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
     /// When the last response that kept the connection ended: a drain gives such a connection a grace.
     private var lastAnswered: NIODeadline?
     private var graceTimer: Scheduled<Void>?
+    /// The connection's one timer for the requests' `requestTimeout`: armed for the earliest deadline and, when
+    /// it fires, it answers the current request if its deadline passed, else waits for that deadline. A
+    /// keep-alive connection's requests schedule nothing of their own (a timer per request cost 5 % of a
+    /// routed request).
+    var requestTimer: NIOScheduledCallback?
+    var requestTimerDue = NIODeadline.distantFuture
 
     init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext) {
         self.connection = connection
@@ -69,6 +75,7 @@ final class HTTPForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, N
         exchange?.cancelTimers()
         headTimer?.cancel()
         graceTimer?.cancel()
+        requestTimer?.cancel()
         self.context = nil
     }
 
