@@ -217,6 +217,31 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
+# What a layer costs: the same build with it and without it, back to back (2 s each, BENCH_PAIRS pairs), the
+# median of the pairs' ratios. On a shared VM throughput drifts between runs further apart by more than such a
+# cost (the rows above, a round apart, swung 0.77-1.01 for the same builds).
+PAIRS=${BENCH_PAIRS:-8}
+paired() { # label with-port without-port wrk-options...
+    local label=$1 with=$2 without=$3 a b
+    shift 3
+    for _ in $(seq "$PAIRS"); do
+        route_to "$with"
+        a=$(D=$((D < 2 ? D : 2)) wrkrun 32 "$@" | awk '{print $1}')
+        route_to "$without"
+        b=$(D=$((D < 2 ? D : 2)) wrkrun 32 "$@" | awk '{print $1}')
+        awk -v a="$a" -v b="$b" 'BEGIN {if (b > 0) printf "%.4f\n", a / b}'
+    done | sort -n | awk -v label="$label" '{v[NR] = $1}
+        END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+             printf "%s = %.2f (median of %d paired runs, %.2f to %.2f)\n", label, m, NR, v[1], v[NR]}'
+}
+{
+    paired "policy layer (defaults) on routed requests: route-c32 / route-c32-off" \
+        "${PORT[mesher]}" "${PORT[mesher-off]}" -H 'Host: bench-svc'
+    paired "metrics + trace context: ka-c32 / ka-c32-notel" "${PORT[mesher]}" "${PORT[mesher-notel]}"
+    paired "metrics + trace context: route-c32 / route-c32-notel" \
+        "${PORT[mesher]}" "${PORT[mesher-notel]}" -H 'Host: bench-svc'
+} >"$HERE/paired"
+
 for proxy in "${PROXIES[@]:1}"; do
     result "$proxy" cpu-100k "$(awk -v c="${CPU[$proxy]}" -v n="${REQS[$proxy]}" 'BEGIN {printf "%.2f", c * 100000 / n}') s"
 done
@@ -289,12 +314,5 @@ for scenario, values in rows.items():
     if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "route-c32", "route-c32-off", "route-c32-notel"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
-off = rows.get("route-c32-off", {}).get("mesher")
-on = rows.get("route-c32", {}).get("mesher")
-if on and off and number(off):
-    print(f"policy layer (defaults) on routed requests: route-c32 / route-c32-off = {number(on) / number(off):.2f}")
-for with_telemetry, without in (("ka-c32", "ka-c32-notel"), ("route-c32", "route-c32-notel")):
-    a, b = rows.get(with_telemetry, {}).get("mesher"), rows.get(without, {}).get("mesher")
-    if a and b and number(b):
-        print(f"metrics + trace context: {with_telemetry} / {without} = {number(a) / number(b):.2f}")
 PY
+cat "$HERE/paired"

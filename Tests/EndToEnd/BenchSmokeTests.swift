@@ -7,7 +7,10 @@ struct BenchSmokeTests {
     @Test func benchmarkCompletesAndItsTableParses() throws {
         let script = InitContainerTests.repository.appendingPathComponent("bench/sidecar-bench.sh").path
         let result = try sh(
-            ["env", "MESHER_BIN=\(Lab.mesherBinary)", "BENCH_ROUNDS=1", "BENCH_IDLE_CONNS=200", "bash", script, "1"],
+            [
+                "env", "MESHER_BIN=\(Lab.mesherBinary)", "BENCH_ROUNDS=1", "BENCH_PAIRS=1", "BENCH_IDLE_CONNS=200",
+                "bash", script, "1",
+            ],
             timeout: 300)
         #expect(result.status == 0, "\(result.stderr)")
         let rows = Dictionary(

@@ -90,7 +90,8 @@ final class HTTPExchange {
         self.retry = route.lease == nil ? nil : retry
         self.retryBodyLimit = retryBodyLimit
         replayable = false
-        replayable = isIdempotent
+        // A body announced larger than the limit is streamed only, whenever the failure would come.
+        replayable = isIdempotent && (request.contentLength ?? 0) <= retryBodyLimit
     }
 
     /// A part of the request read from the client, kept for a retry while the body is within the limit.
