@@ -45,7 +45,9 @@ enum AdminRoutes {
             return .now(
                 isReady()
                     ? Answer(status: .ok, body: "ready\n", proxyReady: true)
-                    : Answer(status: .serviceUnavailable, body: "app not healthy\n", proxyReady: true))
+                    : Answer(
+                        status: .serviceUnavailable, body: "not ready: the app's health check, or no registry view yet\n",
+                        proxyReady: true))
         case (.GET, "/metrics"):
             guard let metrics = endpoints.metrics else {
                 return .now(Answer(status: .notFound, body: "metrics are off (telemetry.metrics)\n"))

@@ -54,7 +54,7 @@ struct HopTrace {
 
     /// The bytes of `value` (a tuple of bytes, or one) as lowercase hex.
     private static func writeHex<T>(_ value: T, to out: inout ByteBuffer) {
-        withUnsafeBytes(of: value) { bytes in
+        _ = withUnsafeBytes(of: value) { bytes in
             out.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count * 2) { target in
                 for (index, byte) in bytes.enumerated() {
                     target[2 * index] = hexDigits[Int(byte >> 4)]
