@@ -45,9 +45,7 @@ enum AdminRoutes {
             return .now(
                 isReady()
                     ? Answer(status: .ok, body: "ready\n", proxyReady: true)
-                    : Answer(
-                        status: .serviceUnavailable, body: "not ready: the app's health check, or no registry view yet\n",
-                        proxyReady: true))
+                    : Answer(status: .serviceUnavailable, body: notReady, proxyReady: true))
         case (.GET, "/metrics"):
             guard let metrics = endpoints.metrics else {
                 return .now(Answer(status: .notFound, body: "metrics are off (telemetry.metrics)\n"))
@@ -88,4 +86,5 @@ enum AdminRoutes {
     }
 
     static let notFound = Answer(status: .notFound, body: index)
+    static let notReady = "not ready: the app's health check, or no registry view yet\n"
 }
