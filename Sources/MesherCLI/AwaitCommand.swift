@@ -29,15 +29,15 @@ struct AwaitCommand: AsyncParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("no command: mesher await -- CMD [ARG...]") }
         guard timeout >= 0 && timeout <= 3600 else { throw ValidationError("--timeout: 0 to 3600 seconds") }
-        guard Self.split(admin) != nil else { throw ValidationError("--admin: expected HOST:PORT, got '\(admin)'") }
+        guard AdminAddress(admin) != nil else { throw ValidationError("--admin: expected HOST:PORT, got '\(admin)'") }
     }
 
     func run() async throws {
-        let (host, port) = Self.split(admin)!
+        let base = AdminAddress(admin)!.url
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let client = MesherHTTPClient(group: eventLoop)
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        while await !ReadinessProbe.isReady(host: host, port: port, client: client, on: eventLoop) {
+        while await !ReadinessProbe.isReady(admin: base, client: client, on: eventLoop) {
             guard ContinuousClock.now < deadline else {
                 Self.warn("Mesher not ready at \(admin) after \(timeout)s: running the command anyway")
                 break
@@ -58,13 +58,5 @@ struct AwaitCommand: AsyncParsableCommand {
 
     private static func warn(_ message: String) {
         FileHandle.standardError.write(Data("mesher await: \(message)\n".utf8))
-    }
-
-    private static func split(_ address: String) -> (String, Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-            (1...65535).contains(port)
-        else { return nil }
-        let host = address[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return host.isEmpty ? nil : (host, port)
     }
 }

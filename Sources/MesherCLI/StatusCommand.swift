@@ -103,17 +103,3 @@ struct StatusCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n") + "\n(over \(interval) s)\n"
     }
 }
-
-/// HOST:PORT of the admin port, as a URL prefix.
-struct AdminAddress {
-    let url: String
-
-    init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (1...65535).contains(port)
-        else { return nil }
-        let host = text[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard !host.isEmpty else { return nil }
-        url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
-    }
-}

@@ -14,9 +14,9 @@ struct ServiceConnectionsTests {
         connections.settledPending()
         #expect(connections.admit() == .wait)
         #expect(connections.admit() == .overflow, "one waiter is all the queue holds")
-        #expect(!connections.admitConnection(), "a byte relay is refused, never queued")
+        #expect(!connections.openIfRoom(), "a byte relay is refused, never queued")
         connections.closed()
-        #expect(connections.reopen(), "a closed connection makes room for the waiter")
+        #expect(connections.openIfRoom(), "a closed connection makes room for the waiter")
         #expect(connections.open == 2 && connections.pending == 1)
         connections.settledPending()
         #expect(connections.pending == 0)
@@ -24,7 +24,7 @@ struct ServiceConnectionsTests {
 
     @Test func aPendingLimitOfZeroNeverQueues() {
         let connections = ServiceConnections(maxOpen: 1, maxPending: 0)
-        #expect(connections.admitConnection())
+        #expect(connections.openIfRoom())
         #expect(connections.admit() == .overflow)
     }
 

@@ -34,8 +34,9 @@ public final class ServiceConnections {
         return .wait
     }
 
-    /// A TCP connection to an instance: there is no queue for a byte relay, only room or none.
-    public func admitConnection() -> Bool {
+    /// One more connection if there is room (then it is counted open): a TCP connection to an instance, which
+    /// has no queue (a byte relay has no request to hold), or a waiting request's when one closed.
+    public func openIfRoom() -> Bool {
         guard open < maxOpen else { return false }
         open += 1
         return true
@@ -44,13 +45,6 @@ public final class ServiceConnections {
     /// A pending request got its connection, or gave up waiting.
     public func settledPending() {
         pending = max(0, pending - 1)
-    }
-
-    /// A waiting request may open a connection now (one closed): it is counted open.
-    public func reopen() -> Bool {
-        guard open < maxOpen else { return false }
-        open += 1
-        return true
     }
 
     /// A connection (or a connect that failed) is gone.

@@ -29,7 +29,7 @@ struct HopTrace {
                 traceID: .random(using: &ids), spanID: spanID, flags: .sampled, state: TraceState())
             parent = nil
         }
-        propagatesB3 = !head.namedValues(of: .b3).isEmpty
+        propagatesB3 = head.fields.contains { $0.kind == .b3 }
     }
 
     /// The trace fields for the upstream request (the incoming ones are dropped by the writer).

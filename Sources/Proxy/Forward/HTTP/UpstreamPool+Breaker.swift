@@ -32,6 +32,8 @@ extension UpstreamPool {
     /// `handler` came back clean: the first waiter for its address takes it; when only waiters for other
     /// addresses remain, it closes so that one of them can open its own.
     func handOver(_ handler: UpstreamHTTPHandler, limit: Limit) -> Bool {
+        // The usual release: nobody waits anywhere on this loop.
+        guard !waiting.isEmpty else { return false }
         let key = ObjectIdentifier(limit.connections)
         dropUnwanted(limit.connections)
         guard var queue = waiting[key], !queue.isEmpty else { return false }
@@ -52,7 +54,7 @@ extension UpstreamPool {
         limit.connections.closed()
         let key = ObjectIdentifier(limit.connections)
         dropUnwanted(limit.connections)
-        guard var queue = waiting[key], !queue.isEmpty, limit.connections.reopen() else { return }
+        guard var queue = waiting[key], !queue.isEmpty, limit.connections.openIfRoom() else { return }
         let waiter = queue.removeFirst()
         waiting[key] = queue.isEmpty ? nil : queue
         open(waiter.address, limit: waiter.limit, into: waiter.promise)

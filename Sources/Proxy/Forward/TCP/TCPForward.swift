@@ -32,7 +32,7 @@ struct TCPForward {
             if let refusal = loopGuard.refusal(for: address, local: nil) { return failed(refusal) }
             // A service's connections count against its breaker until they close; none is queued.
             let lease = route.lease
-            if let lease, !lease.connections.admitConnection() {
+            if let lease, !lease.connections.openIfRoom() {
                 connection.metrics?.overflowed(service: lease.service)
                 return failed(.overflow)
             }
