@@ -106,6 +106,16 @@ printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, 
 printf '%s\nsniff: {opaquePorts: [8080]}\n' "$common" >"$HERE/mesher-tcp.yaml"
 # Metrics and trace context off: what they cost (ka-c32 against ka-c32-notel, route-c32 against route-c32-notel).
 printf '%s\ntelemetry: {metrics: false, tracing: false}\n' "$common" >"$HERE/mesher-notel.yaml"
+# Route rules: what they cost on routed requests (route-c32-rules against route-c32): a header rule and a
+# regular expression that do not match, then a weighted split with a header added.
+printf '%s\n%s\n' "$common" 'routes:
+  bench-svc:
+    - match: {headers: {x-canary: {exact: "1"}}}
+      to: [{version: canary}]
+    - match: {path: {regex: "^/admin"}}
+      directResponse: {status: 403}
+    - to: [{weight: 90}, {weight: 10}]
+      requestHeaders: {add: {x-route: default}}' >"$HERE/mesher-rules.yaml"
 "${N[@]}" iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 & echo $! >"$HERE/iperf.pid"
 sleep 0.5
 
@@ -139,7 +149,7 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 # redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
 declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015
-    [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018)
+    [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018 [mesher-rules]=15019)
 # Each Mesher's listeners: its outbound port, and its admin port (where /metrics is) 10 above.
 listen_on() { printf 'outbound: {port: %s}\nadmin: {port: %s}\n' "${PORT[$1]}" "$((PORT[$1] + 10))" >>"$HERE/$1.yaml"; }
 # Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
@@ -154,7 +164,7 @@ for mode in tcp http; do
     sed -e "s/15001/${PORT[haproxy-$mode]}/" "$HERE/haproxy-$mode.cfg" >"$HERE/haproxy-$mode.port.cfg"
     startproxy "haproxy-$mode" haproxy -f "$HERE/haproxy-$mode.port.cfg" -db
 done
-for name in mesher-tcp mesher mesher-off mesher-notel; do
+for name in mesher-tcp mesher mesher-off mesher-notel mesher-rules; do
     listen_on "$name"
     startproxy "$name" "$MESHER" run --config "$HERE/$name.yaml"
 done
@@ -202,6 +212,8 @@ for round in $(seq "$ROUNDS"); do
     result mesher route-c32-off "$(wrkrun 32 -H 'Host: bench-svc')"
     route_to "${PORT[mesher-notel]}"
     result mesher route-c32-notel "$(wrkrun 32 -H 'Host: bench-svc')"
+    route_to "${PORT[mesher-rules]}"
+    result mesher route-c32-rules "$(wrkrun 32 -H 'Host: bench-svc')"
     # One bad instance of three: the share of requests answered 2xx (wrk counts the others).
     route_to "${PORT[mesher]}"
     result mesher bad-1-of-3 "$(wrkrun 32 -H 'Host: bench-bad' | success_rate)"
@@ -240,6 +252,8 @@ paired() { # label with-port without-port wrk-options...
     paired "metrics + trace context: ka-c32 / ka-c32-notel" "${PORT[mesher]}" "${PORT[mesher-notel]}"
     paired "metrics + trace context: route-c32 / route-c32-notel" \
         "${PORT[mesher]}" "${PORT[mesher-notel]}" -H 'Host: bench-svc'
+    paired "route rules (3, the last matching): route-c32-rules / route-c32" \
+        "${PORT[mesher-rules]}" "${PORT[mesher]}" -H 'Host: bench-svc'
 } >"$HERE/paired"
 
 for proxy in "${PROXIES[@]:1}"; do
@@ -293,7 +307,7 @@ print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} int
 baseline = "baseline" in proxies
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
       + (f"{'mesher/baseline':>17}" if baseline else ""))
-order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "bad-1-of-3",
+order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
          "rss-idle", "anon-idle", "rss-load",
          "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
@@ -311,7 +325,8 @@ for scenario, values in rows.items():
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
           + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
-    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "route-c32", "route-c32-off", "route-c32-notel"):
+    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "route-c32", "route-c32-off", "route-c32-notel",
+                    "route-c32-rules"):
         print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
 PY

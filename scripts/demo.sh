@@ -88,6 +88,7 @@ grep -o 'warning.*bad HTTP request.*' "$work/logs/provider.err" | tail -1
 step "2. both have a Mesher: the consumer calls http://AccountService:8080/ by name"
 ip netns exec "$consumer" "$mesher" init --capture-dns
 start_mesher "$consumer" consumer "$work/consumer.yaml"
+consumer_mesher=${pids[-1]}
 echo "# DNS: $(as_app "$consumer" getent ahostsv4 AccountService | head -1)"
 as_app "$consumer" curl -sS -m 5 http://AccountService:8080/
 sleep 0.3
@@ -150,6 +151,49 @@ grep '"path":"/traced"' "$work/logs/consumer.log" | tail -1
 ip netns exec "$consumer" "$mesher" status --interval 1
 wait $!
 echo "# the live page: http://127.0.0.1:15000/ in the consumer's network namespace (a browser there, or a port-forward)"
+
+step "6. traffic management: a 2.0.0 instance joins; routes in the consumer's mesher.yaml send canaries (x-canary: 1)
+   and 20 % of the rest to it, deny /admin, rate-limit /report; SIGHUP reloads them into the running Mesher"
+mkdir -p "$work/www2"
+echo "AccountService 2.0.0 answered" > "$work/www2/index.html"
+for www in www www2; do echo "a report" > "$work/$www/report"; done
+ip netns exec "$provider" /usr/bin/python3 -m http.server 8083 --bind 198.18.0.2 -d "$work/www2" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$provider" 8083
+cat > "$work/registry/account.yaml" <<YAML
+services:
+  AccountService:
+    - {address: 198.18.0.2, port: 8080, version: 1.0.0}
+    - {address: 198.18.0.2, port: 8083, version: 2.0.0}
+YAML
+cat >> "$work/consumer.yaml" <<'YAML'
+routes:
+  AccountService:
+    - match: {headers: {x-canary: {exact: "1"}}}
+      to: [{version: 2.0.0}]
+    - match: {path: {regex: "^/admin"}}
+      directResponse: {status: 403, body: "no admin through the mesh"}
+    - match: {path: {prefix: /report}}
+      rateLimit: {requestsPerSecond: 5, burst: 5}
+    - to: [{version: 1.0.0, weight: 80}, {version: 2.0.0, weight: 20}]
+YAML
+sed 's/^/    /' "$work/consumer.yaml"
+kill -HUP "$consumer_mesher"
+sleep 0.5
+grep -o 'notice.*config reloaded' "$work/logs/consumer.err" | tail -1
+echo "# with x-canary: 1: $(as_app "$consumer" curl -sS -m 5 -H 'x-canary: 1' http://AccountService:8080/)"
+echo "# 100 calls on one keep-alive connection, each weighed on its own (80/20):"
+# shellcheck disable=SC2046 # one URL per word
+as_app "$consumer" curl -s -m 30 $(printf 'http://AccountService:8080/?%d ' $(seq 100)) | sort | uniq -c
+echo "# //admin/x, a spelling the app reads as /admin/x: $(as_app "$consumer" curl -s --path-as-is -w ' (%{http_code})' http://AccountService:8080//admin/x)"
+echo "# 20 calls to /report at once (5 a second, burst 5):"
+for _ in $(seq 20); do as_app "$consumer" curl -s -o /dev/null -w '%{http_code}\n' -m 5 http://AccountService:8080/report & done |
+    sort | uniq -c | sed 's/^ */# answers: /'
+echo "# a typo, and SIGHUP: the running routes stay, one line says where"
+sed -i 's/to: \[{version: 2.0.0}\]/to: [{versoin: 2.0.0}]/' "$work/consumer.yaml"
+kill -HUP "$consumer_mesher"
+sleep 0.5
+grep -o 'error.*config not reloaded' "$work/logs/consumer.err" | tail -1
 
 step "proof of capture: the REDIRECT rules' packet counters in the consumer"
 ip netns exec "$consumer" iptables-save -c -t nat | grep -- '--to-ports'

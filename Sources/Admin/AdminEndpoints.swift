@@ -5,8 +5,8 @@ public struct AdminEndpoints: Sendable {
     public var metrics: (@Sendable () -> [UInt8])?
     /// `/clusters`: services, instances, health, ejection, active requests, latency (gathered from the loops).
     public var clusters: (@Sendable () async -> String)?
-    /// `/config_dump`: the effective configuration, secrets redacted.
-    public var configDump: String?
+    /// `/config_dump`: the effective configuration (the last reload's), secrets redacted.
+    public var configDump: (@Sendable () -> String)?
     /// `/listeners`.
     public var listeners: String?
     /// `/logging`: the log level as JSON; with a level (`POST /logging?level=debug`), it is set first. `nil`
@@ -17,7 +17,8 @@ public struct AdminEndpoints: Sendable {
 
     public init(
         metrics: (@Sendable () -> [UInt8])? = nil, clusters: (@Sendable () async -> String)? = nil,
-        configDump: String? = nil, listeners: String? = nil, logging: (@Sendable (String?) -> String?)? = nil,
+        configDump: (@Sendable () -> String)? = nil, listeners: String? = nil,
+        logging: (@Sendable (String?) -> String?)? = nil,
         page: String? = nil
     ) {
         self.metrics = metrics

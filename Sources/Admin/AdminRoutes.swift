@@ -55,7 +55,7 @@ enum AdminRoutes {
             guard let clusters = endpoints.clusters else { return .now(notFound) }
             return .later { Answer(status: .ok, body: await clusters(), contentType: json) }
         case (.GET, "/config_dump"):
-            return .now(endpoints.configDump.map { Answer(status: .ok, body: $0, contentType: json) } ?? notFound)
+            return .now(endpoints.configDump.map { Answer(status: .ok, body: $0(), contentType: json) } ?? notFound)
         case (.GET, "/listeners"):
             return .now(endpoints.listeners.map { Answer(status: .ok, body: $0, contentType: json) } ?? notFound)
         case (.GET, "/logging"), (.POST, "/logging"):

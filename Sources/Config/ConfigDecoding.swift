@@ -7,7 +7,7 @@ import MesherBase
 extension MesherConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case outbound, inbound, connection, drainTimeout, log, sniff, registry, routing, explicitProxy, dns, http
-        case traffic, service, admin, telemetry, capture, proxyMark, threads
+        case traffic, routes, service, admin, telemetry, capture, proxyMark, threads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -25,6 +25,7 @@ extension MesherConfig: Decodable {
         try c.decode(&dns, .dns)
         try c.decode(&http, .http)
         try c.decode(&traffic, .traffic)
+        try c.decode(&routes, .routes)
         service = try c.decodeIfPresent(ServiceConfig.self, forKey: .service)
         try c.decode(&admin, .admin)
         try c.decode(&telemetry, .telemetry)
@@ -58,11 +59,12 @@ extension OutboundConfig: Decodable {
 }
 
 extension InboundConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses }
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, port, addresses, rateLimit }
 
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.strictContainer(CodingKeys.self)
+        rateLimit = try c.decodeIfPresent(RateLimitEntry.self, forKey: .rateLimit)?.limit
         try c.decode(&enabled, .enabled)
         try c.decode(&port, .port)
         try c.check(port > 0, .port, "must be 1-65535")

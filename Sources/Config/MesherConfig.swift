@@ -21,6 +21,8 @@ public struct MesherConfig: Equatable, Sendable {
     public var dns = DNSConfig()
     public var http = HTTPConfig()
     public var traffic = TrafficConfig()
+    /// Rules per service: matches, subsets and weights, header edits, faults, rate limits.
+    public var routes = RoutesConfig()
     /// The app this Mesher stands beside, registered so that others find it; `nil` registers nothing.
     public var service: ServiceConfig? = nil
     public var admin = AdminConfig()
@@ -55,6 +57,8 @@ public struct InboundConfig: Equatable, Sendable {
     public var enabled = true
     public var port = MesherDefaults.inboundPort
     public var addresses = ["0.0.0.0", "::"]
+    /// Requests to the app (HTTP) and connections (anything else) beyond this answered 429 / reset.
+    public var rateLimit: RateLimit? = nil
 
     public init() {}
 }

@@ -114,6 +114,17 @@ public struct HTTP1Head {
         fields.filter { $0.kind == kind }.map { (string($0.name).lowercased(), string($0.value)) }
     }
 
+    /// The values of the fields named `name` (lowercase ASCII), in order.
+    public func values(named name: String) -> [String] {
+        let wanted = Array(name.utf8)
+        return bytes.withUnsafeReadableBytes { all in
+            fields.filter { field in
+                field.name.count == wanted.count
+                    && zip(all[field.name], wanted).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
+            }.map { String(decoding: all[$0.value], as: UTF8.self) }
+        }
+    }
+
     /// Calls `body` with the bytes of `range`.
     public func withBytes<T>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer.SubSequence) -> T) -> T {
         bytes.withUnsafeReadableBytes { body($0[range]) }

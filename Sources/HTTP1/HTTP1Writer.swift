@@ -19,10 +19,14 @@ extension HTTP1Head {
 
     /// Copies the fields that are forwarded: end to end, and not named by `Connection` (RFC 9110 §7.6.1). A
     /// head naming many fields costs one set, not a scan per name.
-    public func writeForwardedFields(to out: inout ByteBuffer, dropping dropped: (FieldKind) -> Bool) {
+    /// `droppingNames`: more fields to leave out, by lowercased name (a route's header edits).
+    public func writeForwardedFields(
+        to out: inout ByteBuffer, droppingNames: Set<[UInt8]> = [], dropping dropped: (FieldKind) -> Bool
+    ) {
         let named: Set<[UInt8]> =
             connectionNames.isEmpty
-            ? [] : Set(connectionNames.map { range in withBytes(range) { $0.map(Self.lowercase) } })
+            ? droppingNames
+            : droppingNames.union(connectionNames.map { range in withBytes(range) { $0.map(Self.lowercase) } })
         bytes.withUnsafeReadableBytes { all in
             for field in fields where !field.kind.isHopByHop && !dropped(field.kind) {
                 if !named.isEmpty && named.contains(all[field.name].map(Self.lowercase)) { continue }

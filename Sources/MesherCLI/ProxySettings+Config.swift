@@ -25,6 +25,8 @@ extension ProxySettings {
         opaquePorts = config.sniff.allOpaquePorts
         httpLimits = .init(maxHeadBytes: config.http.maxHeaderBytes.bytes, maxFields: config.http.maxHeaders)
         traffic = config.traffic.policies
+        routes = config.routes.rules
+        inboundRateLimit = config.inbound.rateLimit
         headerTimeout = .nanoseconds(config.http.headerTimeout.nanoseconds)
         maxConnections = config.connection.maxConnections
         addForwardedFor = config.http.forwardedFor

@@ -78,6 +78,11 @@ public final class ProxyServer: Sendable {
     /// Downstream connections open now, all listeners together.
     public var openConnections: Int { limiter.count }
 
+    /// New route rules and traffic policies, in effect on every event loop when this returns.
+    public func install(_ rules: RoutingRules) async {
+        await stack.install(rules)
+    }
+
     /// Drains: the listeners close, every open connection is told to quiesce (an idle HTTP connection closes
     /// at once, one with a request in flight after its response, a byte relay when it ends), and the future
     /// completes as soon as the last one has closed, or at `timeout`, when what remains is closed.

@@ -2,6 +2,7 @@ import Limits
 import NIOCore
 import Prometheus
 import Routing
+import Synchronization
 import Telemetry
 
 /// What each event loop keeps for itself, so that no connection or request takes a lock another loop uses:
@@ -15,12 +16,14 @@ final class LoopState {
     let warnings = RateLimitedLog<ProxyWarning>()
     let metrics: LoopMetrics?
     let traceIDs: TraceIDs?
+    let rules: LoopRoutes
 
     /// `registry`: where its metrics go (none without); `index`: the loop's number; `tracing`: it makes ids.
     init(
         pool: UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable,
-        registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool
+        registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool, rules: RoutingRules
     ) {
+        self.rules = LoopRoutes(rules)
         self.pool = pool
         self.serverFirst = serverFirst
         self.endpoints = endpoints
@@ -33,6 +36,13 @@ final class LoopState {
     }
 }
 
+/// The rules every loop has installed, for the next reload to start from.
+private final class InstalledRules: Sendable {
+    let value: Mutex<RoutingRules>
+
+    init(_ rules: RoutingRules) { value = Mutex(rules) }
+}
+
 /// The stages put together for one accepted connection: Accept → Detect → Route → Connect → Forward (a TCP
 /// byte relay, or HTTP). Each stage hands the next a typed value; only this file knows them all.
 struct ProxyStack: Sendable {
@@ -40,6 +50,8 @@ struct ProxyStack: Sendable {
     let routes: RouteTable
     let connector: UpstreamConnector
     let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
+    /// The rules the loops use now (read and replaced by reloads only).
+    private let installed: InstalledRules
 
     /// `metrics`: where each loop's metrics go (`nil`: none are recorded).
     init(
@@ -53,6 +65,8 @@ struct ProxyStack: Sendable {
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
         let settings = environment.settings
         let loopCount = Array(group.makeIterator()).count
+        let rules = settings.routingRules
+        installed = InstalledRules(rules)
         var index = 0
         for eventLoop in group.makeIterator() {
             defer { index += 1 }
@@ -60,7 +74,7 @@ struct ProxyStack: Sendable {
                 pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
                 endpoints: EndpointTable(policies: settings.traffic, loops: loopCount),
-                registry: metrics, index: index, tracing: settings.tracing)
+                registry: metrics, index: index, tracing: settings.tracing, rules: rules)
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
         }
         self.loops = loops
@@ -70,6 +84,25 @@ struct ProxyStack: Sendable {
     func loop(_ eventLoop: any EventLoop) -> LoopState {
         guard let box = loops[ObjectIdentifier(eventLoop)] else { preconditionFailure("no state for \(eventLoop)") }
         return box.value
+    }
+
+    /// A reload: every loop swaps in its copy of `rules` and its services' new policies, on the loop, between
+    /// two requests; connections, pools and what the balancers learnt stay.
+    func install(_ new: RoutingRules) async {
+        let rules = installed.value.withLock { current in
+            current = new.keepingLimiters(of: current)
+            return current
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for box in loops.values {
+                group.addTask {
+                    try? await box.eventLoop.submit {
+                        box.value.rules.install(rules)
+                        box.value.endpoints.update(policies: rules.policies)
+                    }.get()
+                }
+            }
+        }
     }
 
     /// A connection on a capture listener: Accept and Detect run first, in `DetectHandler`.
@@ -119,7 +152,8 @@ struct ProxyStack: Sendable {
 
     func httpContext(_ loop: LoopState) -> HTTPForwardContext {
         HTTPForwardContext(
-            environment: environment, routes: routes, pool: loop.pool, endpoints: loop.endpoints, connector: connector,
+            environment: environment, routes: routes, rules: loop.rules, pool: loop.pool, endpoints: loop.endpoints,
+            connector: connector,
             metrics: loop.metrics, traceIDs: loop.traceIDs)
     }
 
@@ -138,6 +172,11 @@ struct ProxyStack: Sendable {
                 }
                 connection.startIdleTimer()
                 return .installed(start: nil)
+            }
+            if detected.accepted.direction == .inbound,
+                loop.rules.admitInbound(now: Int64(NIODeadline.now().uptimeNanoseconds)) != nil
+            {
+                return .refused(.rateLimited)
             }
             let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
             if case .overflow(let service) = route {

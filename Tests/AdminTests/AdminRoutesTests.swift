@@ -45,7 +45,7 @@ extension AdminRoutes.Reply {
     }
 
     @Test func jsonEndpointsAndThePage() {
-        let endpoints = AdminEndpoints(configDump: "{\"a\":1}", listeners: "[]", page: "<html>")
+        let endpoints = AdminEndpoints(configDump: { "{\"a\":1}" }, listeners: "[]", page: "<html>")
         #expect(
             get("/config_dump", endpoints).body == "{\"a\":1}"
                 && get("/config_dump", endpoints).contentType == "application/json")

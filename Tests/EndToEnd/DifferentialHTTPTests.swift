@@ -36,4 +36,50 @@ import Testing
         )
         #expect(result.stdout.contains(" 0 failures"))
     }
+
+    /// Route rules on a service: deny rules hold for every spelling an app would read as the same path, a
+    /// rewrite and header edits reach the upstream (h11) as Mesher matched them, and framing stays Mesher's.
+    @Test func routeRulesSeeWhatTheUpstreamReads() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let record = lab.dir.appendingPathComponent("upstream-record.jsonl").path
+        let script = Self.fixtures.appendingPathComponent("differential.py").path
+        let upstream = try lab.spawn(
+            in: lab.server,
+            [
+                "/usr/bin/python3", script, "upstream", "8081", record,
+                Self.fixtures.appendingPathComponent("responses.json").path,
+            ], log: "differential-upstream")
+        try lab.waitForListener(in: lab.server, port: 8081, process: upstream)
+        try lab.register("up.yaml", "services:\n  up:\n    - {address: \(lab.serverIPv4), port: 8081}\n")
+        let config = try lab.writeConfig(
+            """
+            threads: 1
+            registry: {directory: \(lab.registryDirectory)}
+            routes:
+              up:
+                - match: {path: {regex: "^/admin"}}
+                  directResponse: {status: 403, body: denied}
+                - match: {path: {prefix: /v2/}}
+                  rewrite: {prefix: /}
+                  requestHeaders: {set: {x-route: v2}, remove: [x-debug]}
+                - match: {headers: {x-canary: {exact: "1"}}}
+                  requestHeaders: {add: {x-canary-seen: "yes"}}
+                - match: {path: {exact: /abort}}
+                  fault: {abort: {status: 418, percent: 100}}
+
+            """)
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", config])
+        let result = try lab.inClient(
+            [
+                "/usr/bin/python3", script, "routed", lab.serverIPv4, "8081",
+                Self.fixtures.appendingPathComponent("routed.json").path, record,
+            ], timeout: 300)
+        print(result.stdout)
+        #expect(
+            result.status == 0,
+            "\(result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.joined(separator: "\n"))\n\(result.stderr)"
+        )
+    }
 }

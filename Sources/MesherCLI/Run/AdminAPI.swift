@@ -9,7 +9,7 @@ import Routing
 /// The admin API in Envoy's words, as JSON: `/clusters`, `/config_dump`, `/listeners`, `/logging`; and
 /// `/metrics`. Put together here, where the registry, the proxy and the config are all known.
 struct AdminAPI {
-    let config: MesherConfig
+    let config: RunningConfig
     let registry: any ServiceDiscovery
     let proxy: ProxyServer
     let dns: DNSService?
@@ -17,9 +17,9 @@ struct AdminAPI {
     let logLevel: LogLevelControl
 
     var endpoints: AdminEndpoints {
-        let (registry, proxy, logLevel, exporter) = (registry, proxy, logLevel, metrics)
+        let (registry, proxy, logLevel, exporter, config) = (registry, proxy, logLevel, metrics, config)
         var endpoints = AdminEndpoints(
-            configDump: Self.json(ConfigDump.value(of: config)), listeners: Self.json(listeners))
+            configDump: { Self.json(ConfigDump.value(of: config.current)) }, listeners: Self.json(listeners))
         if let exporter {
             endpoints.metrics = { @Sendable in exporter.render() }
         }
@@ -51,7 +51,8 @@ struct AdminAPI {
         for address in dns?.server.localAddresses ?? [] {
             all += [Listening(name: "dns", address: address.logText, protocol: "udp+tcp")]
         }
-        all.append(Listening(name: "admin", address: "\(config.admin.address):\(config.admin.port)", protocol: "tcp"))
+        let admin = config.current.admin
+        all.append(Listening(name: "admin", address: "\(admin.address):\(admin.port)", protocol: "tcp"))
         return all
     }
 

@@ -45,8 +45,14 @@ enum ConfigDump {
         switch mirror.displayStyle {
         case .optional:
             return mirror.children.first.map { value(of: $0.value) } ?? .null
-        case .collection, .set:
+        case .collection:
+            return .array(mirror.children.map { value(of: $0.value) })
+        case .set:
             return .array(mirror.children.map { value(of: $0.value) }.sorted { "\($0)" < "\($1)" })
+        case .enum:
+            // A case with a payload ("prefix: /v2/"); one without is its name.
+            guard let payload = mirror.children.first, let label = payload.label else { return .string("\(any)") }
+            return .object([label: value(of: payload.value)])
         case .dictionary:
             var fields: [String: Value] = [:]
             for pair in mirror.children {
@@ -54,7 +60,7 @@ enum ConfigDump {
                 if parts.count == 2 { fields["\(parts[0].value)"] = value(of: parts[1].value) }
             }
             return .object(fields)
-        case .struct, .class:
+        case .struct, .class, .tuple:
             var fields: [String: Value] = [:]
             for child in mirror.children {
                 guard let label = child.label else { continue }

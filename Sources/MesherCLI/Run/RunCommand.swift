@@ -57,7 +57,12 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("log.accessLog: cannot open '\(settings.log.accessLog ?? "")': \(error)")
         }
         let plan = try capture ? await capturePlan(settings, environment: environment) : nil
-        try await Sidecar(config: settings, capture: plan, accessLog: accessLog, logger: logger, logLevel: level).run()
+        let command = self
+        try await Sidecar(
+            config: settings, capture: plan, accessLog: accessLog, logger: logger, logLevel: level,
+            configPath: config ?? environment["MESHER_CONFIG"],
+            loadConfig: { try command.resolvedConfig(environment: environment) }
+        ).run()
     }
 
     /// mesher.yaml, then what the environment and the flags override.

@@ -23,9 +23,14 @@ struct Sidecar {
     let logger: Logger
     /// The level every logger follows, changed through the admin API.
     let logLevel: LogLevelControl
+    /// The config file reloads read, and how (with the environment's and the flags' overrides).
+    let configPath: String?
+    let loadConfig: @Sendable () throws -> MesherConfig
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Trapped as early: SIGHUP's default would end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         // Bound first of all: a queue that is taken fails the start before any thread or listener exists.
         let gate =
             config.capture.mode == .nfqueue
@@ -34,19 +39,20 @@ struct Sidecar {
         // Mesher's own HTTP requests (etcd, the app's health check). AsyncHTTPClient traps on a client
         // dropped while running, so a start that fails shuts it down too.
         let httpClient = MesherHTTPClient(group: group)
-        try await runServices(gate: gate, signals: signals, httpClient: httpClient, group: group)
+        try await runServices(gate: gate, signals: signals, hangups: hangups, httpClient: httpClient, group: group)
         try await group.shutdownGracefully()
         logger.info("stopped")
     }
 
     /// Starts the services in order, then runs them until the group has shut them all down.
     private func runServices(
-        gate: QueueGate?, signals: UnixSignalsSequence, httpClient: MesherHTTPClient, group: any EventLoopGroup
+        gate: QueueGate?, signals: UnixSignalsSequence, hangups: UnixSignalsSequence, httpClient: MesherHTTPClient,
+        group: any EventLoopGroup
     ) async throws {
         let services: [ServiceGroupConfiguration.ServiceConfiguration]
         do {
             services =
-                try await start(gate: gate, httpClient: httpClient, group: group) + [
+                try await start(gate: gate, hangups: hangups, httpClient: httpClient, group: group) + [
                     .init(
                         service: SignalService(signals: signals, logger: logger),
                         successTerminationBehavior: .gracefullyShutdownGroup)
@@ -60,9 +66,9 @@ struct Sidecar {
     }
 
     /// The services in start order.
-    private func start(gate: QueueGate?, httpClient: MesherHTTPClient, group: any EventLoopGroup) async throws
-        -> [ServiceGroupConfiguration.ServiceConfiguration]
-    {
+    private func start(
+        gate: QueueGate?, hangups: UnixSignalsSequence, httpClient: MesherHTTPClient, group: any EventLoopGroup
+    ) async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let registry = try RegistryService(config.registry, httpClient: httpClient, group: group, logger: logger)
         let router = ServiceRouter(
             discovery: registry.registry,
@@ -80,6 +86,12 @@ struct Sidecar {
             .init(
                 service: ProxyService(
                     server: proxy, drainTimeout: .nanoseconds(config.drainTimeout.nanoseconds), logger: logger)))
+        let running = RunningConfig(config)
+        services.append(
+            .init(
+                service: ConfigReloadService(
+                    path: configPath, load: loadConfig, running: running, proxy: proxy, logLevel: logLevel,
+                    signals: hangups, logger: logger)))
         var dns: DNSService?
         if config.dns.enabled {
             dns = try DNSService(
@@ -101,7 +113,7 @@ struct Sidecar {
             let admin = try await AdminServer.start(
                 host: config.admin.address, port: Int(config.admin.port), group: group, logger: logger,
                 endpoints: AdminAPI(
-                    config: config, registry: registry.registry, proxy: proxy, dns: dns, metrics: metrics,
+                    config: running, registry: registry.registry, proxy: proxy, dns: dns, metrics: metrics,
                     logLevel: logLevel
                 ).endpoints,
                 isReady: { (provider?.registrar.isReady ?? true) && registry.registry.sync.lastChange > 0 },

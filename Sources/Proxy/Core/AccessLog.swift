@@ -83,6 +83,8 @@ struct RequestSummary {
     var authority: String
     var path: String
     var service: String?
+    /// The route rule that matched, "service#index".
+    var route: String? = nil
     var upstream: String
     var status: Int
     /// Body bytes of the request and of the response (the connection's line counts wire bytes).
@@ -99,7 +101,8 @@ struct RequestSummary {
         let e = ConnectionSummary.escaped
         let start = String(format: "%.3f", startTime)
         let duration = String(format: "%.3f", durationMilliseconds)
-        let service = self.service.map { #","service":"\#(e($0))""# } ?? ""
+        let service =
+            (self.service.map { #","service":"\#(e($0))""# } ?? "") + (route.map { #","route":"\#(e($0))""# } ?? "")
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
         let attempts = self.attempts > 1 ? #","attempts":\#(self.attempts)"# : ""
         var trace = ""

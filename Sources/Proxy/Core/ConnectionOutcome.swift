@@ -20,6 +20,8 @@ enum ConnectionOutcome: String, Sendable {
     case noInstance = "no-instance"
     /// A service with its `maxRequests` in flight.
     case overflow
+    /// Inbound beyond `inbound.rateLimit`.
+    case rateLimited = "rate-limited"
     case loop
     /// Inbound, to an address that is not this host's (or is loopback): never relayed.
     case nonLocalDestination = "non-local-destination"
@@ -29,7 +31,7 @@ enum ConnectionOutcome: String, Sendable {
         switch self {
         case .ok, .reset, .idleTimeout, .drained: false
         case .connectRefused, .connectTimeout, .connectFailed, .noOriginalDestination, .noInstance, .overflow,
-            .loop, .nonLocalDestination:
+            .rateLimited, .loop, .nonLocalDestination:
             true
         }
     }

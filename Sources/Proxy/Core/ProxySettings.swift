@@ -58,6 +58,15 @@ public struct ProxySettings: Sendable {
     public var tracing = true
     /// Balancing, connect retries and outlier ejection, per registry service.
     public var traffic = TrafficPolicies()
+    /// Route rules by lowercased service name.
+    public var routes: [String: [RouteRule]] = [:]
+    /// `inbound.rateLimit`: requests (and other connections) to the app.
+    public var inboundRateLimit: RateLimit?
+
+    /// What a reload may change on the request path, as the loops use it.
+    public var routingRules: RoutingRules {
+        RoutingRules(rules: routes, policies: traffic, inbound: inboundRateLimit)
+    }
 
     public init() {}
 

@@ -37,7 +37,8 @@ struct RequestRetry {
         else { return nil }
         tried.append(lease.key)
         guard tried.count <= policy.connectRetries, endpoints.retryAllowed(lease.service, now: now) else { return nil }
-        let next = routes.pick(lease.service, endpoints: endpoints, excluding: tried)
+        let next = routes.pick(
+            lease.service, subset: lease.subset, policy: lease.policy, endpoints: endpoints, excluding: tried)
         guard next.address != nil else { return nil }
         metrics?.retried(service: lease.service, condition: condition.rawValue)
         return next

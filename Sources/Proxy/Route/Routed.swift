@@ -16,11 +16,13 @@ enum Routed {
     case overflow(service: String)
     /// Nothing to send it to (explicit proxy request without a usable host).
     case unroutable
+    /// Not sent anywhere (yet): answered by a route rule, or waiting out an injected delay.
+    case local(service: String?)
 
     var address: SocketAddress? {
         switch self {
         case .service(_, _, let address), .original(let address): address
-        case .named, .noInstance, .overflow, .unroutable: nil
+        case .named, .noInstance, .overflow, .unroutable, .local: nil
         }
     }
 
@@ -31,6 +33,7 @@ enum Routed {
     var serviceName: String? {
         switch self {
         case .service(let name, _, _), .noInstance(let name), .overflow(let name): name
+        case .local(let name): name
         case .original, .named, .unroutable: nil
         }
     }
@@ -45,7 +48,7 @@ enum Routed {
             return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                 try SocketAddress.makeAddressResolvingHost(host, port: port)
             }
-        case .noInstance, .overflow, .unroutable:
+        case .noInstance, .overflow, .unroutable, .local:
             return eventLoop.makeFailedFuture(ChannelError.connectPending)
         }
     }

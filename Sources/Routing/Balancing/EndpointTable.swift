@@ -5,8 +5,8 @@ import MesherBase
 /// are ejected. Only its own loop uses it, so picking takes no lock; each loop learns on its own.
 public final class EndpointTable {
     final class Service {
-        /// The service's policy, looked up once: every lease carries it.
-        let policy: TrafficPolicy
+        /// The service's policy, looked up once (again after a reload): every lease carries it.
+        var policy: TrafficPolicy
         var stats: [EndpointKey: EndpointStats] = [:]
         var budget: RetryBudget
         let connections: ServiceConnections
@@ -40,7 +40,7 @@ public final class EndpointTable {
         case overflow
     }
 
-    public let policies: TrafficPolicies
+    public private(set) var policies: TrafficPolicies
     /// How many loops share `maxRequests`: each allows its part.
     private let loops: Int
     var services: [String: Service] = [:]
@@ -69,19 +69,22 @@ public final class EndpointTable {
         try? lease(service, from: instances, excluding: tried, now: now).get()
     }
 
-    /// `pick`, saying why when there is none.
+    /// `pick`, saying why when there is none. `subset`: only instances of it (a route rule's); `policy`: the
+    /// route's, over the service's, for this request (its retries and timeouts).
     public func lease(
-        _ service: String, from instances: [ServiceInstance], excluding tried: [EndpointKey] = [], now: UInt64
+        _ service: String, from instances: [ServiceInstance], subset: SubsetSelector? = nil,
+        policy routePolicy: TrafficPolicy? = nil, excluding tried: [EndpointKey] = [], now: UInt64
     ) -> Result<EndpointLease, Refusal> {
         let entry = entry(service)
-        let policy = entry.policy
-        guard entry.outstanding < share(policy.maxRequests, loops) else { return .failure(.overflow) }
+        let policy = routePolicy ?? entry.policy
+        guard entry.outstanding < share(entry.policy.maxRequests, loops) else { return .failure(.overflow) }
         entry.instanceCount = instances.count
         if entry.stats.count > 2 * instances.count + 8 { prune(entry, keeping: instances) }
         // The usual case, every instance up and none ejected, copies no array.
         var eligible = instances
-        if now < entry.ejectedUntil || instances.contains(where: { !$0.isUp }) {
-            let up = instances.filter(\.isUp)
+        if let subset { eligible = instances.filter(subset.matches) }
+        if now < entry.ejectedUntil || eligible.contains(where: { !$0.isUp }) {
+            let up = eligible.filter(\.isUp)
             eligible = up.filter { entry.stats[EndpointKey($0)]?.isEjected(now: now) != true }
             if eligible.isEmpty { eligible = up }
         }
@@ -90,15 +93,15 @@ public final class EndpointTable {
             if !untried.isEmpty { eligible = untried }
         }
         guard !eligible.isEmpty else { return .failure(.noInstance) }
-        let chosen = choose(from: eligible, in: entry, kind: policy.loadBalancer)
+        let chosen = choose(from: eligible, in: entry, kind: entry.policy.loadBalancer)
         let key = EndpointKey(chosen)
         entry.stats[key, default: EndpointStats()].outstanding += 1
         entry.outstanding += 1
         if tried.isEmpty { entry.budget.deposit(now: now) }
         return .success(
             EndpointLease(
-                table: self, service: service, policy: policy, connections: entry.connections, instance: chosen,
-                key: key, started: now))
+                table: self, service: service, policy: policy, subset: subset, connections: entry.connections,
+                instance: chosen, key: key, started: now))
     }
 
     private func choose(from eligible: [ServiceInstance], in entry: Service, kind: LoadBalancerKind) -> ServiceInstance
@@ -155,6 +158,21 @@ public final class EndpointTable {
         return .ejected(lease.key, forNanoseconds: time, count: stats.ejections)
     }
 
+    /// A reload: each service follows its new policy from its next request on; what the loop learnt of
+    /// its instances (latency, failures, ejections) stays.
+    public func update(policies: TrafficPolicies) {
+        guard policies != self.policies else { return }
+        self.policies = policies
+        for (name, entry) in services {
+            let policy = policies.policy(for: name)
+            guard policy != entry.policy else { continue }
+            entry.policy = policy
+            entry.budget = RetryBudget(policy.retryBudget)
+            entry.connections.resize(
+                maxOpen: share(policy.maxConnections, loops), maxPending: share(policy.maxPendingRequests, loops))
+        }
+    }
+
     private func entry(_ service: String) -> Service {
         if let entry = services[service] { return entry }
         let entry = Service(policy: policies.policy(for: service), loops: loops)
@@ -190,8 +208,10 @@ private func share(_ limit: Int, _ loops: Int) -> Int {
 public final class EndpointLease {
     private let table: EndpointTable
     public let service: String
-    /// The service's traffic policy.
+    /// The service's traffic policy (with its route's retries and timeouts).
     public let policy: TrafficPolicy
+    /// The subset of instances a route rule allows, for retries to pick from.
+    public let subset: SubsetSelector?
     /// This loop's connections to the service (its circuit breaker's `maxConnections`).
     public let connections: ServiceConnections
     public let instance: ServiceInstance
@@ -200,12 +220,13 @@ public final class EndpointLease {
     private var settled = false
 
     init(
-        table: EndpointTable, service: String, policy: TrafficPolicy, connections: ServiceConnections,
-        instance: ServiceInstance, key: EndpointKey, started: UInt64
+        table: EndpointTable, service: String, policy: TrafficPolicy, subset: SubsetSelector?,
+        connections: ServiceConnections, instance: ServiceInstance, key: EndpointKey, started: UInt64
     ) {
         self.table = table
         self.service = service
         self.policy = policy
+        self.subset = subset
         self.connections = connections
         self.instance = instance
         self.key = key

@@ -12,12 +12,18 @@ public final class ServiceConnections {
         case overflow
     }
 
-    public let maxOpen: Int
-    public let maxPending: Int
+    public private(set) var maxOpen: Int
+    public private(set) var maxPending: Int
     public private(set) var open = 0
     public private(set) var pending = 0
 
     init(maxOpen: Int, maxPending: Int) {
+        self.maxOpen = max(maxOpen, 1)
+        self.maxPending = max(maxPending, 0)
+    }
+
+    /// New limits from a reload: what is open or waiting stays, and counts against them.
+    func resize(maxOpen: Int, maxPending: Int) {
         self.maxOpen = max(maxOpen, 1)
         self.maxPending = max(maxPending, 0)
     }

@@ -34,7 +34,7 @@ struct RequestRetryTests {
     @Test func eachRetryGoesToAnInstanceNotTriedYetUntilTheAttemptsAreSpent() throws {
         let (routes, endpoints, start) = setUp { $0.connectRetries = 2 }
         var retry = start
-        let first = routes.route(host: "svc", destination: nil, endpoints: endpoints)
+        let first = routes.route(routes.target(host: "svc", destination: nil), endpoints: endpoints)
         let second = try #require(next(&retry, after: first))
         let third = try #require(next(&retry, after: second))
         let addresses = Set([first, second, third].compactMap { $0.lease?.key.address })
@@ -46,13 +46,13 @@ struct RequestRetryTests {
     @Test func onlyWhatThePolicyNamesIsRetried() throws {
         let (routes, endpoints, start) = setUp { $0.retryOn = [.connectFailure, .gatewayError] }
         var retry = start
-        let route = routes.route(host: "svc", destination: nil, endpoints: endpoints)
+        let route = routes.route(routes.target(host: "svc", destination: nil), endpoints: endpoints)
         #expect(retry.retries(status: 503, from: route) == .gatewayError)
         #expect(retry.retries(status: 500, from: route) == nil, "500 is not a gateway error")
         #expect(next(&retry, after: route, .reset) == nil, "reset is not in `on`")
         // The policy is the one the route's lease carries.
         let (otherRoutes, otherEndpoints, serverErrors) = setUp { $0.retryOn = [.serverError] }
-        let other = otherRoutes.route(host: "svc", destination: nil, endpoints: otherEndpoints)
+        let other = otherRoutes.route(otherRoutes.target(host: "svc", destination: nil), endpoints: otherEndpoints)
         #expect(serverErrors.retries(status: 500, from: other) == .serverError)
     }
 
@@ -67,7 +67,7 @@ struct RequestRetryTests {
     @Test func backoffStaysUnderItsCap() throws {
         let (routes, endpoints, start) = setUp { $0.retryBackoff.base = 10_000_000 }
         var retry = start
-        let first = routes.route(host: "svc", destination: nil, endpoints: endpoints)
+        let first = routes.route(routes.target(host: "svc", destination: nil), endpoints: endpoints)
         let second = try #require(next(&retry, after: first))
         for _ in 0..<50 { #expect(retry.backoff(for: second) <= .milliseconds(10)) }
     }

@@ -53,6 +53,8 @@ final class HTTPExchange {
     }
     let kind: Kind
     let started = NIODeadline.now()
+    /// The route rule that matched, "service#index".
+    var ruleName: String?
     /// This hop's span of the request's trace.
     var trace: HopTrace?
     /// The head as it goes upstream, sent again on a retry.
@@ -87,7 +89,7 @@ final class HTTPExchange {
         self.request = request
         self.route = route
         self.kind = kind
-        self.retry = route.lease == nil ? nil : retry
+        self.retry = retry
         self.retryBodyLimit = retryBodyLimit
         replayable = false
         // A body announced larger than the limit is streamed only, whenever the failure would come.

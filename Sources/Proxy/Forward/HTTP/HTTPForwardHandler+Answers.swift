@@ -25,13 +25,17 @@ extension HTTPForwardHandler {
             !exchange.request.keepAlive || clientIsDone || !machine.requestEnded || machine.drain == .quiescing
         write(
             answer.response(
-                service: exchange.route.serviceName, keepAlive: !close, version: exchange.request.version))
-        connection.warnings.log(
-            .notForwarded(answer.errorName), "request not forwarded",
-            metadata: [
-                "error": "\(answer.errorName)", "host": "\(exchange.request.host ?? "-")",
-                "status": "\(answer.status.code)",
-            ], to: logger)
+                service: exchange.route.serviceName, keepAlive: !close, version: exchange.request.version,
+                headOnly: exchange.request.isMethod("HEAD")))
+        if case .direct = answer {
+        } else {
+            connection.warnings.log(
+                .notForwarded(answer.errorName), "request not forwarded",
+                metadata: [
+                    "error": "\(answer.errorName)", "host": "\(exchange.request.host ?? "-")",
+                    "status": "\(answer.status.code)",
+                ], to: logger)
+        }
         logExchange(exchange, status: answer.status.code, error: answer)
         self.exchange = nil
         endResponse(close: close)
@@ -91,7 +95,7 @@ extension HTTPForwardHandler {
             source: connection.channel.remoteAddress?.logText ?? "-",
             direction: connection.direction.rawValue, method: request.method,
             authority: Self.authority(of: request) ?? "-", path: request.target,
-            service: exchange.route.serviceName,
+            service: exchange.route.serviceName, route: exchange.ruleName,
             upstream: exchange.route.address?.logText ?? "-", status: status,
             bytesUp: exchange.requestBytes, bytesDown: exchange.responseBytes,
             durationMilliseconds: elapsed * 1e3, error: error?.errorName, attempts: exchange.retry?.attempts ?? 1,

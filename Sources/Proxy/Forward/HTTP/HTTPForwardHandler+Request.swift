@@ -4,32 +4,61 @@ import NIOCore
 import Routing
 
 extension HTTPForwardHandler {
-    /// A complete request head: route it, then send it upstream (or answer it here).
+    /// A complete request head: its service's route rules decide first (answer here, wait, which subset,
+    /// what changes), then it is routed and sent upstream.
     func begin(_ head: HTTP1Head) {
         let authority = Self.authority(of: head)
         let isConnect = head.isMethod("CONNECT")
-        let route = forward.routes.route(host: authority, accepted: accepted, endpoints: forward.endpoints)
+        let target = forward.routes.target(host: authority, accepted: accepted)
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        var decision: RouteDecision?
+        if let service = target.serviceName {
+            decision = forward.rules.decide(
+                head, service: service, policy: forward.endpoints.policies.policy(for: service), now: now)
+        } else if accepted.direction == .inbound, let refusal = forward.rules.admitInbound(now: now) {
+            decision = RouteDecision(answer: refusal)
+        }
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let retry = RequestRetry(
-            routes: forward.routes, endpoints: forward.endpoints, logger: logger, metrics: forward.metrics)
+        let policy =
+            decision?.policy ?? target.serviceName.map { forward.endpoints.policies.policy(for: $0) }
+            ?? forward.endpoints.policies.defaults
         let exchange = HTTPExchange(
-            request: head, route: route, kind: kind, retry: retry,
-            retryBodyLimit: (route.lease?.policy ?? forward.endpoints.policies.defaults).retryBodyLimit)
+            request: head, route: .local(service: target.serviceName), kind: kind, retry: nil,
+            retryBodyLimit: policy.retryBodyLimit)
+        exchange.ruleName = decision?.ruleName
         self.exchange = exchange
         if let ids = forward.traceIDs { exchange.trace = HopTrace(request: head, ids: &ids.generator) }
         // Every Mesher on the way counts itself: proof that both sides saw a request, and a stop for a
         // misconfiguration that would send it round in circles.
-        let hops = head.hops + 1
-        guard hops <= Self.maxHops else { return answer(exchange, .loopDetected) }
+        guard head.hops + 1 <= Self.maxHops else { return answer(exchange, .loopDetected) }
+        if let refusal = decision?.answer { return answer(exchange, refusal) }
+        guard let delay = decision?.delay, let context else { return dispatch(exchange, target, decision) }
+        // An injected delay: the body waits in the queue (reading stops while nothing takes it).
+        context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard self.exchange === exchange, exchange.answer == nil else { return }
+            dispatch(exchange, target, decision)
+        }
+    }
+
+    /// The request picks its instance (of the rule's subset) and goes to it.
+    private func dispatch(_ exchange: HTTPExchange, _ target: RouteTarget, _ decision: RouteDecision?) {
+        let route = forward.routes.route(
+            target, subset: decision?.subset, policy: decision?.policy, endpoints: forward.endpoints)
+        exchange.route = route
+        if route.lease != nil {
+            exchange.retry = RequestRetry(
+                routes: forward.routes, endpoints: forward.endpoints, logger: logger, metrics: forward.metrics)
+        }
         switch route {
         case .noInstance: return answer(exchange, .noHealthyInstance)
         case .overflow(let service):
             forward.metrics?.overflowed(service: service)
             return answer(exchange, .overflow)
         case .unroutable: return answer(exchange, .noRoute)
-        case .service, .original, .named: break
+        case .service, .original, .named, .local: break
         }
-        if isConnect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
+        let head = exchange.request
+        if exchange.kind == .connect && accepted.listener == .explicitProxy { return connectTunnel(exchange) }
         if let lease = route.lease {
             if lease.policy.requestTimeout > 0 {
                 let deadline = NIODeadline.now() + .nanoseconds(Int64(lease.policy.requestTimeout))
@@ -44,10 +73,10 @@ extension HTTPForwardHandler {
             forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
         }
         // HTTP/1.1 upstream needs a Host: an HTTP/1.0 request without one gets the address it goes to.
-        let host = authority ?? route.address?.logText
+        let host = Self.authority(of: head) ?? route.address?.logText
         exchange.upstreamHead = HTTPMessages.upstreamRequest(
-            head, authority: host, hops: hops, forwardedFor: forwardedFor, upgrade: kind == .upgrade,
-            trace: exchange.trace)
+            head, authority: host, hops: head.hops + 1, forwardedFor: forwardedFor, upgrade: exchange.kind == .upgrade,
+            trace: exchange.trace, edits: decision?.edits)
         connect(exchange, fresh: false)
     }
 

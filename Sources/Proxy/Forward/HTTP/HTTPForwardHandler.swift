@@ -9,6 +9,8 @@ import Telemetry
 struct HTTPForwardContext {
     let environment: ProxyEnvironment
     let routes: RouteTable
+    /// This loop's route rules (swapped whole on a reload).
+    let rules: LoopRoutes
     let pool: UpstreamPool
     let endpoints: EndpointTable
     let connector: UpstreamConnector

@@ -1,4 +1,5 @@
 import HTTP1
+import MesherBase
 import NIOCore
 
 /// The heads Mesher writes. Framing is always Mesher's own: the length or chunking it read is written
@@ -29,7 +30,7 @@ enum HTTPMessages {
     /// was parsed, Mesher's hop count.
     static func upstreamRequest(
         _ request: HTTP1Head, authority: String?, hops: Int, forwardedFor: String?, upgrade: Bool,
-        trace: HopTrace? = nil
+        trace: HopTrace? = nil, edits: RequestEdits? = nil
     ) -> ByteBuffer {
         var out = ByteBuffer()
         out.reserveCapacity(request.bytes.readableBytes + 64)
@@ -37,6 +38,8 @@ enum HTTPMessages {
         request.write(method, to: &out)
         out.writeStaticString(" ")
         switch request.targetForm {
+        case _ where edits?.target != nil:
+            out.writeString(edits?.target ?? "/")
         case .origin, .authority, .asterisk:
             request.write(target, to: &out)
         case .absolute(_, let path):
@@ -49,10 +52,18 @@ enum HTTPMessages {
         if let authority { writeField("host", authority, to: &out) }
         let replacesForwardedFor = forwardedFor != nil
         let replacesTrace = trace != nil
-        request.writeForwardedFields(to: &out) { kind in
+        let headers = edits?.headers ?? HeaderEdits()
+        let dropped = Set((headers.remove + headers.replace.map(\.name)).map { Array($0.utf8) })
+        request.writeForwardedFields(to: &out, droppingNames: dropped) { kind in
             kind == .host || kind == .contentLength || kind == .mesherHop
                 || (kind == .forwardedFor && replacesForwardedFor)
                 || (replacesTrace && (kind == .traceParent || kind == .traceState || kind == .b3))
+        }
+        for (name, value) in headers.replace + headers.add {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
         }
         writeFraming(request.requestFraming, to: &out)
         if upgrade { writeUpgrade(of: request, to: &out) }

@@ -25,6 +25,12 @@ enum MesherAnswer: Equatable {
     case upstreamReset
     /// The upstream's response was malformed or did not fit the request.
     case upstreamProtocolError
+    /// A route's or the inbound side's `rateLimit` has no token now; one comes after this long.
+    case rateLimited(retryAfterNanoseconds: Int64)
+    /// A route's `fault.abort`.
+    case faultAbort(status: Int)
+    /// A route's `directResponse`: the answer the operator wrote, not an error.
+    case direct(status: Int, body: String)
 
     var status: (code: Int, reason: StaticString) {
         switch self {
@@ -38,6 +44,29 @@ enum MesherAnswer: Equatable {
         case .connectTimeout: (504, "Gateway Timeout")
         case .connectRefused, .connectFailed, .nameNotResolved, .upstreamReset, .upstreamProtocolError:
             (502, "Bad Gateway")
+        case .rateLimited: (429, "Too Many Requests")
+        case .faultAbort(let code), .direct(let code, _): (code, Self.reason(code))
+        }
+    }
+
+    /// The usual reason phrase of a status a route configures (clients ignore it, people read it).
+    static func reason(_ code: Int) -> StaticString {
+        switch code {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 429: "Too Many Requests"
+        case 500: "Internal Server Error"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        default: "Status"
         }
     }
 
@@ -46,7 +75,8 @@ enum MesherAnswer: Equatable {
     static let unparsedReasons: [String] = [
         MesherAnswer.headerTimeout, .requestTimeout, .noHealthyInstance, .overflow, .noRoute, .loopDetected,
         .forbiddenDestination, .connectTimeout, .connectRefused, .connectFailed, .nameNotResolved, .upstreamReset,
-        .upstreamProtocolError,
+        .upstreamProtocolError, .rateLimited(retryAfterNanoseconds: 0), .faultAbort(status: 503),
+        .direct(status: 200, body: ""),
     ].map(\.errorName)
 
     var errorName: String {
@@ -65,6 +95,9 @@ enum MesherAnswer: Equatable {
         case .nameNotResolved: "name-not-resolved"
         case .upstreamReset: "upstream-reset"
         case .upstreamProtocolError: "upstream-protocol-error"
+        case .rateLimited: "rate-limited"
+        case .faultAbort: "fault-abort"
+        case .direct: "direct-response"
         }
     }
 
@@ -77,19 +110,33 @@ enum MesherAnswer: Equatable {
         }
     }
 
-    /// The whole response: a one-line text body saying why (and which service), framed by its length.
-    func response(service: String?, keepAlive: Bool, version: HTTP1Version) -> ByteBuffer {
-        let body = "mesher: \(errorName)\(service.map { " (service \($0))" } ?? "")\n"
+    /// The whole response: a one-line text body saying why (and which service), framed by its length; a
+    /// direct response has the operator's body and no `x-mesher-error`.
+    /// `headOnly`: the answer to a HEAD request, its length announced but no body sent.
+    func response(service: String?, keepAlive: Bool, version: HTTP1Version, headOnly: Bool = false) -> ByteBuffer {
+        var body = "mesher: \(errorName)\(service.map { " (service \($0))" } ?? "")\n"
+        var extra = "x-mesher-error: \(errorName)\r\n"
+        switch self {
+        case .direct(_, let text):
+            body = text
+            extra = ""
+        case .rateLimited(let nanoseconds):
+            // Whole seconds, at least one (RFC 9110 §10.2.3).
+            extra += "retry-after: \(max(1, (nanoseconds + 999_999_999) / 1_000_000_000))\r\n"
+        default: break
+        }
         let (code, reason) = status
+        let bodyless = code == 204 || code == 304
         var out = ByteBuffer()
         out.writeString("HTTP/1.1 \(code) ")
         out.writeStaticString(reason)
         out.writeString(
-            "\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\nx-mesher-error: \(errorName)\r\n"
-        )
+            bodyless
+                ? "\r\n\(extra)"
+                : "\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\n\(extra)")
         out.writeStaticString(HTTPConnectionField.value(keepAlive: keepAlive, version: version))
         out.writeStaticString("\r\n")
-        out.writeString(body)
+        if !bodyless && !headOnly { out.writeString(body) }
         return out
     }
 }

@@ -8,6 +8,9 @@
   differential.py drive HOST PORT REQUESTS RESPONSES RECORD ACCESS_LOG
                                                   sends every case through Mesher, then a victim request on
                                                   another connection, and checks the invariants below
+  differential.py routed HOST PORT CASES RECORD  route-rule cases (service "up" with rules): each case says
+                                                  the status the client gets, and the target and fields the
+                                                  upstream parses (target null: nothing reaches it)
 
 Invariants, per request case (raw bytes sent on one connection):
   - each request Mesher logged as forwarded reached the upstream, in order, with the same method, target and
@@ -348,11 +351,47 @@ def drive(host, port, requests_path, responses_path, record_path, access_log):
     return 1 if failures else 0
 
 
+def routed(host, port, cases_path, record_path):
+    """Route rules read the path as the app will: each case's answer, and what h11 parses upstream."""
+    cases, records = load(cases_path), Tail(record_path)
+    settle(records)
+    failures = []
+    for index, case in enumerate(cases):
+        reply = exchange(host, port, case["bytes"])
+        ok, victim = victim_ok(host, port, f"routed{index}")
+        new_records = [r for r in settle(records)[0] if not r.get("target", "").startswith("/victim/")]
+        problems = [] if ok else [f"the victim got someone else's answer: {victim[:160]!r}"]
+        status = reply.split(b"\r\n", 1)[0].decode("latin-1")
+        if not status.startswith(f"HTTP/1.1 {case['status']} "):
+            problems.append(f"the client got {status!r}, not {case['status']}")
+        parsed = [r for r in new_records if "error" not in r]
+        if len(parsed) != len(new_records):
+            problems.append(f"the upstream could not parse what Mesher forwarded: {new_records}")
+        expected = [] if case["target"] is None else [case["target"]]
+        if [r["target"] for r in parsed] != expected:
+            problems.append(f"the upstream parsed {[r['target'] for r in parsed]}, expected {expected}")
+        for record in parsed:
+            fields = {}
+            for name, value in record["headers"]:
+                fields.setdefault(name.lower(), []).append(value)
+            for name, value in case.get("headers", {}).items():
+                if fields.get(name) != (None if value is None else [value]):
+                    problems.append(f"the upstream got {name}: {fields.get(name)}, expected {value}")
+        print(f"routed {index:3} {case['name']:<45} {status or '(no answer)'}")
+        failures += [f"routed case {index} {case['name']}: {p}" for p in problems]
+    print(f"{len(cases)} routed cases, {len(failures)} failures")
+    for failure in failures:
+        print("FAIL " + failure)
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "upstream":
         serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "drive":
         sys.exit(drive(sys.argv[2], int(sys.argv[3]), *sys.argv[4:8]))
+    elif sys.argv[1] == "routed":
+        sys.exit(routed(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]))
     elif sys.argv[1] == "send":
         for text in sys.argv[4:]:
             data = text.encode("latin-1").decode("unicode_escape").encode("latin-1")

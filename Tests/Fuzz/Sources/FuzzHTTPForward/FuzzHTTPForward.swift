@@ -1,7 +1,9 @@
+import Discovery
 import FuzzSupport
 import HTTP1
 import Limits
 import Logging
+import MesherBase
 import NIOCore
 import NIOEmbedded
 import Routing
@@ -17,6 +19,10 @@ import Routing
 /// the pooled connection close instead of answering the first request (the keep-alive race): an idempotent
 /// request then goes again on a new connection, with its body replayed, and that connection must receive
 /// exactly what the first one did before anything else.
+///
+/// Requests to Host `up` are to a registry service with route rules (a deny rule on "^/admin", a rewrite with
+/// header edits, a canary header rule, an injected abort): none that the upstream would read as a path under
+/// /admin may ever reach it, whatever its spelling.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 1 else { return 0 }
@@ -70,10 +76,11 @@ private struct Harness {
         let connection = DownstreamConnection(
             channel: downstream, direction: .outbound, environment: environment, warnings: RateLimitedLog())
         try downstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
+        let router = ServiceRouter(discovery: OneService(), searchSuffixes: [])
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
             forward: HTTPForwardContext(
-                environment: environment, routes: RouteTable(router: nil), pool: pool,
+                environment: environment, routes: RouteTable(router: router), rules: LoopRoutes(Self.rules), pool: pool,
                 endpoints: EndpointTable(policies: settings.traffic), connector: UpstreamConnector(settings: settings)))
         try downstream.pipeline.syncOperations.addHandler(forward)
         let pooled = UpstreamHTTPHandler(address: Self.upstreamAddress, pool: pool, limits: settings.httpLimits)
@@ -81,6 +88,27 @@ private struct Harness {
         try upstream.connect(to: Self.upstreamAddress).wait()
         pool.release(pooled)
     }
+
+    static let rules: RoutingRules = {
+        var deny = RouteRule()
+        deny.match.path = .regex("^/admin")
+        deny.action = .directResponse(status: 403, body: "denied")
+        var rewrite = RouteRule()
+        rewrite.match.path = .prefix("/v2/")
+        rewrite.rewritePrefix = "/rewritten/"
+        rewrite.requestHeaders.replace = [("x-route", "v2")]
+        rewrite.requestHeaders.remove = ["x-debug"]
+        var canary = RouteRule()
+        canary.match.headers = [("x-canary", .exact("1"))]
+        canary.action = .forward([WeightedSubset(subset: SubsetSelector(version: "1"), weight: 1)])
+        canary.requestHeaders.add = [("x-canary-seen", "yes")]
+        var abort = RouteRule()
+        abort.match.query = [("abort", .present)]
+        var fault = FaultInjection()
+        fault.abort = (418, 100)
+        abort.fault = fault
+        return RoutingRules(rules: ["up": [deny, rewrite, canary, abort]])
+    }()
 
     func run(_ input: [UInt8], step: Int) throws {
         var streams: [UpstreamStream] = []
@@ -150,6 +178,13 @@ private struct Harness {
     }
 }
 
+/// The registry: service `up`, one instance, the upstream.
+private struct OneService: ServiceDiscovery {
+    let snapshot = RegistrySnapshot(
+        [ServiceInstance(service: "up", address: "198.18.0.2", port: 8080, version: "1")], services: ["up"])
+    let sync = RegistrySync(synced: true, lastChange: 1)
+}
+
 /// The upstream connections of one run; the pool's connect adds to it.
 private final class Upstreams {
     var channels: [EmbeddedChannel] = []
@@ -185,6 +220,12 @@ private struct UpstreamStream {
                 switch parser.parse(&buffer) {
                 case .head(let head):
                     invariant(head.version == .http11 && head.hops >= 1, "not a head Mesher wrote")
+                    if head.host.flatMap(ServiceName.normalize) == "up" {
+                        let path = RequestPath.normalize(RequestPath.split(head).path)
+                        invariant(
+                            path != "/admin" && !path.hasPrefix("/admin"),
+                            "a request for \(path) passed the deny rule as \(head.target)")
+                    }
                     method = head.method
                     if first == nil { first = (head.method, head.isUpgradeRequest) }
                     body = HTTP1BodyDecoder(framing: head.requestFraming, limits: Harness.limits)

@@ -43,7 +43,8 @@ struct HTTPForwardFixture {
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
             forward: HTTPForwardContext(
-                environment: environment, routes: RouteTable(router: nil), pool: pool,
+                environment: environment, routes: RouteTable(router: nil), rules: LoopRoutes(RoutingRules()),
+                pool: pool,
                 endpoints: EndpointTable(policies: settings.traffic), connector: connector))
         try downstream.pipeline.syncOperations.addHandler(forward)
 

@@ -1,0 +1,107 @@
+import HTTP1
+import Limits
+import MesherBase
+
+/// One rule as an event loop uses it: its regular expressions compiled for this loop.
+final class CompiledRule {
+    let rule: RouteRule
+    /// "service#index" (from 0), for the access log.
+    let name: String
+    let limiter: RequestRateLimiter?
+    private let pathRegex: PosixRegex?
+    private let headerRegexes: [PosixRegex?]
+    private let queryRegexes: [PosixRegex?]
+    let totalWeight: Int
+    /// Whether the rule reads the path (then the normalized path also goes upstream).
+    let readsPath: Bool
+
+    init(_ shared: RoutingRules.SharedRule, name: String) {
+        rule = shared.rule
+        self.name = name
+        limiter = shared.limiter
+        let match = shared.rule.match
+        if case .regex(let pattern) = match.path { pathRegex = try? PosixRegex(pattern) } else { pathRegex = nil }
+        headerRegexes = match.headers.map { Self.compile($0.rule) }
+        queryRegexes = match.query.map { Self.compile($0.rule) }
+        if case .forward(let subsets) = shared.rule.action {
+            totalWeight = subsets.reduce(0) { $0 + $1.weight }
+        } else {
+            totalWeight = 0
+        }
+        readsPath = match.path != nil || shared.rule.rewritePrefix != nil
+    }
+
+    private static func compile(_ rule: ValueMatch) -> PosixRegex? {
+        if case .regex(let pattern) = rule { try? PosixRegex(pattern) } else { nil }
+    }
+
+    func matches(_ request: inout RequestView) -> Bool {
+        let match = rule.match
+        if let method = match.method, request.head.method != method { return false }
+        if let path = match.path, !matches(path, request.path) { return false }
+        for (index, header) in match.headers.enumerated()
+        where !matches(header.rule, request.head.values(named: header.name), headerRegexes[index]) {
+            return false
+        }
+        if match.query.isEmpty { return true }
+        let parameters = request.query
+        for (index, parameter) in match.query.enumerated() {
+            let values = parameters.filter { $0.name == parameter.name }.map(\.value)
+            if !matches(parameter.rule, values, queryRegexes[index]) { return false }
+        }
+        return true
+    }
+
+    private func matches(_ path: PathMatch, _ actual: String) -> Bool {
+        switch path {
+        case .exact(let expected): actual == expected
+        case .prefix(let prefix): Self.hasPathPrefix(actual, prefix)
+        case .regex: pathRegex?.matches(actual) ?? false
+        }
+    }
+
+    /// A value rule against every value of the name: `exact` and `regex` hold when one of them does.
+    private func matches(_ rule: ValueMatch, _ values: [String], _ regex: PosixRegex?) -> Bool {
+        switch rule {
+        case .present: !values.isEmpty
+        case .absent: values.isEmpty
+        case .exact(let expected): values.contains(expected)
+        case .regex: values.contains { regex?.matches($0) ?? false }
+        }
+    }
+
+    /// "/v2" is a prefix of "/v2" and "/v2/x" but not of "/v20"; "/v2/" only of what is below it.
+    static func hasPathPrefix(_ path: String, _ prefix: String) -> Bool {
+        guard path.hasPrefix(prefix) else { return false }
+        if prefix.hasSuffix("/") || path.utf8.count == prefix.utf8.count { return true }
+        return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
+    }
+
+    /// The path after the rule's rewrite: the matched prefix (the whole path for other matches) replaced.
+    func rewritten(_ path: String) -> String {
+        guard let replacement = rule.rewritePrefix else { return path }
+        guard case .prefix(let prefix) = rule.match.path, Self.hasPathPrefix(path, prefix) else { return replacement }
+        var rest = path.dropFirst(prefix.count)
+        if replacement.hasSuffix("/") && rest.hasPrefix("/") { rest = rest.dropFirst() }
+        if !replacement.hasSuffix("/") && !rest.isEmpty && !rest.hasPrefix("/") { return replacement + "/" + rest }
+        return replacement + rest
+    }
+}
+
+/// What route rules look at in a request, each part worked out once and only when a rule asks.
+struct RequestView {
+    let head: HTTP1Head
+    private lazy var parts = RequestPath.split(head)
+    lazy var path = RequestPath.normalize(parts.path)
+    lazy var query = RequestPath.parameters(parts.query)
+
+    init(head: HTTP1Head) { self.head = head }
+
+    /// The path and the query as they came, for a rewritten target.
+    var rawPath: Substring {
+        mutating get { parts.path }
+    }
+    var rawQuery: Substring? {
+        mutating get { parts.query }
+    }
+}

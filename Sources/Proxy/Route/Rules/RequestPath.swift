@@ -1,0 +1,130 @@
+import HTTP1
+
+/// The path route rules see, and the one that goes upstream when a service has rules: normalized as RFC 3986
+/// allows (unreserved characters decoded, hex upper-cased, dot segments removed) and with repeated slashes
+/// merged, so that "/./admin", "//admin" or "/%61dmin" cannot slip past a rule on "/admin" to an app that
+/// reads them as "/admin". Mesher forwards what it matched, never something the app could read otherwise.
+enum RequestPath {
+    /// The path and the query (without "?") of an origin- or absolute-form target; other forms have no path.
+    static func split(_ head: HTTP1Head) -> (path: Substring, query: Substring?) {
+        let target: Substring
+        switch head.targetForm {
+        case .origin: target = Substring(head.target)
+        case .absolute(_, let path):
+            let text = head.string(path)
+            target = text.isEmpty || text.hasPrefix("?") ? Substring("/" + text) : Substring(text)
+        case .authority, .asterisk: return ("", nil)
+        }
+        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
+        return (target[..<mark], target[target.index(after: mark)...])
+    }
+
+    static func normalize(_ path: Substring) -> String {
+        guard path.hasPrefix("/") else { return String(path) }
+        let bytes = Array(path.utf8)
+        var clean = true
+        for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "%") || byte == UInt8(ascii: "/") {
+            if byte == UInt8(ascii: "%") { clean = false }
+            let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+            if byte == UInt8(ascii: "/") && (next == UInt8(ascii: "/") || next == UInt8(ascii: ".")) { clean = false }
+            if !clean { break }
+        }
+        if clean { return String(path) }
+        return removingDotSegments(decodingUnreserved(bytes))
+    }
+
+    /// "%41" → "A" for unreserved characters only (decoding "/" or "?" would change what the path says);
+    /// other escapes get upper-case hex, so that a rule sees one spelling.
+    static func decodingUnreserved(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
+                let low = hex(bytes[index + 2])
+            {
+                let decoded = high << 4 | low
+                if isUnreserved(decoded) {
+                    out.append(decoded)
+                } else {
+                    out.append(contentsOf: [byte, upper(bytes[index + 1]), upper(bytes[index + 2])])
+                }
+                index += 3
+            } else {
+                out.append(byte)
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// RFC 3986 §5.2.4, with empty segments merged; a trailing slash stays.
+    static func removingDotSegments(_ path: String) -> String {
+        let parts = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        var out: [Substring.UTF8View] = []
+        let empty = path.utf8.dropFirst().prefix(0)
+        for (index, part) in parts.enumerated() {
+            let last = index == parts.count - 1
+            if part.elementsEqual("..".utf8) {
+                if !out.isEmpty { out.removeLast() }
+            } else if !part.isEmpty && !part.elementsEqual(".".utf8) {
+                out.append(part)
+                continue
+            }
+            if last { out.append(empty) }
+        }
+        return "/" + out.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
+    }
+
+    /// `name=value&...`, both percent-decoded ("+" stays: it is a space only in forms).
+    static func parameters(_ query: Substring?) -> [(name: String, value: String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decoding(parts[0]), parts.count > 1 ? decoding(parts[1]) : "")
+        }
+    }
+
+    private static func decoding(_ text: Substring) -> String {
+        guard text.contains("%") else { return String(text) }
+        var out: [UInt8] = []
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
+                let low = hex(bytes[index + 2])
+            {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    private static func upper(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f") ? byte - 0x20 : byte
+    }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+}
