@@ -114,14 +114,16 @@ public struct HTTP1Head {
         fields.filter { $0.kind == kind }.map { (string($0.name).lowercased(), string($0.value)) }
     }
 
-    /// The values of the fields named `name` (lowercase ASCII), in order.
-    public func values(named name: String) -> [String] {
-        let wanted = Array(name.utf8)
-        return bytes.withUnsafeReadableBytes { all in
-            fields.filter { field in
-                field.name.count == wanted.count
-                    && zip(all[field.name], wanted).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
-            }.map { String(decoding: all[$0.value], as: UTF8.self) }
+    /// Whether a field named `name` (lowercase ASCII bytes) has a value for which `test` holds; no copy is made.
+    public func containsField(
+        named name: [UInt8], where test: (UnsafeRawBufferPointer.SubSequence) -> Bool = { _ in true }
+    ) -> Bool {
+        bytes.withUnsafeReadableBytes { all in
+            fields.contains { field in
+                field.name.count == name.count
+                    && zip(all[field.name], name).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
+                    && test(all[field.value])
+            }
         }
     }
 

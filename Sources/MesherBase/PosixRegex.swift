@@ -11,6 +11,9 @@
 public final class PosixRegex {
     private var compiled = regex_t()
     public let pattern: String
+    /// "^/admin" and the like, a literal at the start: the same answer as the pattern, without libc (whose
+    /// `regexec` allocates on every call).
+    private let literalPrefix: [UInt8]?
 
     /// Why a pattern is refused, for the config error.
     public struct Invalid: Error, CustomStringConvertible {
@@ -19,6 +22,9 @@ public final class PosixRegex {
 
     public init(_ pattern: String) throws(Invalid) {
         self.pattern = pattern
+        let rest = pattern.utf8.dropFirst()
+        literalPrefix =
+            pattern.hasPrefix("^") && !rest.contains(where: { Self.metacharacters.contains($0) }) ? Array(rest) : nil
         if Self.hasBackReference(pattern) {
             throw Invalid(description: "back references (\\1-\\9) are not supported")
         }
@@ -35,6 +41,7 @@ public final class PosixRegex {
 
     /// Whether the pattern matches somewhere in `text` (anchors make it whole).
     public func matches(_ text: String) -> Bool {
+        if let literalPrefix { return text.utf8.starts(with: literalPrefix) }
         var text = text
         return text.withUTF8 { bytes in
             guard let start = bytes.baseAddress, !bytes.isEmpty else { return regexec(&compiled, "", 0, nil, 0) == 0 }
@@ -45,6 +52,8 @@ public final class PosixRegex {
             }
         }
     }
+
+    private static let metacharacters = Set(#".[]()*+?{}|\^$"#.utf8)
 
     private static func hasBackReference(_ pattern: String) -> Bool {
         var escaped = false

@@ -21,6 +21,7 @@ public enum MetricNames {
     public static let detections = "mesher_protocol_detections_total"
     public static let detectionDuration = "mesher_protocol_detection_duration_seconds"
     public static let dnsAnswers = "mesher_dns_answers_total"
+    public static let configReloads = "mesher_config_reloads_total"
     public static let registryServices = "mesher_registry_services"
     public static let registryInstances = "mesher_registry_instances"
     public static let registrySynced = "mesher_registry_synced"
@@ -67,6 +68,7 @@ public enum MetricNames {
         detections: "Protocol detection outcomes",
         detectionDuration: "Time from accept to a protocol decision, by protocol and event loop",
         dnsAnswers: "DNS queries answered, by kind (virtual-ip, forwarded, failed, refused)",
+        configReloads: "Reloads of mesher.yaml, by result (applied, unchanged, invalid)",
         registryServices: "Services in the registry view",
         registryInstances: "Instances in the registry view, by state (up, down)",
         registrySynced: "1 once the registry gave a full view (and after each reconnect), else 0",

@@ -55,6 +55,13 @@ extension TrafficManagementTests {
         #expect(lab.log("mesher").contains("mesher.yaml:5: routes.AccountService.[0].to.[0].versoin: unknown field"))
         #expect(try Self.answeredBy(lab).isSubset(of: ["v1a", "v1b"]))
 
+        let metrics = try lab.inClient(["curl", "-sS", "http://127.0.0.1:15000/metrics"]).stdout
+        #expect(metrics.contains(#"mesher_config_reloads_total{result="invalid"} 1"#), "\(metrics.suffix(3000))")
+        let applied = metrics.split(separator: "\n").first {
+            $0.hasPrefix(#"mesher_config_reloads_total{result="applied"}"#)
+        }
+        #expect((applied?.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 20, "\(applied ?? "none")")
+
         // A new thread count needs a restart; the routes in the same file apply at once.
         _ = try lab.writeConfig(Self.config(lab, threads: 1, routes: Self.toV2))
         kill(mesher, SIGHUP)

@@ -45,3 +45,25 @@ struct IPAddressTextTests {
     #expect(Set(ports).count == ports.count)
     #expect(MesherDefaults.proxyMark & MesherDefaults.queueMark == 0)
 }
+
+struct PosixRegexTests {
+    @Test func matchesAnywhereUnlessAnchored() throws {
+        #expect(try PosixRegex("^/admin").matches("/administrator"))
+        #expect(try !PosixRegex("^/admin").matches("/x/admin"))
+        #expect(try PosixRegex("admin").matches("/x/admin"))
+        #expect(try PosixRegex("^/v[0-9]+/").matches("/v12/x") && !PosixRegex("^/v[0-9]+/").matches("/vx/"))
+        #expect(try PosixRegex("^$").matches("") && !PosixRegex("^$").matches("x"))
+        #expect(try PosixRegex("b$").matches("ab") && !PosixRegex("b$").matches("ba"), "the text's own end")
+    }
+
+    @Test func refusesWhatItCannotRunSafely() {
+        #expect(throws: PosixRegex.Invalid.self) { try PosixRegex("(a)\\1") }
+        #expect(throws: PosixRegex.Invalid.self) { try PosixRegex("(a") }
+    }
+
+    /// Nested quantifiers that make a backtracking engine take exponential time: libc answers at once.
+    @Test func hostileInputTakesLinearTime() throws {
+        let regex = try PosixRegex("^(a+)+$")
+        #expect(!regex.matches(String(repeating: "a", count: 5_000) + "!"))
+    }
+}

@@ -73,6 +73,7 @@ struct LoopMetricsTests {
             MetricNames.connectionsClosed, MetricNames.sentBytes, MetricNames.receivedBytes,
             MetricNames.connectFailures, MetricNames.retries, MetricNames.ejections, MetricNames.overflows,
             MetricNames.answers, MetricNames.detections, MetricNames.detectionDuration, MetricNames.dnsAnswers,
+            MetricNames.configReloads,
             MetricNames.registryServices, MetricNames.registryInstances, MetricNames.registrySynced,
             MetricNames.registryLastSync, MetricNames.residentMemory, MetricNames.openFDs, MetricNames.maxFDs,
             MetricNames.cpuSeconds, MetricNames.startTime,

@@ -58,6 +58,7 @@ struct ConfigReloadService: Service {
             do {
                 new = try service.load()
             } catch {
+                service.running.counted(.invalid)
                 return logger.error(
                     "config not reloaded, the running one stays",
                     metadata: ["reason": "\(reason)", "error": "\(error)"])
@@ -70,6 +71,7 @@ struct ConfigReloadService: Service {
                     metadata: ["file": "\(path)", "fields": "\(needRestart.joined(separator: ","))"])
             }
             guard applied != old else {
+                service.running.counted(.unchanged)
                 return logger.info("config reloaded, nothing to change", metadata: ["reason": "\(reason)"])
             }
             await service.proxy.install(ProxySettings(config: applied).routingRules)
@@ -77,6 +79,7 @@ struct ConfigReloadService: Service {
                 service.logLevel.set(level)
             }
             service.running.replace(applied)
+            service.running.counted(.applied)
             logger.notice(
                 "config reloaded",
                 metadata: [

@@ -101,7 +101,7 @@ struct Sidecar {
         let metrics = metricsRegistry.map { [dns] in
             MetricsExporter(
                 registry: $0, registryFigures: { RegistryFigures.of(registry.registry) },
-                totals: { dns?.answerTotals ?? [] })
+                totals: { (dns?.answerTotals ?? []) + running.reloadTotals })
         }
         let provider = try config.service.map {
             try ProviderSide.start(

@@ -164,6 +164,7 @@ struct RouteRulesTests {
         edits.headers.replace = [("x-route", "v2")]
         edits.headers.add = [("x-extra", "1")]
         edits.headers.remove = ["x-debug"]
+        edits.droppedFields = [Array("x-debug".utf8), Array("x-route".utf8)]
         let head = try Self.get("/v2/a?b=1", "X-Route: old\r\nX-Debug: 1\r\nX-Keep: 1\r\n")
         let out = String(
             buffer: HTTPMessages.upstreamRequest(

@@ -52,14 +52,12 @@ enum HTTPMessages {
         if let authority { writeField("host", authority, to: &out) }
         let replacesForwardedFor = forwardedFor != nil
         let replacesTrace = trace != nil
-        let headers = edits?.headers ?? HeaderEdits()
-        let dropped = Set((headers.remove + headers.replace.map(\.name)).map { Array($0.utf8) })
-        request.writeForwardedFields(to: &out, droppingNames: dropped) { kind in
+        request.writeForwardedFields(to: &out, droppingNames: edits?.droppedFields ?? []) { kind in
             kind == .host || kind == .contentLength || kind == .mesherHop
                 || (kind == .forwardedFor && replacesForwardedFor)
                 || (replacesTrace && (kind == .traceParent || kind == .traceState || kind == .b3))
         }
-        for (name, value) in headers.replace + headers.add {
+        for (name, value) in (edits?.headers.replace ?? []) + (edits?.headers.add ?? []) {
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)

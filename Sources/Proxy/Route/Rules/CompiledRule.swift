@@ -10,10 +10,15 @@ final class CompiledRule {
     let limiter: RequestRateLimiter?
     private let pathRegex: PosixRegex?
     private let headerRegexes: [PosixRegex?]
+    /// The header names and `exact` values as bytes, compared in place.
+    private let headerNames: [[UInt8]]
+    private let headerValues: [[UInt8]?]
     private let queryRegexes: [PosixRegex?]
     let totalWeight: Int
     /// Whether the rule reads the path (then the normalized path also goes upstream).
     let readsPath: Bool
+    /// The fields its header edits take out of the request (removed, or set anew), as lowercase bytes.
+    let droppedFields: Set<[UInt8]>
 
     init(_ shared: RoutingRules.SharedRule, name: String) {
         rule = shared.rule
@@ -22,6 +27,8 @@ final class CompiledRule {
         let match = shared.rule.match
         if case .regex(let pattern) = match.path { pathRegex = try? PosixRegex(pattern) } else { pathRegex = nil }
         headerRegexes = match.headers.map { Self.compile($0.rule) }
+        headerNames = match.headers.map { Array($0.name.utf8) }
+        headerValues = match.headers.map { if case .exact(let value) = $0.rule { Array(value.utf8) } else { nil } }
         queryRegexes = match.query.map { Self.compile($0.rule) }
         if case .forward(let subsets) = shared.rule.action {
             totalWeight = subsets.reduce(0) { $0 + $1.weight }
@@ -29,6 +36,8 @@ final class CompiledRule {
             totalWeight = 0
         }
         readsPath = match.path != nil || shared.rule.rewritePrefix != nil
+        let edits = shared.rule.requestHeaders
+        droppedFields = Set((edits.remove + edits.replace.map(\.name)).map { Array($0.utf8) })
     }
 
     private static func compile(_ rule: ValueMatch) -> PosixRegex? {
@@ -39,8 +48,7 @@ final class CompiledRule {
         let match = rule.match
         if let method = match.method, request.head.method != method { return false }
         if let path = match.path, !matches(path, request.path) { return false }
-        for (index, header) in match.headers.enumerated()
-        where !matches(header.rule, request.head.values(named: header.name), headerRegexes[index]) {
+        for (index, header) in match.headers.enumerated() where !matchesHeader(index, header.rule, request.head) {
             return false
         }
         if match.query.isEmpty { return true }
@@ -57,6 +65,21 @@ final class CompiledRule {
         case .exact(let expected): actual == expected
         case .prefix(let prefix): Self.hasPathPrefix(actual, prefix)
         case .regex: pathRegex?.matches(actual) ?? false
+        }
+    }
+
+    /// A header rule against every field of the name: `exact` and `regex` hold when one of them does.
+    private func matchesHeader(_ index: Int, _ rule: ValueMatch, _ head: HTTP1Head) -> Bool {
+        let name = headerNames[index]
+        switch rule {
+        case .present: return head.containsField(named: name)
+        case .absent: return !head.containsField(named: name)
+        case .exact:
+            let expected = headerValues[index] ?? []
+            return head.containsField(named: name) { $0.elementsEqual(expected) }
+        case .regex:
+            let regex = headerRegexes[index]
+            return head.containsField(named: name) { regex?.matches(String(decoding: $0, as: UTF8.self)) ?? false }
         }
     }
 

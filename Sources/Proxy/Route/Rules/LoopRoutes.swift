@@ -24,6 +24,8 @@ struct RequestEdits {
     /// Origin-form target to send instead of the client's.
     var target: String?
     var headers = HeaderEdits()
+    /// The lowercased names of the fields `headers` removes or sets anew, left out of the client's.
+    var droppedFields: Set<[UInt8]> = []
 }
 
 /// One event loop's route rules: compiled from `RoutingRules` on the loop, replaced whole on a reload. Only
@@ -76,7 +78,7 @@ final class LoopRoutes {
         if rule.rule.timeout != nil || rule.rule.retries != nil { decision.policy = policy().overridden(by: rule.rule) }
         let headers = rule.rule.requestHeaders
         if rule.readsPath || !headers.isEmpty {
-            var edits = RequestEdits(headers: headers)
+            var edits = RequestEdits(headers: headers, droppedFields: rule.droppedFields)
             let path = rule.rewritten(request.path)
             if rule.readsPath, path != request.rawPath {
                 edits.target = request.rawQuery.map { path + "?" + $0 } ?? path
@@ -98,7 +100,13 @@ final class LoopRoutes {
     }
 
     /// A subset by weight, drawn for each request (also on a kept-alive connection).
+    /// `nil` for a subset of every instance (no version, no tags): no filtering to do.
     private func pick(_ subsets: [WeightedSubset], total: Int) -> SubsetSelector? {
+        let chosen = draw(subsets, total: total)
+        return chosen?.version == nil && chosen?.tags.isEmpty != false ? nil : chosen
+    }
+
+    private func draw(_ subsets: [WeightedSubset], total: Int) -> SubsetSelector? {
         guard subsets.count > 1 else { return subsets.first?.subset }
         var draw = Int(random.next() % UInt64(total))
         for entry in subsets {

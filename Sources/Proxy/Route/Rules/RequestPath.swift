@@ -20,17 +20,21 @@ enum RequestPath {
     }
 
     static func normalize(_ path: Substring) -> String {
-        guard path.hasPrefix("/") else { return String(path) }
-        let bytes = Array(path.utf8)
-        var clean = true
-        for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "%") || byte == UInt8(ascii: "/") {
-            if byte == UInt8(ascii: "%") { clean = false }
-            let next = index + 1 < bytes.count ? bytes[index + 1] : 0
-            if byte == UInt8(ascii: "/") && (next == UInt8(ascii: "/") || next == UInt8(ascii: ".")) { clean = false }
-            if !clean { break }
+        guard path.hasPrefix("/"), needsNormalizing(path.utf8) else { return String(path) }
+        return removingDotSegments(decodingUnreserved(Array(path.utf8)))
+    }
+
+    /// An escape, a repeated slash or a segment starting with a dot: the usual path has none (no copy made).
+    private static func needsNormalizing(_ bytes: Substring.UTF8View) -> Bool {
+        var previousSlash = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "%") || (previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")))
+            {
+                return true
+            }
+            previousSlash = byte == UInt8(ascii: "/")
         }
-        if clean { return String(path) }
-        return removingDotSegments(decodingUnreserved(bytes))
+        return false
     }
 
     /// "%41" → "A" for unreserved characters only (decoding "/" or "?" would change what the path says);
