@@ -55,12 +55,14 @@ extension TrafficManagementTests {
         #expect(lab.log("mesher").contains("mesher.yaml:5: routes.AccountService.[0].to.[0].versoin: unknown field"))
         #expect(try Self.answeredBy(lab).isSubset(of: ["v1a", "v1b"]))
 
+        let failures = lab.log("mesher").split(separator: "\n").filter { $0.contains("config not reloaded") }
+        #expect(failures.count == 1, "one line for one bad file, signalled and changed: \(failures)")
         let metrics = try lab.inClient(["curl", "-sS", "http://127.0.0.1:15000/metrics"]).stdout
-        #expect(metrics.contains(#"mesher_config_reloads_total{result="invalid"} 1"#), "\(metrics.suffix(3000))")
-        let applied = metrics.split(separator: "\n").first {
-            $0.hasPrefix(#"mesher_config_reloads_total{result="applied"}"#)
+        func reloadCount(_ result: String) -> Double {
+            metrics.split(separator: "\n").first { $0.hasPrefix(#"mesher_config_reloads_total{result="\#(result)"}"#) }
+                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? -1
         }
-        #expect((applied?.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 20, "\(applied ?? "none")")
+        #expect(reloadCount("invalid") == 1 && reloadCount("applied") >= 20, "\(metrics.suffix(2000))")
 
         // A new thread count needs a restart; the routes in the same file apply at once.
         _ = try lab.writeConfig(Self.config(lab, threads: 1, routes: Self.toV2))
@@ -92,6 +94,33 @@ extension TrafficManagementTests {
         #expect(
             lab.accessLogHas(lab.providerAccessLogPath) {
                 $0.contains(#""dir":"inbound""#) && $0.contains(#""error":"rate-limited""#)
+            })
+        // Other protocols take their tokens from the same bucket: 40 banner connections at once, most reset.
+        let banners = try lab.inClient(
+            [
+                "/usr/bin/python3", "-c",
+                """
+                import socket, sys, threading
+                got = []
+                def one():
+                    try:
+                        s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+                        got.append(s.recv(64).startswith(b"220"))
+                    except OSError:
+                        got.append(False)
+                threads = [threading.Thread(target=one) for _ in range(40)]
+                [t.start() for t in threads]
+                [t.join() for t in threads]
+                print(sum(got), len(got) - sum(got))
+                """, lab.serverIPv4, "\(Lab.peerBase)",
+            ], timeout: 60)
+        let counts = banners.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        #expect(
+            counts.count == 2 && counts[0] >= 1 && counts[1] >= 20,
+            "served, refused: \(banners.stdout) \(banners.stderr)")
+        #expect(
+            lab.accessLogHas(lab.providerAccessLogPath) {
+                $0.contains(#""dir":"inbound""#) && $0.contains(#""result":"rate-limited""#)
             })
     }
 }

@@ -6,6 +6,10 @@ import Testing
 @Suite(.serialized)
 struct TrafficManagementTests {
     static let routes = """
+        traffic:
+          services:
+            # Every 500 stays visible (no ejection), and the retry budget pays for each retry the tests ask for.
+            AccountService: {outlierDetection: {consecutiveFailures: 0}, retries: {budget: {ratio: 1.0}}}
         routes:
           AccountService:
             - match: {headers: {x-canary: {exact: "1"}}}
@@ -20,6 +24,11 @@ struct TrafficManagementTests {
               fault: {delay: {fixed: 30ms, percent: 20}, abort: {status: 503, percent: 10}}
             - match: {path: {prefix: /limited/}}
               rateLimit: {requestsPerSecond: 100, burst: 10}
+            - match: {path: {prefix: /slow/}}
+              timeout: 300ms
+            - match: {path: {prefix: /flaky/}}
+              to: [{version: 1.0.0}]
+              retries: {attempts: 2, on: [5xx]}
             - to: [{version: 1.0.0, weight: 90}, {version: 2.0.0, weight: 10}]
               requestHeaders: {add: {x-route: default}}
 
@@ -106,6 +115,23 @@ struct TrafficManagementTests {
             !lab.log("v1a").contains("admin") && !lab.log("v1b").contains("admin") && !lab.log("v2").contains("admin"))
         #expect(lab.accessLogHas { $0.contains(#""route":"accountservice#1""#) && $0.contains(#""status":403"#) })
         #expect(lab.accessLogHas { $0.contains(#""route":"accountservice#2""#) && $0.contains(#""status":200"#) })
+    }
+
+    /// A route's timeout and retries over the service's defaults (15 s; connect failures only): a slow answer
+    /// is cut at 300 ms, and a 500 from one 1.0.0 instance is tried again on the other, while the same 500
+    /// outside that route reaches the client.
+    @Test func routeTimeoutAndRetriesOverrideTheService() throws {
+        let lab = try Self.lab()
+        defer { lab.destroy() }
+        let slow = try Self.curl(lab, ["/slow/x?sleep=2000"], format: "%{http_code} %{time_total}\n")
+        let fields = slow.first?.split(separator: " ") ?? []
+        #expect(fields.first == "504" && (Double(fields.last ?? "") ?? 9) < 1.5, "\(slow)")
+        #expect(lab.accessLogHas { $0.contains(#""error":"request-timeout""#) && $0.contains("/slow/x") })
+        let flaky = try Self.curl(lab, Array(repeating: "/flaky/x?fail=v1a", count: 30), format: "%{http_code}\n")
+        #expect(flaky.count == 30 && flaky.allSatisfy { $0 == "200" }, "\(flaky)")
+        #expect(lab.accessLogHas { $0.contains("/flaky/x") && $0.contains(#""attempts":2"#) })
+        let plain = try Self.curl(lab, Array(repeating: "/plain?fail=v1a", count: 30), format: "%{http_code}\n")
+        #expect(plain.contains("500"), "without the route's retries, v1a's 500s reach the client: \(plain)")
     }
 
     /// 90/10 per request on one keep-alive connection (a weight per connection would send all 2,000 to one).

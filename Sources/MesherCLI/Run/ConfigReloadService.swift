@@ -12,6 +12,8 @@ import UnixSignals
 struct ConfigReloadService: Service {
     /// The file; `nil` when Mesher runs on its defaults (SIGHUP then only says so).
     let path: String?
+    /// The file as it was when the running config was read from it (before the start).
+    let readAtStart: FileStamp?
     /// Reads the file with what the environment and the flags override, as at the start.
     let load: @Sendable () throws -> MesherConfig
     let running: RunningConfig
@@ -28,25 +30,31 @@ struct ConfigReloadService: Service {
                 group.addTask {
                     for await _ in signals { await reloader.reload(because: "SIGHUP") }
                 }
-                guard let path else { return }
+                guard path != nil else { return }
                 group.addTask {
-                    var stamp = FileStamp(path)
                     while (try? await Task.sleep(for: Self.checkInterval)) != nil {
-                        let now = FileStamp(path)
-                        guard now != stamp else { continue }
-                        stamp = now
-                        await reloader.reload(because: "file changed")
+                        await reloader.reloadIfChanged()
                     }
                 }
             }
         }
     }
 
-    /// One reload at a time, in the order asked.
+    /// One reload at a time, in the order asked. It remembers the file it last read, so that a file changed
+    /// and then signalled is read (and a mistake in it reported) once, whichever comes first.
     actor Reloader {
         let service: ConfigReloadService
+        private var lastRead: FileStamp?
 
-        init(service: ConfigReloadService) { self.service = service }
+        init(service: ConfigReloadService) {
+            self.service = service
+            lastRead = service.readAtStart
+        }
+
+        func reloadIfChanged() async {
+            guard let path = service.path, FileStamp(path) != lastRead else { return }
+            await reload(because: "file changed")
+        }
 
         func reload(because reason: String) async {
             let logger = service.logger
@@ -54,6 +62,13 @@ struct ConfigReloadService: Service {
                 return logger.notice(
                     "no config file to reload (running on defaults)", metadata: ["reason": "\(reason)"])
             }
+            // Read already (the check found the change before the signal came, or nothing changed): once is enough.
+            let stamp = FileStamp(path)
+            guard stamp != lastRead else {
+                service.running.counted(.unchanged)
+                return logger.info("config file unchanged since it was last read", metadata: ["reason": "\(reason)"])
+            }
+            lastRead = stamp
             let new: MesherConfig
             do {
                 new = try service.load()

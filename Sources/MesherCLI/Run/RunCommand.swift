@@ -40,6 +40,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        let configPath = config ?? environment["MESHER_CONFIG"]
+        // Before the read: a change made while Mesher starts is still seen as one.
+        let configStamp = configPath.map(FileStamp.init)
         let settings = try resolvedConfig(environment: environment)
         let level = LogLevelControl(Logger.Level(rawValue: settings.log.level.rawValue) ?? .info)
         LoggingSystem.bootstrap(level.handler)
@@ -60,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
         let command = self
         try await Sidecar(
             config: settings, capture: plan, accessLog: accessLog, logger: logger, logLevel: level,
-            configPath: config ?? environment["MESHER_CONFIG"],
+            configPath: configPath, configStamp: configStamp,
             loadConfig: { try command.resolvedConfig(environment: environment) }
         ).run()
     }

@@ -25,6 +25,7 @@ struct Sidecar {
     let logLevel: LogLevelControl
     /// The config file reloads read, and how (with the environment's and the flags' overrides).
     let configPath: String?
+    let configStamp: FileStamp?
     let loadConfig: @Sendable () throws -> MesherConfig
 
     func run() async throws {
@@ -90,7 +91,8 @@ struct Sidecar {
         services.append(
             .init(
                 service: ConfigReloadService(
-                    path: configPath, load: loadConfig, running: running, proxy: proxy, logLevel: logLevel,
+                    path: configPath, readAtStart: configStamp, load: loadConfig, running: running, proxy: proxy,
+                    logLevel: logLevel,
                     signals: hangups, logger: logger)))
         var dns: DNSService?
         if config.dns.enabled {

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """An HTTP/1.1 keep-alive app for the traffic-management tests:   echo HOST PORT NAME
 Every request is answered 200 with one JSON line: the app's NAME, the path it got, its header fields
-(names lowercased). Each request is also printed as "request <path>" to standard output."""
+(names lowercased). Each request is also printed as "request <path>" to standard output.
+Query parameters: sleep=MS waits that long first; fail=NAME answers 500 when NAME is this app's."""
 import http.server
 import json
 import sys
+import time
+import urllib.parse
 
 
 class Echo(http.server.BaseHTTPRequestHandler):
@@ -16,11 +19,15 @@ class Echo(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         if length:
             self.rfile.read(length)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if "sleep" in query:
+            time.sleep(int(query["sleep"][0]) / 1000)
+        status = 500 if sys.argv[3] in query.get("fail", []) else 200
         body = json.dumps({
             "name": sys.argv[3], "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
         }).encode() + b"\n"
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
