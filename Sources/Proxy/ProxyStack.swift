@@ -173,9 +173,7 @@ struct ProxyStack: Sendable {
                 connection.startIdleTimer()
                 return .installed(start: nil)
             }
-            if detected.accepted.direction == .inbound,
-                loop.rules.admitInbound(now: Int64(NIODeadline.now().uptimeNanoseconds)) != nil
-            {
+            if detected.accepted.direction == .inbound, loop.rules.admitInbound() != nil {
                 return .refused(.rateLimited)
             }
             let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)

@@ -8,8 +8,12 @@ struct TrafficManagementTests {
     static let routes = """
         traffic:
           services:
-            # Every 500 stays visible (no ejection), and the retry budget pays for each retry the tests ask for.
-            AccountService: {outlierDetection: {consecutiveFailures: 0}, retries: {budget: {ratio: 1.0}}}
+            # Every instance gets its turn and every 500 stays visible (ewma would shun an instance a test made
+            # slow or failing, and ejection would take it out); the retry budget pays for each retry asked for.
+            AccountService:
+              loadBalancer: round-robin
+              outlierDetection: {consecutiveFailures: 0}
+              retries: {budget: {ratio: 1.0}}
         routes:
           AccountService:
             - match: {headers: {x-canary: {exact: "1"}}}

@@ -10,12 +10,11 @@ extension HTTPForwardHandler {
         let authority = Self.authority(of: head)
         let isConnect = head.isMethod("CONNECT")
         let target = forward.routes.target(host: authority, accepted: accepted)
-        let now = Int64(NIODeadline.now().uptimeNanoseconds)
         var decision: RouteDecision?
         if let service = target.serviceName {
             decision = forward.rules.decide(
-                head, service: service, policy: forward.endpoints.policies.policy(for: service), now: now)
-        } else if accepted.direction == .inbound, let refusal = forward.rules.admitInbound(now: now) {
+                head, service: service, policy: forward.endpoints.policies.policy(for: service))
+        } else if accepted.direction == .inbound, let refusal = forward.rules.admitInbound() {
             decision = RouteDecision(answer: refusal)
         }
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain

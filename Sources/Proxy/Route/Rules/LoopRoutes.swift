@@ -47,17 +47,17 @@ final class LoopRoutes {
         inboundLimiter = rules.inboundLimiter
     }
 
-    var hasRules: Bool { !services.isEmpty }
-
     /// The first rule of `service` that `head` matches, applied; `nil` when none does (or it has none).
-    func decide(_ head: HTTP1Head, service: String, policy: @autoclosure () -> TrafficPolicy, now: Int64)
-        -> RouteDecision?
-    {
+    /// `policy` and `now` (monotonic nanoseconds) are asked for only when a rule needs them.
+    func decide(
+        _ head: HTTP1Head, service: String, policy: @autoclosure () -> TrafficPolicy,
+        now: @autoclosure () -> Int64 = LoopRoutes.now()
+    ) -> RouteDecision? {
         guard let rules = services[service] else { return nil }
         var request = RequestView(head: head)
         guard let rule = rules.first(where: { $0.matches(&request) }) else { return nil }
         var decision = RouteDecision(ruleName: rule.name)
-        if let limiter = rule.limiter, let wait = limiter.acquire(now: now) {
+        if let limiter = rule.limiter, let wait = limiter.acquire(now: now()) {
             decision.answer = .rateLimited(retryAfterNanoseconds: wait)
             return decision
         }
@@ -89,10 +89,12 @@ final class LoopRoutes {
     }
 
     /// Requests to the app beyond `inbound.rateLimit`.
-    func admitInbound(now: Int64) -> MesherAnswer? {
-        guard let wait = inboundLimiter?.acquire(now: now) else { return nil }
+    func admitInbound(now: @autoclosure () -> Int64 = LoopRoutes.now()) -> MesherAnswer? {
+        guard let limiter = inboundLimiter, let wait = limiter.acquire(now: now()) else { return nil }
         return .rateLimited(retryAfterNanoseconds: wait)
     }
+
+    static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
 
     /// `percent` of the time (fractions count).
     private func roll(_ percent: Double) -> Bool {
