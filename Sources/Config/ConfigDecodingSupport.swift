@@ -83,6 +83,20 @@ extension KeyedDecodingContainer {
         value = choice
     }
 
+    /// A list of an enum's cases, each written as its raw value (`on: [connect-failure, 5xx]`); `nil` when absent.
+    func decodeChoices<T: RawRepresentable & CaseIterable & Hashable>(_ key: Key) throws -> Set<T>?
+    where T.RawValue == String {
+        guard let texts = try decodeIfPresent([String].self, forKey: key) else { return nil }
+        return try Set(
+            texts.map { text in
+                guard let choice = T(rawValue: text) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: key, in: self, debugDescription: "'\(text)' is not one of \(T.spellings())")
+                }
+                return choice
+            })
+    }
+
     /// Overwrites `value` only when the key is present, and refuses a value out of `range`.
     func decode<T: Decodable & Comparable & CustomStringConvertible>(
         _ value: inout T, _ key: Key, in range: ClosedRange<T>

@@ -93,17 +93,7 @@ struct RouteRuleEntry: Decodable {
         let attempts = try c.decode(Int.self, forKey: .attempts)
         try c.check(attempts, in: TrafficConfig.retryAttemptsRange, .attempts)
         var retries = RouteRetries(attempts: attempts)
-        if let names = try c.decodeIfPresent([String].self, forKey: .on) {
-            var conditions: Set<RetryCondition> = []
-            for name in names {
-                guard let condition = RetryCondition(rawValue: name) else {
-                    throw DecodingError.dataCorruptedError(
-                        forKey: .on, in: c, debugDescription: "'\(name)' is not one of \(RetryCondition.spellings())")
-                }
-                conditions.insert(condition)
-            }
-            retries.on = conditions
-        }
+        retries.on = try c.decodeChoices(.on)
         if let perTry = try c.decodeIfPresent(ConfigDuration.self, forKey: .perTryTimeout) {
             try c.check(perTry, in: TrafficConfig.requestTimeoutRange, .perTryTimeout)
             retries.perTryTimeout = UInt64(perTry.nanoseconds)

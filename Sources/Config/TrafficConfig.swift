@@ -67,17 +67,7 @@ extension TrafficConfig: Decodable {
         if c.contains(.retries) {
             let retries = try c.superDecoder(forKey: .retries).strictContainer(RetryKeys.self)
             try retries.decode(&policy.connectRetries, .attempts, in: retryAttemptsRange)
-            if let names = try retries.decodeIfPresent([String].self, forKey: .on) {
-                policy.retryOn = []
-                for name in names {
-                    guard let condition = RetryCondition(rawValue: name) else {
-                        throw DecodingError.dataCorruptedError(
-                            forKey: .on, in: retries,
-                            debugDescription: "'\(name)' is not one of \(RetryCondition.spellings())")
-                    }
-                    policy.retryOn.insert(condition)
-                }
-            }
+            if let conditions: Set<RetryCondition> = try retries.decodeChoices(.on) { policy.retryOn = conditions }
             try decode(&policy.perTryTimeout, retries, .perTryTimeout, in: requestTimeoutRange)
             var bodyLimit = ByteSize(bytes: policy.retryBodyLimit)
             try retries.decode(&bodyLimit, .bodyLimit, in: bodyLimitRange)

@@ -121,7 +121,7 @@ public struct HTTP1Head {
         bytes.withUnsafeReadableBytes { all in
             fields.contains { field in
                 field.name.count == name.count
-                    && zip(all[field.name], name).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
+                    && zip(all[field.name], name).allSatisfy { HTTP1Syntax.lowercase($0) == $1 }
                     && test(all[field.value])
             }
         }

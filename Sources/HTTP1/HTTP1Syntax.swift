@@ -43,6 +43,10 @@ enum HTTP1Syntax {
         bytes.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    static func lowercase(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
     /// ASCII case-insensitive equality of `bytes` with a lowercase `name`.
     static func equalsLowercase(_ bytes: UnsafeRawBufferPointer.SubSequence, _ name: StaticString) -> Bool {
         guard bytes.count == name.utf8CodeUnitCount else { return false }

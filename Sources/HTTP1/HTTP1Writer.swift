@@ -26,20 +26,16 @@ extension HTTP1Head {
         let named: Set<[UInt8]> =
             connectionNames.isEmpty
             ? droppingNames
-            : droppingNames.union(connectionNames.map { range in withBytes(range) { $0.map(Self.lowercase) } })
+            : droppingNames.union(connectionNames.map { range in withBytes(range) { $0.map(HTTP1Syntax.lowercase) } })
         bytes.withUnsafeReadableBytes { all in
             for field in fields where !field.kind.isHopByHop && !dropped(field.kind) {
-                if !named.isEmpty && named.contains(all[field.name].map(Self.lowercase)) { continue }
+                if !named.isEmpty && named.contains(all[field.name].map(HTTP1Syntax.lowercase)) { continue }
                 out.writeBytes(all[field.name])
                 out.writeStaticString(": ")
                 out.writeBytes(all[field.value])
                 out.writeStaticString("\r\n")
             }
         }
-    }
-
-    private static func lowercase(_ byte: UInt8) -> UInt8 {
-        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
     /// How a response's body is delimited, given the request it answers (RFC 9112 §6.3): never a body for

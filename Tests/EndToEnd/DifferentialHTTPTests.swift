@@ -7,18 +7,24 @@ import Testing
 @Suite(.serialized) struct DifferentialHTTPTests {
     static let fixtures = Lab.fixtures.appendingPathComponent("differential")
 
-    @Test func mesherAndAStrictParserAgreeOnEveryCase() throws {
-        let lab = try Lab()
-        defer { lab.destroy() }
+    /// The h11 upstream on port 8081 of the server, recording what it parses; the script and the record's path.
+    static func startUpstream(_ lab: Lab) throws -> (script: String, record: String) {
         let record = lab.dir.appendingPathComponent("upstream-record.jsonl").path
-        let script = Self.fixtures.appendingPathComponent("differential.py").path
+        let script = fixtures.appendingPathComponent("differential.py").path
         let upstream = try lab.spawn(
             in: lab.server,
             [
                 "/usr/bin/python3", script, "upstream", "8081", record,
-                Self.fixtures.appendingPathComponent("responses.json").path,
+                fixtures.appendingPathComponent("responses.json").path,
             ], log: "differential-upstream")
         try lab.waitForListener(in: lab.server, port: 8081, process: upstream)
+        return (script, record)
+    }
+
+    @Test func mesherAndAStrictParserAgreeOnEveryCase() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let (script, record) = try Self.startUpstream(lab)
         // One event loop: the victim request after each case gets the pooled connection the case used.
         let config = try lab.writeConfig("threads: 1\n")
         try lab.mesherCommand(["init"]).check("mesher init")
@@ -42,15 +48,7 @@ import Testing
     @Test func routeRulesSeeWhatTheUpstreamReads() throws {
         let lab = try Lab()
         defer { lab.destroy() }
-        let record = lab.dir.appendingPathComponent("upstream-record.jsonl").path
-        let script = Self.fixtures.appendingPathComponent("differential.py").path
-        let upstream = try lab.spawn(
-            in: lab.server,
-            [
-                "/usr/bin/python3", script, "upstream", "8081", record,
-                Self.fixtures.appendingPathComponent("responses.json").path,
-            ], log: "differential-upstream")
-        try lab.waitForListener(in: lab.server, port: 8081, process: upstream)
+        let (script, record) = try Self.startUpstream(lab)
         try lab.register("up.yaml", "services:\n  up:\n    - {address: \(lab.serverIPv4), port: 8081}\n")
         let config = try lab.writeConfig(
             """

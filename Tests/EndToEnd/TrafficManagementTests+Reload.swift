@@ -81,12 +81,9 @@ extension TrafficManagementTests {
         let path = try lab.writeConfig(
             "inbound: {rateLimit: {requestsPerSecond: 50, burst: 5}}\n", name: "provider.yaml")
         try lab.startProviderMesher(["--config", path])
-        let client = Lab.fixtures.appendingPathComponent("ratedclient.py").path
-        let result = try lab.inClient(
-            ["/usr/bin/python3", client, lab.serverIPv4, "8080", "\(lab.serverIPv4):8080", "/hello.txt", "500", "3"],
-            timeout: 60)
-        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(lines.count >= 750, "\(lines.count) \(result.stderr)")
+        let (lines, stderr) = try Self.ratedClient(
+            lab, authority: "\(lab.serverIPv4):8080", path: "/hello.txt", rate: 500, seconds: 3)
+        #expect(lines.count >= 750, "\(lines.count) \(stderr)")
         let passed = lines.filter { $0[1] == "200" }
         #expect(lines.filter { $0[1] == "429" }.allSatisfy { $0[3] == "rate-limited" })
         let window = passed.filter { (1.0..<3.0).contains(Double($0[0]) ?? 0) }.count

@@ -173,17 +173,26 @@ struct TrafficManagementTests {
             "\(metrics.stdout.split(separator: "\n").filter { $0.contains("fault") })")
     }
 
+    /// `ratedclient.py` in the client at `rate` requests a second to port 8080 of the server, for `seconds`: its
+    /// lines (time, status, Retry-After, x-mesher-error), and its standard error.
+    static func ratedClient(_ lab: Lab, authority: String, path: String, rate: Int, seconds: Int) throws -> (
+        lines: [[String]], stderr: String
+    ) {
+        let client = Lab.fixtures.appendingPathComponent("ratedclient.py").path
+        let result = try lab.inClient(
+            ["/usr/bin/python3", client, lab.serverIPv4, "8080", authority, path, "\(rate)", "\(seconds)"],
+            timeout: 60)
+        return (result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }, result.stderr)
+    }
+
     /// A client sending 1,000 requests a second gets 100 a second through (after the burst of 10), the rest
     /// 429 with Retry-After and `rate-limited`.
     @Test func rateLimitHoldsAgainstAFasterClient() throws {
         let lab = try Self.lab()
         defer { lab.destroy() }
-        let client = Lab.fixtures.appendingPathComponent("ratedclient.py").path
-        let result = try lab.inClient(
-            ["/usr/bin/python3", client, lab.serverIPv4, "8080", "AccountService:8080", "/limited/x", "1000", "4"],
-            timeout: 60)
-        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(lines.count >= 2_000, "the client sent at least 500 a second: \(lines.count) \(result.stderr)")
+        let (lines, stderr) = try Self.ratedClient(
+            lab, authority: "AccountService:8080", path: "/limited/x", rate: 1000, seconds: 4)
+        #expect(lines.count >= 2_000, "the client sent at least 500 a second: \(lines.count) \(stderr)")
         let passed = lines.filter { $0[1] == "200" }
         let limited = lines.filter { $0[1] == "429" }
         #expect(passed.count + limited.count == lines.count)

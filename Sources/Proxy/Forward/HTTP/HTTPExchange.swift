@@ -37,7 +37,7 @@ final class HTTPExchange {
     let request: HTTP1Head
     /// Where it goes; another instance after a failed connect (`retry`).
     var route: Routed
-    /// A service's request whose connect fails is sent to another instance.
+    /// A service's request whose connect fails is sent to another instance (set once an instance is leased).
     var retry: RequestRetry?
     /// When the service's `requestTimeout` runs out, until the response head comes (the connection's one
     /// timer checks it: no timer is scheduled per request).
@@ -85,11 +85,10 @@ final class HTTPExchange {
         return replayBody.map { .body($0) } + (replayEnd.map { [$0] } ?? [])
     }
 
-    init(request: HTTP1Head, route: Routed, kind: Kind, retry: RequestRetry?, retryBodyLimit: Int) {
+    init(request: HTTP1Head, route: Routed, kind: Kind, retryBodyLimit: Int) {
         self.request = request
         self.route = route
         self.kind = kind
-        self.retry = retry
         self.retryBodyLimit = retryBodyLimit
         replayable = false
         // A body announced larger than the limit is streamed only, whenever the failure would come.

@@ -10,19 +10,18 @@ extension HTTPForwardHandler {
         let authority = Self.authority(of: head)
         let isConnect = head.isMethod("CONNECT")
         let target = forward.routes.target(host: authority, accepted: accepted)
+        // The service's policy, looked up once: the rules may override it, the exchange keeps its body limit.
+        let servicePolicy = target.serviceName.map { forward.endpoints.policies.policy(for: $0) }
         var decision: RouteDecision?
-        if let service = target.serviceName {
-            decision = forward.rules.decide(
-                head, service: service, policy: forward.endpoints.policies.policy(for: service))
+        if let service = target.serviceName, let servicePolicy {
+            decision = forward.rules.decide(head, service: service, policy: servicePolicy)
         } else if accepted.direction == .inbound, let refusal = forward.rules.admitInbound() {
             decision = RouteDecision(answer: refusal)
         }
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let policy =
-            decision?.policy ?? target.serviceName.map { forward.endpoints.policies.policy(for: $0) }
-            ?? forward.endpoints.policies.defaults
+        let policy = decision?.policy ?? servicePolicy ?? forward.endpoints.policies.defaults
         let exchange = HTTPExchange(
-            request: head, route: .local(service: target.serviceName), kind: kind, retry: nil,
+            request: head, route: .local(service: target.serviceName), kind: kind,
             retryBodyLimit: policy.retryBodyLimit)
         exchange.ruleName = decision?.ruleName
         self.exchange = exchange

@@ -40,27 +40,7 @@ enum RequestPath {
     /// "%41" → "A" for unreserved characters only (decoding "/" or "?" would change what the path says);
     /// other escapes get upper-case hex, so that a rule sees one spelling.
     static func decodingUnreserved(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
-                let low = hex(bytes[index + 2])
-            {
-                let decoded = high << 4 | low
-                if isUnreserved(decoded) {
-                    out.append(decoded)
-                } else {
-                    out.append(contentsOf: [byte, upper(bytes[index + 1]), upper(bytes[index + 2])])
-                }
-                index += 3
-            } else {
-                out.append(byte)
-                index += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: unescaped(bytes, decoding: isUnreserved), as: UTF8.self)
     }
 
     /// RFC 3986 §5.2.4, with empty segments merged; a trailing slash stays.
@@ -92,21 +72,32 @@ enum RequestPath {
 
     private static func decoding(_ text: Substring) -> String {
         guard text.contains("%") else { return String(text) }
+        return String(decoding: unescaped(Array(text.utf8), decoding: { _ in true }), as: UTF8.self)
+    }
+
+    /// Each well-formed escape whose byte `decoding` accepts, decoded; the others kept with upper-case hex.
+    private static func unescaped(_ bytes: [UInt8], decoding: (UInt8) -> Bool) -> [UInt8] {
         var out: [UInt8] = []
-        let bytes = Array(text.utf8)
+        out.reserveCapacity(bytes.count)
         var index = 0
         while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
                 let low = hex(bytes[index + 2])
             {
-                out.append(high << 4 | low)
+                let decoded = high << 4 | low
+                if decoding(decoded) {
+                    out.append(decoded)
+                } else {
+                    out.append(contentsOf: [byte, upper(bytes[index + 1]), upper(bytes[index + 2])])
+                }
                 index += 3
             } else {
-                out.append(bytes[index])
+                out.append(byte)
                 index += 1
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     private static func hex(_ byte: UInt8) -> UInt8? {

@@ -10,7 +10,7 @@ struct HTTPExchangeTests {
         var buffer = ByteBuffer(string: head)
         guard case .head(let parsed) = parser.parse(&buffer) else { throw ChannelError.inappropriateOperationForState }
         let route = Routed.original(try SocketAddress(ipAddress: "198.18.0.2", port: 80))
-        return HTTPExchange(request: parsed, route: route, kind: .plain, retry: nil, retryBodyLimit: bodyLimit)
+        return HTTPExchange(request: parsed, route: route, kind: .plain, retryBodyLimit: bodyLimit)
     }
 
     /// An idempotent request's body is kept for a retry up to the limit, and not at all beyond it.
