@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        // Already built for async-http-client: HTTP/2 costs no extra package build.
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // What every part shares and must agree on: default ports and proxy identity, the capture mode, IP address
@@ -66,7 +68,12 @@ let package = Package(
             ]
         ),
         // Protocol detection from a connection's first bytes.
-        .target(name: "Sniff", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "Sniff",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ]
+        ),
         // mesher.yaml: Codable settings, defaults in one place, validated at load.
         .target(
             name: "Config",
@@ -85,6 +92,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -193,7 +202,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SniffTests",
-            dependencies: ["Sniff", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Sniff", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             path: "Tests/SniffTests"
         ),
         .testTarget(

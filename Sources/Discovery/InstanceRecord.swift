@@ -13,6 +13,8 @@ struct InstanceRecord: Codable, Equatable, Sendable {
     var app: String?
     var environment: String?
     var tags: [String: String]?
+    /// "auto" (absent), "http1" or "h2c".
+    var `protocol`: String?
     /// "up" or "down"; absent (a hand-written entry) is up.
     var status: String?
     /// Entries that a provider's Mesher keeps in a file: unix seconds of its last refresh, and the seconds after it
@@ -28,6 +30,7 @@ struct InstanceRecord: Codable, Equatable, Sendable {
         app = instance.app
         environment = instance.environment
         tags = instance.tags.isEmpty ? nil : instance.tags
+        `protocol` = instance.protocol == .auto ? nil : instance.protocol.rawValue
         status = instance.isUp ? "up" : "down"
         self.heartbeat = heartbeat
         self.ttl = ttl
@@ -55,6 +58,9 @@ struct InstanceRecord: Codable, Equatable, Sendable {
         guard tags?.keys.contains("") != true else {
             throw Problem(field: "tags", message: "a tag name must not be empty")
         }
+        guard let spoken = InstanceProtocol(rawValue: `protocol` ?? "auto") else {
+            throw Problem(field: "protocol", message: "must be auto, http1 or h2c")
+        }
         guard (heartbeat == nil) == (ttl == nil) else {
             throw Problem(field: nil, message: "heartbeat and ttl go together")
         }
@@ -66,6 +72,6 @@ struct InstanceRecord: Codable, Equatable, Sendable {
         }
         return ServiceInstance(
             service: service, address: address, port: port, version: version, app: app, environment: environment,
-            tags: tags ?? [:], isUp: status != "down")
+            tags: tags ?? [:], protocol: spoken, isUp: status != "down")
     }
 }

@@ -115,6 +115,7 @@ enum RegistryFile {
             let tags = tags.sorted { $0.key < $1.key }.map { "\(key($0.key)): \(quoted($0.value))" }
             fields.append("tags: {\(tags.joined(separator: ", "))}")
         }
+        if let spoken = record.protocol { fields.append("protocol: \(spoken)") }
         if let status = record.status { fields.append("status: \(status)") }
         fields.append("heartbeat: \(String(format: "%.3f", heartbeat))")
         fields.append("ttl: \(ttl == ttl.rounded() ? String(Int(ttl)) : String(format: "%.3f", ttl))")

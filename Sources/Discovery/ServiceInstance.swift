@@ -1,3 +1,13 @@
+/// What an instance speaks when Mesher sends it HTTP (the registry entry's `protocol`).
+public enum InstanceProtocol: String, Sendable, CaseIterable {
+    /// What the client spoke: HTTP/1 requests go as HTTP/1, HTTP/2 streams as HTTP/2 (the client's prior
+    /// knowledge of the service says it speaks it).
+    case auto
+    case http1
+    /// HTTP/2 in clear text, by prior knowledge (gRPC).
+    case h2c
+}
+
 /// One reachable copy of a service: where it listens and what it says about itself.
 public struct ServiceInstance: Hashable, Sendable {
     public var service: String
@@ -7,12 +17,14 @@ public struct ServiceInstance: Hashable, Sendable {
     public var app: String?
     public var environment: String?
     public var tags: [String: String]
+    public var `protocol`: InstanceProtocol
     /// Down when its health check fails: known, but not sent traffic.
     public var isUp: Bool
 
     public init(
         service: String, address: String, port: Int, version: String? = nil, app: String? = nil,
-        environment: String? = nil, tags: [String: String] = [:], isUp: Bool = true
+        environment: String? = nil, tags: [String: String] = [:], protocol: InstanceProtocol = .auto,
+        isUp: Bool = true
     ) {
         self.service = service
         self.address = address
@@ -21,6 +33,7 @@ public struct ServiceInstance: Hashable, Sendable {
         self.app = app
         self.environment = environment
         self.tags = tags
+        self.protocol = `protocol`
         self.isUp = isUp
     }
 }

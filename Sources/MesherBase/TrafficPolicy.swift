@@ -48,12 +48,16 @@ public enum RetryCondition: String, Sendable, CaseIterable {
     case gatewayError = "gateway-error"
     /// Any 5xx.
     case serverError = "5xx"
+    /// A gRPC call answered UNAVAILABLE (`grpc-status: 14`), or whose stream the instance reset before any
+    /// answer (what the client would see as UNAVAILABLE): sent again whatever its method, since gRPC calls are
+    /// POSTs. Opt-in: the instance may have begun the call.
+    case unavailable
 
     public func matches(status: Int) -> Bool {
         switch self {
         case .gatewayError: status == 502 || status == 503 || status == 504
         case .serverError: (500...599).contains(status)
-        case .connectFailure, .reset: false
+        case .connectFailure, .reset, .unavailable: false
         }
     }
 }

@@ -10,6 +10,7 @@ import Telemetry
 /// and its own count of the warnings a flood could repeat (at most one line per kind and loop in 10 s).
 final class LoopState {
     let pool: UpstreamPool
+    let http2Pool: HTTP2UpstreamPool
     let serverFirst: ServerFirstCache
     /// Its balancer's view of every service's instances (outstanding, latency, ejections).
     let endpoints: EndpointTable
@@ -20,11 +21,12 @@ final class LoopState {
 
     /// `registry`: where its metrics go (none without); `index`: the loop's number; `tracing`: it makes ids.
     init(
-        pool: UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable,
+        pool: UpstreamPool, http2Pool: HTTP2UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable,
         registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool, rules: RoutingRules
     ) {
         self.rules = LoopRoutes(rules)
         self.pool = pool
+        self.http2Pool = http2Pool
         self.serverFirst = serverFirst
         self.endpoints = endpoints
         metrics = LoopMetrics(registry: registry, loop: index)
@@ -72,6 +74,9 @@ struct ProxyStack: Sendable {
             defer { index += 1 }
             let state = LoopState(
                 pool: UpstreamPool(eventLoop: eventLoop, limits: settings.httpLimits, connector: connector),
+                http2Pool: HTTP2UpstreamPool(
+                    eventLoop: eventLoop, connector: connector, limits: settings.http2,
+                    maxHeaderListSize: settings.httpLimits.maxHeadBytes),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
                 endpoints: EndpointTable(policies: settings.traffic, loops: loopCount),
                 registry: metrics, index: index, tracing: settings.tracing, rules: rules)
@@ -157,6 +162,13 @@ struct ProxyStack: Sendable {
             metrics: loop.metrics, traceIDs: loop.traceIDs)
     }
 
+    /// HTTP/2 is taken apart stream by stream on the inbound side (the app's port) and where its destination
+    /// is a service: by virtual IP, or by the first request's `:authority`. Elsewhere (an unknown destination)
+    /// it stays an opaque relay.
+    private func http2AtL7(_ authority: String?, _ accepted: Accepted) -> Bool {
+        accepted.direction == .inbound || routes.target(host: authority, accepted: accepted).serviceName != nil
+    }
+
     /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
     /// and relayed as bytes, to a service instance when the app dialled a service's virtual IP.
     func handOff(_ loop: LoopState) -> DetectHandler.HandOff {
@@ -167,6 +179,17 @@ struct ProxyStack: Sendable {
                     connection: connection, accepted: detected.accepted, forward: httpContext(loop))
                 do {
                     try pipeline.addHandler(forward, position: .after(context.handler))
+                } catch {
+                    return .failed
+                }
+                connection.startIdleTimer()
+                return .installed(start: nil)
+            }
+            if case .http2(let authority) = detected.protocolSeen, http2AtL7(authority, detected.accepted) {
+                do {
+                    try HTTP2Server.install(
+                        on: pipeline, after: context.handler, connection: connection, accepted: detected.accepted,
+                        forward: httpContext(loop), pool: loop.http2Pool)
                 } catch {
                     return .failed
                 }

@@ -6,8 +6,8 @@ public enum SniffResult: Equatable, Sendable {
     case http
     /// A TLS ClientHello, with its server name (SNI) when it has one.
     case tls(serverName: String?)
-    /// The HTTP/2 prior-knowledge preface.
-    case http2
+    /// The HTTP/2 prior-knowledge preface, with the authority its first request names (when it came in time).
+    case http2(authority: String?)
     /// Anything else: relay as opaque TCP.
     case opaque
     /// The bytes so far are the start of a known protocol: wait for more (or for the sniff window to end).
@@ -24,11 +24,26 @@ public enum ProtocolSniffer {
         buffer.withUnsafeReadableBytes { classify(bytes: $0) }
     }
 
+    /// What the bytes are when no more will come in time: the start of a known protocol is no protocol, but
+    /// for HTTP/2, whose first request may wait for the server's SETTINGS.
+    public static func classifyFinal(_ buffer: ByteBuffer) -> SniffResult {
+        let result = classify(buffer)
+        guard result == .needMore else { return result }
+        let hasPreface = buffer.withUnsafeReadableBytes {
+            $0.count >= http2Preface.count && isPrefix($0, of: http2Preface)
+        }
+        return hasPreface ? .http2(authority: nil) : .opaque
+    }
+
     static func classify(bytes: UnsafeRawBufferPointer) -> SniffResult {
         guard let first = bytes.first else { return .needMore }
         if first == 0x16 { return TLSClientHello.classify(bytes) }
         if first == UInt8(ascii: "P"), isPrefix(bytes, of: http2Preface) {
-            return bytes.count >= http2Preface.count ? .http2 : .needMore
+            guard bytes.count >= http2Preface.count else { return .needMore }
+            switch HTTP2FirstRequest.authority(in: bytes[http2Preface.count...]) {
+            case .needMore: return .needMore
+            case .authority(let authority): return .http2(authority: authority)
+            }
         }
         return classifyRequestLine(bytes)
     }

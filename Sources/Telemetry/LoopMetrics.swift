@@ -134,6 +134,16 @@ public final class LoopMetrics {
         count(MetricNames.overflows, ("service", service))
     }
 
+    /// A gRPC call ended with `status` (0-16; anything else counts as 2, UNKNOWN, as gRPC reads it).
+    public func grpcCall(direction: String, service: String?, status: Int) {
+        let code = (0...16).contains(status) ? status : 2
+        count(
+            MetricNames.grpcCalls, ("direction", direction), ("service", service ?? MetricNames.passthrough),
+            ("grpc_status", Self.codes[code]))
+    }
+
+    private static let codes = (0...16).map(String.init)
+
     /// Mesher answered a request itself, for `reason` (its `x-mesher-error`).
     public func answered(reason: String) {
         count(MetricNames.answers, ("reason", reason))

@@ -18,6 +18,8 @@ public enum MetricNames {
     public static let overflows = "mesher_overflows_total"
     /// Mesher's own answers, by `x-mesher-error`.
     public static let answers = "mesher_answers_total"
+    /// gRPC calls by their status (`grpc-status`, 0-16).
+    public static let grpcCalls = "mesher_grpc_calls_total"
     public static let detections = "mesher_protocol_detections_total"
     public static let detectionDuration = "mesher_protocol_detection_duration_seconds"
     public static let dnsAnswers = "mesher_dns_answers_total"
@@ -55,6 +57,7 @@ public enum MetricNames {
     /// The `# HELP` line of each metric (promtool wants one), also the README's table.
     public static let help: [String: String] = [
         requests: "HTTP requests by direction, service, response code and its class (0 when none came)",
+        grpcCalls: "gRPC calls over HTTP/2, by direction, service and grpc-status (from the trailers, or Mesher's own)",
         requestDuration: "HTTP request head to end of response, by direction, service, code class and event loop",
         connectionsOpened: "Downstream TCP connections accepted, by direction",
         connectionsClosed: "Downstream TCP connections ended, by direction, detected protocol and result",

@@ -17,6 +17,18 @@ struct InstanceRecordTests {
         #expect(fields["port"] as? Int == 8080 && fields["tags"] as? [String: String] == ["zone": "a"])
     }
 
+    @Test func protocolIsReadAndWrittenOnlyWhenNotAuto() throws {
+        var h2c = instance
+        h2c.protocol = .h2c
+        let json = try JSONEncoder().encode(InstanceRecord(h2c))
+        let record = try JSONDecoder().decode(InstanceRecord.self, from: json)
+        #expect(record.protocol == "h2c")
+        #expect(try record.instance(of: "AccountService") == h2c)
+        #expect(InstanceRecord(instance).protocol == nil)
+        let rendered = RegistryFile.render(h2c, heartbeat: 1, ttl: 10)
+        #expect(rendered.contains("protocol: h2c"))
+    }
+
     @Test func readsWhatEarlierMeshersAndOtherWritersPut() throws {
         let value = #"""
             {"service":"AccountService","address":"198.18.0.2","port":8080,"version":"1.0.0","tags":{"zone":"a"},
@@ -36,6 +48,7 @@ struct InstanceRecordTests {
             (#"{"service":"A","address":"198.18.0.2","port":70000}"#, "port"),
             (#"{"service":"A","address":"198.18.0.2","port":1,"status":"sleepy"}"#, "status"),
             (#"{"service":"A","address":"198.18.0.2","port":1,"tags":{"":"x"}}"#, "tags"),
+            (#"{"service":"A","address":"198.18.0.2","port":1,"protocol":"h3"}"#, "protocol"),
             (#"{"service":"A","address":"198.18.0.2","port":1,"ttl":3}"#, nil),
         ] as [(String, String?)])
     func refusesWhatIsNoInstance(_ value: String, _ field: String?) throws {

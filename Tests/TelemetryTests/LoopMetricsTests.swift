@@ -44,6 +44,8 @@ struct LoopMetricsTests {
         metrics.overflowed(service: "svc")
         metrics.connectFailed(service: nil, reason: "connect-refused")
         metrics.answered(reason: "no-healthy-instance")
+        metrics.grpcCall(direction: "outbound", service: "svc", status: 14)
+        metrics.grpcCall(direction: "outbound", service: "svc", status: 99)
         metrics.detected("http1", nanoseconds: 50_000)
         let text = exposition(registry)
         #expect(text.contains(#"mesher_tcp_connections_opened_total{direction="outbound"} 1"#))
@@ -57,6 +59,8 @@ struct LoopMetricsTests {
         #expect(
             text.contains(#"mesher_upstream_connect_failures_total{service="passthrough",reason="connect-refused"} 1"#))
         #expect(text.contains(#"mesher_answers_total{reason="no-healthy-instance"} 1"#))
+        #expect(text.contains(#"mesher_grpc_calls_total{direction="outbound",service="svc",grpc_status="14"} 1"#))
+        #expect(text.contains(#"mesher_grpc_calls_total{direction="outbound",service="svc",grpc_status="2"} 1"#))
         #expect(text.contains(#"mesher_protocol_detections_total{protocol="http1"} 1"#))
         #expect(
             text.contains(
@@ -72,7 +76,8 @@ struct LoopMetricsTests {
             MetricNames.requests, MetricNames.requestDuration, MetricNames.connectionsOpened,
             MetricNames.connectionsClosed, MetricNames.sentBytes, MetricNames.receivedBytes,
             MetricNames.connectFailures, MetricNames.retries, MetricNames.ejections, MetricNames.overflows,
-            MetricNames.answers, MetricNames.detections, MetricNames.detectionDuration, MetricNames.dnsAnswers,
+            MetricNames.answers, MetricNames.grpcCalls, MetricNames.detections, MetricNames.detectionDuration,
+            MetricNames.dnsAnswers,
             MetricNames.configReloads,
             MetricNames.registryServices, MetricNames.registryInstances, MetricNames.registrySynced,
             MetricNames.registryLastSync, MetricNames.residentMemory, MetricNames.openFDs, MetricNames.maxFDs,

@@ -96,6 +96,10 @@ struct RequestSummary {
     var attempts = 1
     /// The trace it belongs to and this hop's span (the app's spans are its children).
     var trace: HopTrace? = nil
+    /// "http" (HTTP/1.x) or "h2".
+    var protocolName = "http"
+    /// A gRPC call's status (from its trailers, or Mesher's own answer).
+    var grpcStatus: Int? = nil
 
     var json: String {
         let e = ConnectionSummary.escaped
@@ -104,14 +108,15 @@ struct RequestSummary {
         let service =
             (self.service.map { #","service":"\#(e($0))""# } ?? "") + (route.map { #","route":"\#(e($0))""# } ?? "")
         let error = self.error.map { #","error":"\#($0)""# } ?? ""
-        let attempts = self.attempts > 1 ? #","attempts":\#(self.attempts)"# : ""
+        var attempts = self.attempts > 1 ? #","attempts":\#(self.attempts)"# : ""
+        if let grpcStatus { attempts += #","grpc_status":\#(grpcStatus)"# }
         var trace = ""
         if let context = self.trace?.context {
             trace = #","trace":"\#(context.traceID)","span":"\#(context.spanID)""#
             if let parent = self.trace?.parent { trace += #","parent":"\#(parent)""# }
         }
         return
-            #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"http","method":"\#(e(method))","authority":"\#(e(authority))","#
+            #"{"start":\#(start),"src":"\#(source)","dir":"\#(direction)","proto":"\#(protocolName)","method":"\#(e(method))","authority":"\#(e(authority))","#
             + #""path":"\#(e(path))"\#(service),"upstream":"\#(upstream)","status":\#(status),"up":\#(bytesUp),"#
             + #""down":\#(bytesDown)\#(attempts)\#(trace),"#
             + #""ms":\#(duration)\#(error)}"#

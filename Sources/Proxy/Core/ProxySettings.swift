@@ -45,6 +45,8 @@ public struct ProxySettings: Sendable {
     public var serverFirstTTL = TimeAmount.minutes(10)
     /// What a message head may hold: bytes (start line included) and fields.
     public var httpLimits = HTTP1HeadParser.Limits(maxHeadBytes: 64 * 1024, maxFields: 100)
+    /// HTTP/2 connections from clients and to upstreams: streams, windows, abuse limits.
+    public var http2 = HTTP2Limits()
     /// How long a request head may take to arrive once it has begun.
     public var headerTimeout = TimeAmount.seconds(10)
     /// During a drain, how long a keep-alive connection that just had a response waits for the client's next

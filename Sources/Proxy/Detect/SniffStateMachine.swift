@@ -105,9 +105,8 @@ struct SniffStateMachine {
 
     private func decision(final: Bool) -> SniffResult {
         guard let buffered else { return .opaque }
-        let result = ProtocolSniffer.classify(buffered)
-        if result == .needMore && (final || buffered.readableBytes >= Self.maxSniffBytes) { return .opaque }
-        return result
+        if final || buffered.readableBytes >= Self.maxSniffBytes { return ProtocolSniffer.classifyFinal(buffered) }
+        return ProtocolSniffer.classify(buffered)
     }
 
     private mutating func handOff(_ accepted: Accepted, _ result: SniffResult, learnedServerFirst: Bool = false)

@@ -7,22 +7,13 @@ extension HTTPForwardHandler {
     /// A complete request head: its service's route rules decide first (answer here, wait, which subset,
     /// what changes), then it is routed and sent upstream.
     func begin(_ head: HTTP1Head) {
-        let authority = Self.authority(of: head)
         let isConnect = head.isMethod("CONNECT")
-        let target = forward.routes.target(host: authority, accepted: accepted)
-        // The service's policy, looked up once: the rules may override it, the exchange keeps its body limit.
-        let servicePolicy = target.serviceName.map { forward.endpoints.policies.policy(for: $0) }
-        var decision: RouteDecision?
-        if let service = target.serviceName, let servicePolicy {
-            decision = forward.rules.decide(head, service: service, policy: servicePolicy)
-        } else if accepted.direction == .inbound, let refusal = forward.rules.admitInbound() {
-            decision = RouteDecision(answer: refusal)
-        }
+        let plan = forward.plan(head, authority: Self.authority(of: head), accepted: accepted)
+        let (target, decision) = (plan.target, plan.decision)
         let kind: HTTPExchange.Kind = isConnect ? .connect : head.isUpgradeRequest ? .upgrade : .plain
-        let policy = decision?.policy ?? servicePolicy ?? forward.endpoints.policies.defaults
         let exchange = HTTPExchange(
             request: head, route: .local(service: target.serviceName), kind: kind,
-            retryBodyLimit: policy.retryBodyLimit)
+            retryBodyLimit: plan.policy.retryBodyLimit)
         exchange.ruleName = decision?.ruleName
         self.exchange = exchange
         if let ids = forward.traceIDs { exchange.trace = HopTrace(request: head, ids: &ids.generator) }

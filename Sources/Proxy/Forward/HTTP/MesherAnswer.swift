@@ -110,30 +110,38 @@ enum MesherAnswer: Equatable {
         }
     }
 
-    /// The whole response: a one-line text body saying why (and which service), framed by its length; a
-    /// direct response has the operator's body and no `x-mesher-error`.
+    /// The body: a line saying why (and which service), or the operator's text for a direct response.
+    func text(service: String?) -> String {
+        if case .direct(_, let text) = self { return text }
+        return "mesher: \(errorName)\(service.map { " (service \($0))" } ?? "")\n"
+    }
+
+    /// `x-mesher-error` (not on a direct response, which is no error) and `retry-after` for a rate limit, in
+    /// whole seconds, at least one (RFC 9110 §10.2.3).
+    var extraFields: [(name: String, value: String)] {
+        switch self {
+        case .direct: return []
+        case .rateLimited(let nanoseconds):
+            let seconds = max(1, (nanoseconds + 999_999_999) / 1_000_000_000)
+            return [("x-mesher-error", errorName), ("retry-after", String(seconds))]
+        default: return [("x-mesher-error", errorName)]
+        }
+    }
+
+    /// The whole HTTP/1 response, framed by its length.
     /// `headOnly`: the answer to a HEAD request, its length announced but no body sent.
     func response(service: String?, keepAlive: Bool, version: HTTP1Version, headOnly: Bool = false) -> ByteBuffer {
-        var body = "mesher: \(errorName)\(service.map { " (service \($0))" } ?? "")\n"
-        var extra = "x-mesher-error: \(errorName)\r\n"
-        switch self {
-        case .direct(_, let text):
-            body = text
-            extra = ""
-        case .rateLimited(let nanoseconds):
-            // Whole seconds, at least one (RFC 9110 §10.2.3).
-            extra += "retry-after: \(max(1, (nanoseconds + 999_999_999) / 1_000_000_000))\r\n"
-        default: break
-        }
+        let body = text(service: service)
         let (code, reason) = status
         let bodyless = code == 204 || code == 304
         var out = ByteBuffer()
         out.writeString("HTTP/1.1 \(code) ")
         out.writeStaticString(reason)
-        out.writeString(
-            bodyless
-                ? "\r\n\(extra)"
-                : "\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\n\(extra)")
+        out.writeStaticString("\r\n")
+        if !bodyless {
+            out.writeString("content-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\n")
+        }
+        for (name, value) in extraFields { out.writeString("\(name): \(value)\r\n") }
         out.writeStaticString(HTTPConnectionField.value(keepAlive: keepAlive, version: version))
         out.writeStaticString("\r\n")
         if !bodyless && !headOnly { out.writeString(body) }

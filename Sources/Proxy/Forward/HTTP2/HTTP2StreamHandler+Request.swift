@@ -1,0 +1,219 @@
+import HTTP1
+import MesherBase
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Routing
+
+extension HTTP2StreamHandler {
+    /// A request's headers: read as an HTTP/1 head, planned by the route rules, then routed and sent.
+    func begin(_ headers: HPACKHeaders, endStream: Bool) {
+        let limits = forward.environment.settings.httpLimits
+        let head: HTTP1Head
+        switch HTTP2Messages.requestHead(headers, bodyFollows: !endStream, limits: limits) {
+        case .success(let parsed): head = parsed
+        case .failure(let error): return refuse(headers, error)
+        }
+        let authority = head.host
+        let plan = forward.plan(head, authority: authority, accepted: accepted)
+        let call = HTTP2Call(
+            request: head, authority: authority, headers: headers, route: .local(service: plan.target.serviceName),
+            policy: plan.policy)
+        call.ruleName = plan.decision?.ruleName
+        self.call = call
+        if let ids = forward.traceIDs { call.trace = HopTrace(request: head, ids: &ids.generator) }
+        guard head.hops + 1 <= HTTPForwardHandler.maxHops else { return answer(call, .loopDetected) }
+        if let refusal = plan.decision?.answer { return answer(call, refusal) }
+        guard let delay = plan.decision?.delay, let context else { return dispatch(call, plan) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard self.call === call, call.answer == nil else { return }
+            dispatch(call, plan)
+        }
+    }
+
+    /// A request no HTTP/1 head could carry as it is: 400, and a line in the log.
+    private func refuse(_ headers: HPACKHeaders, _ error: HTTP2Messages.RequestError) {
+        let parseError: HTTP1ParseError
+        switch error {
+        case .parse(let error): parseError = error
+        case .fieldValue: parseError = .invalidFieldValue
+        case .hostMismatch: parseError = .invalidHost
+        case .pseudoHeader, .connect: parseError = .invalidStartLine
+        }
+        connection.warnings.log(
+            .badRequest, "bad HTTP/2 request",
+            metadata: [
+                "src": "\(connection.channel.remoteAddress?.logText ?? "-")", "error": "\(parseError.name)",
+            ], to: logger)
+        let frames = HTTP2Messages.answer(
+            .badRequest(parseError), service: nil, grpc: GRPCCall.isGRPC(headers), headOnly: false,
+            allocator: context?.channel.allocator ?? ByteBufferAllocator())
+        for frame in frames { write(frame) }
+        context?.flush()
+        endResponse()
+    }
+
+    /// The request picks its instance (of the rule's subset) and goes to it on a stream.
+    func dispatch(_ call: HTTP2Call, _ plan: RoutePlan) {
+        let decision = plan.decision
+        let route = forward.routes.route(
+            plan.target, subset: decision?.subset, policy: decision?.policy, endpoints: forward.endpoints)
+        call.route = route
+        if route.lease != nil {
+            call.retry = RequestRetry(
+                routes: forward.routes, endpoints: forward.endpoints, logger: logger, metrics: forward.metrics)
+        }
+        switch route {
+        case .noInstance: return answer(call, .noHealthyInstance)
+        case .overflow(let service):
+            forward.metrics?.overflowed(service: service)
+            return answer(call, .overflow)
+        case .unroutable, .named: return answer(call, .noRoute)
+        case .service, .original, .local: break
+        }
+        let timeout = [route.lease?.policy.requestTimeout ?? 0, call.grpcTimeout ?? 0].filter { $0 > 0 }.min()
+        if let timeout, let context {
+            call.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+                [self] in
+                guard self.call === call, call.responseStatus == nil, call.answer == nil else { return }
+                chargeFailure(call)
+                answer(call, .requestTimeout)
+            }
+        }
+        armTryTimeout(call)
+        var forwardedFor: String?
+        if forward.environment.settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
+            let previous = call.request.values(of: .forwardedFor).joined(separator: ", ")
+            forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
+        }
+        let http1 = HTTPMessages.upstreamRequest(
+            call.request, authority: call.authority ?? route.address?.logText, hops: call.request.hops + 1,
+            forwardedFor: forwardedFor, upgrade: false, trace: call.trace, edits: decision?.edits)
+        let trailers = call.request.containsField(named: Array("te".utf8)) { $0.elementsEqual("trailers".utf8) }
+        guard
+            let headers = HTTP2Messages.upstreamHeaders(
+                http1, scheme: "http", trailers: trailers, limits: forward.environment.settings.httpLimits)
+        else {
+            return answer(call, .badRequest(.invalidStartLine))
+        }
+        call.upstreamHeaders = headers
+        call.upstreamHTTP1Head = http1
+        connect(call)
+    }
+
+    /// One try's `retries.perTryTimeout`: the next try goes, or the request times out.
+    func armTryTimeout(_ call: HTTP2Call) {
+        call.tryDeadline?.cancel()
+        call.tryDeadline = nil
+        guard let policy = call.route.lease?.policy, policy.perTryTimeout > 0, let context else { return }
+        call.tryDeadline = context.eventLoop.assumeIsolated().scheduleTask(
+            in: .nanoseconds(Int64(policy.perTryTimeout))
+        ) { [self] in
+            guard self.call === call, call.responseStatus == nil, call.answer == nil else { return }
+            call.tryDeadline = nil
+            if retry(call, .gatewayError) { return }
+            chargeFailure(call)
+            answer(call, .requestTimeout)
+        }
+    }
+
+    func connect(_ call: HTTP2Call) {
+        guard let address = call.route.address else { return answer(call, .noRoute) }
+        if forward.environment.loopGuard.refusal(for: address, local: nil) != nil {
+            return answer(call, .forbiddenDestination)
+        }
+        let limit = call.route.lease.map {
+            UpstreamPool.Limit(
+                connections: $0.connections, connectTimeout: .nanoseconds(Int64($0.policy.connectTimeout)))
+        }
+        if call.route.lease?.instance.protocol == .http1 { return connectHTTP1(call, address, limit) }
+        guard case .connection(let connection) = pool.acquire(address, limit: limit) else {
+            if let service = call.route.serviceName { forward.metrics?.overflowed(service: service) }
+            return answer(call, .overflow)
+        }
+        let upstream = HTTP2UpstreamStreamHandler(receiver: self)
+        call.upstream = upstream
+        connection.openStream(upstream).assumeIsolated().whenComplete { result in
+            guard self.call === call, call.upstream === upstream, call.answer == nil else {
+                upstream.cancel()
+                return
+            }
+            switch result {
+            case .success: self.attach(call, upstream)
+            case .failure(let error): self.connectFailed(call, error)
+            }
+        }
+    }
+
+    /// An instance that speaks only HTTP/1: the call is an exchange on this loop's HTTP/1 pool.
+    private func connectHTTP1(_ call: HTTP2Call, _ address: SocketAddress, _ limit: UpstreamPool.Limit?) {
+        let bridge = HTTP1UpstreamBridge(receiver: self, pool: forward.pool)
+        call.upstream = bridge
+        let wanted = { { [weak self] in self?.call === call && call.upstream === bridge } }
+        switch forward.pool.acquire(address, limit: limit, wanted: wanted) {
+        case .idle(let handler):
+            bridge.attach(handler)
+            attach(call, bridge)
+        case .connecting(let connection):
+            connection.assumeIsolated().whenComplete { result in
+                guard self.call === call, call.upstream === bridge, call.answer == nil else {
+                    if case .success(let handler) = result { self.forward.pool.release(handler) }
+                    return
+                }
+                switch result {
+                case .success(let handler):
+                    bridge.attach(handler)
+                    self.attach(call, bridge)
+                case .failure(let error): self.connectFailed(call, error)
+                }
+            }
+        case .overflow:
+            call.upstream = nil
+            if let service = call.route.serviceName { forward.metrics?.overflowed(service: service) }
+            answer(call, .overflow)
+        }
+    }
+
+    private func attach(_ call: HTTP2Call, _ upstream: any HTTP2CallUpstream) {
+        let queued = call.queued
+        call.queued = []
+        upstream.start(call, queued: queued)
+        readIfPending()
+    }
+
+    private func connectFailed(_ call: HTTP2Call, _ error: any Error) {
+        call.upstream = nil
+        let outcome = ConnectionOutcome(connectError: error)
+        forward.metrics?.connectFailed(service: call.route.serviceName, reason: outcome.rawValue)
+        // Nothing reached the instance: another one may take the request, whatever its method.
+        if let next = call.retry?.next(after: call.route, .connectFailure) { return resend(call, to: next) }
+        answer(call, MesherAnswer(connectFailure: outcome))
+    }
+
+    /// A part of the request: to the upstream stream, or queued until there is one.
+    func requestPart(_ part: HTTP2Call.Part) {
+        guard let call else { return }
+        if case .data(let data) = part { call.requestBytes += data.readableBytes }
+        guard call.answer == nil else { return }
+        call.keepForRetry(part)
+        if case .end = part { call.requestEnded = true }
+        if case .trailers = part { call.requestEnded = true }
+        if let upstream = call.upstream, upstream.started {
+            upstream.send(part)
+        } else {
+            call.queued.append(part)
+        }
+    }
+
+    /// The next try of `call`, to `next`, after the policy's backoff.
+    func resend(_ call: HTTP2Call, to next: Routed) {
+        call.route = next
+        armTryTimeout(call)
+        let wait = call.retry?.backoff(for: next) ?? .zero
+        guard wait > .zero, let context else { return connect(call) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
+            guard self.call === call, call.answer == nil else { return }
+            connect(call)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import HTTP1
+import Logging
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// L7 forwarding of one client HTTP/2 stream: its request is read through Mesher's HTTP/1 parser, routed
+/// like an HTTP/1 request (rules, subsets, balancer, retries, timeouts, ejection), sent as a stream on a
+/// multiplexed upstream connection, and its response (trailers too) streamed back. Each direction reads only
+/// while the other side takes what it reads: flow control end to end, per stream.
+final class HTTP2StreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    /// Where a stream is in its life: what the next frame from the client means, and whether its response
+    /// has begun or ended. Pure: `HTTP2StreamHandler` carries out what it says.
+    struct Machine: Equatable {
+        enum Request: Equatable {
+            case awaitingHeaders
+            case body
+            case ended
+        }
+        enum Response: Equatable {
+            case pending
+            case started
+            case ended
+        }
+
+        private(set) var request = Request.awaitingHeaders
+        private(set) var response = Response.pending
+
+        enum Inbound: Equatable {
+            /// Headers of a new request.
+            case begin
+            case body
+            case trailers
+            /// A frame the stream cannot have now: ignored (nio-http2 has already checked the stream's states).
+            case ignore
+        }
+
+        /// What a frame from the client is.
+        mutating func received(headers: Bool, endStream: Bool) -> Inbound {
+            let kind: Inbound
+            switch (request, headers) {
+            case (.awaitingHeaders, true): kind = .begin
+            case (.body, true): kind = endStream ? .trailers : .ignore
+            case (.body, false): kind = .body
+            case (.awaitingHeaders, false), (.ended, _): return .ignore
+            }
+            request = endStream ? .ended : .body
+            return kind
+        }
+
+        mutating func responseStarted() { response = .started }
+
+        mutating func responseEnded() { response = .ended }
+
+        /// Whether to read from the client: its headers, or a body the upstream takes (or that is dropped,
+        /// once the response ended).
+        func shouldRead(bodyWanted: Bool) -> Bool {
+            switch request {
+            case .awaitingHeaders: true
+            case .body: bodyWanted || response == .ended
+            case .ended: false
+            }
+        }
+    }
+
+    let connection: DownstreamConnection
+    let accepted: Accepted
+    let forward: HTTPForwardContext
+    let pool: HTTP2UpstreamPool
+    var logger: Logger { forward.environment.logger }
+    var context: ChannelHandlerContext?
+    var machine = Machine()
+    var call: HTTP2Call?
+    private var pendingRead = false
+
+    init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext, pool: HTTP2UpstreamPool) {
+        self.connection = connection
+        self.accepted = accepted
+        self.forward = forward
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        call?.cancelTimers()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection.record.activity &+= 1
+        switch unwrapInboundIn(data) {
+        case .headers(let headers):
+            switch machine.received(headers: true, endStream: headers.endStream) {
+            case .begin:
+                begin(headers.headers, endStream: headers.endStream)
+                if headers.endStream { requestPart(.end) }
+            case .trailers: requestPart(.trailers(headers.headers))
+            case .body, .ignore: break
+            }
+        case .data(let data):
+            guard machine.received(headers: false, endStream: data.endStream) == .body,
+                case .byteBuffer(let buffer) = data.data
+            else { return }
+            if buffer.readableBytes > 0 { requestPart(.data(buffer)) }
+            if data.endStream { requestPart(.end) }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        call?.upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        let bodyWanted = call.map { $0.answer != nil || ($0.upstream?.isWritable ?? false) } ?? true
+        if machine.shouldRead(bodyWanted: bodyWanted) {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    func readIfPending() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        read(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { call?.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The stream closed: after its response, or reset by the client (then the upstream stream is reset too).
+    func channelInactive(context: ChannelHandlerContext) {
+        if let call, machine.response != .ended {
+            call.cancelTimers()
+            call.upstream?.cancel()
+            call.upstream = nil
+            logCall(call, status: call.responseStatus ?? 0, error: "client-reset")
+        }
+        call = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("HTTP/2 stream error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func write(_ payload: HTTP2Frame.FramePayload) {
+        if case .data(let data) = payload { call?.responseBytes += data.data.readableBytes }
+        context?.write(wrapOutboundOut(payload), promise: nil)
+    }
+}
