@@ -18,6 +18,8 @@ final class LoopState {
     let metrics: LoopMetrics?
     let traceIDs: TraceIDs?
     let rules: LoopRoutes
+    /// Registered instances' addresses, by service (HTTP/2 to one is taken apart stream by stream).
+    let instances = InstanceIndex()
 
     /// `registry`: where its metrics go (none without); `index`: the loop's number; `tracing`: it makes ids.
     init(
@@ -122,7 +124,7 @@ struct ProxyStack: Sendable {
         let policy = AcceptPolicy(listener: listener, loopGuard: environment.loopGuard, lookup: lookup)
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: loop.serverFirst,
-            updateServerFirst: shareServerFirst, handOff: handOff(loop))
+            updateServerFirst: shareServerFirst, http2Known: { http2Known($0, loop) }, handOff: handOff(loop))
         try channel.pipeline.syncOperations.addHandler(detect)
     }
 
@@ -163,10 +165,20 @@ struct ProxyStack: Sendable {
     }
 
     /// HTTP/2 is taken apart stream by stream on the inbound side (the app's port) and where its destination
-    /// is a service: by virtual IP, or by the first request's `:authority`. Elsewhere (an unknown destination)
-    /// it stays an opaque relay.
-    private func http2AtL7(_ authority: String?, _ accepted: Accepted) -> Bool {
-        accepted.direction == .inbound || routes.target(host: authority, accepted: accepted).serviceName != nil
+    /// is a service: by virtual IP, a registered instance's address and port, or the first request's
+    /// `:authority`. Elsewhere (an unknown destination) it stays an opaque relay.
+    private func http2AtL7(_ authority: String?, _ accepted: Accepted, _ loop: LoopState) -> Bool {
+        http2Known(accepted, loop) || routes.target(host: authority, accepted: accepted).serviceName != nil
+    }
+
+    /// Known without a request: the inbound side, a service's virtual IP, a registered instance.
+    private func http2Known(_ accepted: Accepted, _ loop: LoopState) -> Bool {
+        if accepted.direction == .inbound { return true }
+        guard let router = routes.router, let original = accepted.original, let address = original.ipBytes else {
+            return false
+        }
+        return router.service(forVirtualIP: address) != nil
+            || loop.instances.service(at: address, port: original.port ?? 0, router: router) != nil
     }
 
     /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
@@ -185,7 +197,7 @@ struct ProxyStack: Sendable {
                 connection.startIdleTimer()
                 return .installed(start: nil)
             }
-            if case .http2(let authority) = detected.protocolSeen, http2AtL7(authority, detected.accepted) {
+            if case .http2(let authority) = detected.protocolSeen, http2AtL7(authority, detected.accepted, loop) {
                 do {
                     try HTTP2Server.install(
                         on: pipeline, after: context.handler, connection: connection, accepted: detected.accepted,

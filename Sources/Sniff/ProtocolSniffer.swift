@@ -29,10 +29,13 @@ public enum ProtocolSniffer {
     public static func classifyFinal(_ buffer: ByteBuffer) -> SniffResult {
         let result = classify(buffer)
         guard result == .needMore else { return result }
-        let hasPreface = buffer.withUnsafeReadableBytes {
-            $0.count >= http2Preface.count && isPrefix($0, of: http2Preface)
-        }
-        return hasPreface ? .http2(authority: nil) : .opaque
+        return hasHTTP2Preface(buffer) ? .http2(authority: nil) : .opaque
+    }
+
+    /// The whole HTTP/2 preface is here (what follows may not be yet: a gRPC client waits for the server's
+    /// SETTINGS before its first request).
+    public static func hasHTTP2Preface(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { $0.count >= http2Preface.count && isPrefix($0, of: http2Preface) }
     }
 
     static func classify(bytes: UnsafeRawBufferPointer) -> SniffResult {

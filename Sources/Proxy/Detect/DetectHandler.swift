@@ -26,14 +26,18 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
     /// The original destination was known to speak first: not sniffed.
     private var knownServerFirst = false
     private let handOff: HandOff
+    /// Whether HTTP/2 to an accepted connection's destination goes to L7 whatever its first request names.
+    private let http2Known: (Accepted) -> Bool
     private var machine: SniffStateMachine
     private var context: ChannelHandlerContext?
     private var window: NIOScheduledCallback?
 
     init(
         connection: DownstreamConnection, policy: AcceptPolicy, serverFirst: ServerFirstCache,
-        updateServerFirst: @escaping (SocketAddress, Bool) -> Void, handOff: @escaping HandOff
+        updateServerFirst: @escaping (SocketAddress, Bool) -> Void, http2Known: @escaping (Accepted) -> Bool,
+        handOff: @escaping HandOff
     ) {
+        self.http2Known = http2Known
         self.connection = connection
         self.policy = policy
         self.serverFirst = serverFirst
@@ -55,15 +59,17 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
         context.fireChannelActive()
         policy.accept(context.channel).assumeIsolated().whenSuccess { verdict in
             var known = false
+            var http2Known = false
             switch verdict {
             case .accepted(let accepted):
                 self.connection.labels.original = accepted.original
                 known = accepted.original.map { self.serverFirst.contains($0, now: context.eventLoop.now) } ?? false
+                http2Known = self.http2Known(accepted)
             case .refused(_, let original):
                 self.connection.labels.original = original
             }
             self.knownServerFirst = known
-            self.perform(self.machine.accepted(verdict, knownServerFirst: known))
+            self.perform(self.machine.accepted(verdict, knownServerFirst: known, http2Known: http2Known))
         }
     }
 

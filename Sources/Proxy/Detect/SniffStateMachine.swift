@@ -41,14 +41,18 @@ struct SniffStateMachine {
     private(set) var state = State.accepting
     private var buffered: ByteBuffer?
     private var inputClosed = false
+    /// HTTP/2 to this destination is taken apart whatever its first request names: decided on the preface.
+    private var http2Known = false
     private let opaquePorts: Set<UInt16>
 
     init(opaquePorts: Set<UInt16>) {
         self.opaquePorts = opaquePorts
     }
 
-    /// The Accept stage's verdict; `knownServerFirst`: the destination was seen to speak first lately.
-    mutating func accepted(_ verdict: AcceptVerdict, knownServerFirst: Bool) -> Action {
+    /// The Accept stage's verdict; `knownServerFirst`: the destination was seen to speak first lately;
+    /// `http2Known`: HTTP/2 to it goes to L7 without its first request's authority.
+    mutating func accepted(_ verdict: AcceptVerdict, knownServerFirst: Bool, http2Known: Bool = false) -> Action {
+        self.http2Known = http2Known
         guard case .accepting = state else { return .wait }
         switch verdict {
         case .refused(let reason, _):
@@ -106,7 +110,11 @@ struct SniffStateMachine {
     private func decision(final: Bool) -> SniffResult {
         guard let buffered else { return .opaque }
         if final || buffered.readableBytes >= Self.maxSniffBytes { return ProtocolSniffer.classifyFinal(buffered) }
-        return ProtocolSniffer.classify(buffered)
+        let result = ProtocolSniffer.classify(buffered)
+        if result == .needMore && http2Known && ProtocolSniffer.hasHTTP2Preface(buffered) {
+            return .http2(authority: nil)
+        }
+        return result
     }
 
     private mutating func handOff(_ accepted: Accepted, _ result: SniffResult, learnedServerFirst: Bool = false)

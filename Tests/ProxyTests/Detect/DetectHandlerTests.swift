@@ -37,7 +37,7 @@ struct DetectFixture {
         let next = self.next
         let detect = DetectHandler(
             connection: connection, policy: policy, serverFirst: cache,
-            updateServerFirst: { $1 ? cache.insert($0, now: loop.now) : cache.remove($0) },
+            updateServerFirst: { $1 ? cache.insert($0, now: loop.now) : cache.remove($0) }, http2Known: { _ in false },
             handOff: { detected, _, context in
                 next.detected.append(detected)
                 try! context.pipeline.syncOperations.addHandler(next, position: .after(context.handler))

@@ -31,6 +31,19 @@ struct SniffStateMachineTests {
         #expect(handOff(machine.accepted(Self.accepted, knownServerFirst: false))?.0 == .http)
     }
 
+    /// A gRPC client sends its first request only after the server's SETTINGS: to a known destination the
+    /// preface decides at once, elsewhere the window ends with HTTP/2 and no authority (then relayed).
+    @Test func http2PrefaceDecidesAtOnceOnlyWhereTheDestinationIsKnown() {
+        let preface = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        var known = SniffStateMachine(opaquePorts: [])
+        _ = known.accepted(Self.accepted, knownServerFirst: false, http2Known: true)
+        #expect(handOff(known.read(preface))?.0 == .http2(authority: nil))
+        var unknown = SniffStateMachine(opaquePorts: [])
+        _ = unknown.accepted(Self.accepted, knownServerFirst: false)
+        #expect(handOff(unknown.read(preface)) == nil, "waits for the first request's authority")
+        #expect(handOff(unknown.windowExpired())?.0 == .http2(authority: nil))
+    }
+
     @Test func silentClientIsRelayedAfterTheWindowAndLearnt() {
         var machine = SniffStateMachine(opaquePorts: [])
         _ = machine.accepted(Self.accepted, knownServerFirst: false)
