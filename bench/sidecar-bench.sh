@@ -3,16 +3,23 @@
 # wrk (uid 1000) -> iptables REDIRECT -> proxy under test (uid 1337) -> nginx on 127.0.0.1:8080 (1 worker).
 # Proxies: none (direct), HAProxy TCP and HTTP mode (transparent, `server orig 0.0.0.0:0`), Mesher at L7
 # (its default for HTTP) and Mesher as a byte relay (port made opaque). Same run, so ratios compare.
+# HTTP/2: h2load (uid 1000, 8 connections of 32 streams, h2c prior knowledge) -> nghttpd on 127.0.0.1:8090
+# (1 worker, the same 1 KiB body): direct, HAProxy in HTTP mode speaking h2 on both sides, and Mesher by
+# service name (:authority bench-svc, an instance with protocol h2c).
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
 # BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
 # held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7, to
-# measure a change against the build without it).
+# measure a change against the build without it), BENCH_ONLY (h1: HTTP/1.1 and TCP only; h2: HTTP/2 only).
 set -euo pipefail
 D=${1:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 MESHER=${MESHER_BIN:-.build/release/mesher}
 BASELINE=${MESHER_BASELINE_BIN:-}
 IDLE=${BENCH_IDLE_CONNS:-10000}
+ONLY=${BENCH_ONLY:-}
+case $ONLY in "" | h1 | h2) ;; *) echo "BENCH_ONLY: h1 or h2" >&2; exit 2 ;; esac
+# Whether a part (h1: HTTP/1.1 and TCP, h2: HTTP/2) runs.
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 NS=mbench$$
 HERE=$(mktemp -d /tmp/mbench.XXXX)
 chmod 755 "$HERE"
@@ -27,8 +34,11 @@ cleanup() {
     rm -rf "$HERE"
 }
 trap cleanup EXIT
-for b in wrk nginx haproxy iptables iperf3; do
-    command -v "$b" >/dev/null || { echo "missing $b (apt-get install wrk nginx-light haproxy iptables iperf3)" >&2; exit 2; }
+for b in wrk nginx haproxy iptables iperf3 h2load nghttpd; do
+    command -v "$b" >/dev/null || {
+        echo "missing $b (apt-get install wrk nginx-light haproxy iptables iperf3 nghttp2-client nghttp2-server)" >&2
+        exit 2
+    }
 done
 [ -x "$MESHER" ] || { echo "no mesher binary at $MESHER (make release)" >&2; exit 2; }
 
@@ -45,6 +55,8 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   server { listen 127.0.0.1:8082 backlog=4096; location / { return 500; } } }
 NG
 "${N[@]}" nginx -c "$HERE/nginx.conf" & echo $! >"$HERE/nginx.pid"
+# The HTTP/2 upstream: h2c (prior knowledge), one worker thread like nginx's one worker, the same body at /1k.
+"${N[@]}" nghttpd --no-tls -a 127.0.0.1 -n 1 -d "$HERE" 8090 >"$HERE/nghttpd.log" 2>&1 & echo $! >"$HERE/nghttpd.pid"
 cat >"$HERE/haproxy-tcp.cfg" <<HC
 global
   maxconn 4000
@@ -63,11 +75,17 @@ backend b
   server orig 0.0.0.0:0
 HC
 sed -e 's/mode tcp/mode http/g' -e 's/^  default_backend b/  option http-keep-alive\n  default_backend b/' "$HERE/haproxy-tcp.cfg" >"$HERE/haproxy-http.cfg"
+# HTTP mode with h2c (prior knowledge) on both sides: h2load's streams in, h2 streams to nghttpd.
+sed -e 's/^  bind .*/& proto h2/' -e 's/^  server orig .*/& proto h2/' "$HERE/haproxy-http.cfg" >"$HERE/haproxy-h2.cfg"
 mkdir "$HERE/registry"
 printf 'services:\n  bench-svc:\n    - {address: 127.0.0.1, port: 8080}\n' >"$HERE/registry/bench.yaml"
 # One bad instance of three (8082 answers 500), for Mesher by service name and for HAProxy as a backend.
 printf 'services:\n  bench-bad:\n%s' "$(printf '    - {address: 127.0.0.1, port: %s}\n' 8080 8081 8082)" \
     >"$HERE/registry/bad.yaml"
+# For the HTTP/2 rows' Mesher (a registry of its own): bench-svc is nghttpd, which speaks h2c.
+mkdir "$HERE/registry-h2"
+printf 'services:\n  bench-svc:\n    - {address: 127.0.0.1, port: 8090, protocol: h2c}\n' \
+    >"$HERE/registry-h2/bench.yaml"
 cat >"$HERE/haproxy-bad.cfg" <<HC
 global
   maxconn 4000
@@ -99,6 +117,7 @@ explicitProxy: {enabled: false}
 inbound: {enabled: false}
 drainTimeout: 1s"
 printf '%s\n' "$common" >"$HERE/mesher.yaml"
+sed -e "s|{directory: $HERE/registry}|{directory: $HERE/registry-h2}|" "$HERE/mesher.yaml" >"$HERE/mesher-h2.yaml"
 # The policy layer off, as far as configuration goes: what it costs on routed requests (route-c32 against
 # route-c32-off, same build, same run).
 printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}, circuitBreaker: {maxRequests: 1000000}}}\n' \
@@ -120,11 +139,11 @@ printf '%s\n%s\n' "$common" 'routes:
 sleep 0.5
 
 asuser() { "${N[@]}" setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
-# Traffic to nginx and iperf3 goes to one proxy at a time: REDIRECT to its port, or nowhere (direct).
+# Traffic to nginx, nghttpd and iperf3 goes to one proxy at a time: REDIRECT to its port, or nowhere (direct).
 route_to() {
     "${N[@]}" iptables -t nat -F OUTPUT
     [ "$1" = 0 ] && return
-    "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,5201 \
+    "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,8090,5201 \
         -j REDIRECT --to-ports "$1"
 }
 # One line: rps p50 p99 requests [errors]
@@ -133,6 +152,17 @@ wrkrun() {
     asuser wrk -t1 -c"$c" -d"${D}s" --latency "$@" http://127.0.0.1:8080/ 2>&1 |
         awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} / requests in / {n=$1}
              /Non-2xx|Socket errors/ {e=e" "$0} END {printf "%s %s %s %s%s\n", r, p50, p99, n, e}'
+}
+# The same line from h2load, 8 connections of 32 streams, with the mean and sd of the time to each response's end
+# in place of p50 and p99: h2load gives no percentiles, and its per-request log (a write(2) per request) would
+# cost it 60 % more CPU, which the proxy under test would feel on a 2-core machine.
+h2run() {
+    asuser h2load -t1 -c8 -m32 -D "$D" "$@" http://127.0.0.1:8090/1k 2>&1 |
+        awk '/^finished in / {r = $4} /^time for request:/ {mean = $6; sd = $7} $0 != "" {last = $0}
+             /^requests: / {n = $6; if ($10 + $12 + $14) e = e " " $0}
+             /^status codes: / {if ($5 + $7 + $9) e = e " " $0}
+             END {if (r == "") e = " h2load: " last
+                  printf "%s %s %s %s%s\n", r == "" ? 0 : r, mean == "" ? "-" : mean, sd == "" ? "-" : sd, n + 0, e}'
 }
 # "rps p50 p99 requests [errors]" -> "percent% requests non2xx"
 success_rate() {
@@ -149,7 +179,8 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 # redirected); they take turns per scenario and round, so that a noisy moment hits all of them alike.
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
 declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015
-    [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018 [mesher-rules]=15019)
+    [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018 [mesher-rules]=15019 [haproxy-h2]=15020
+    [mesher-h2]=15021)
 # Each Mesher's listeners: its outbound port, and its admin port (where /metrics is) 10 above.
 listen_on() { printf 'outbound: {port: %s}\nadmin: {port: %s}\n' "${PORT[$1]}" "$((PORT[$1] + 10))" >>"$HERE/$1.yaml"; }
 # Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
@@ -160,11 +191,11 @@ startproxy() { # name cmd...
     for _ in $(seq 100); do "${N[@]}" ss -ltn | grep -q ":${PORT[$name]} " && break; sleep 0.1; done
 }
 pid_of() { cat "$HERE/$1.pid"; }
-for mode in tcp http; do
+for mode in tcp http h2; do
     sed -e "s/15001/${PORT[haproxy-$mode]}/" "$HERE/haproxy-$mode.cfg" >"$HERE/haproxy-$mode.port.cfg"
     startproxy "haproxy-$mode" haproxy -f "$HERE/haproxy-$mode.port.cfg" -db
 done
-for name in mesher-tcp mesher mesher-off mesher-notel mesher-rules; do
+for name in mesher-tcp mesher mesher-off mesher-notel mesher-rules mesher-h2; do
     listen_on "$name"
     startproxy "$name" "$MESHER" run --config "$HERE/$name.yaml"
 done
@@ -176,14 +207,22 @@ if [ -n "$BASELINE" ]; then
 fi
 sleep 0.3
 declare -A CPU REQS
-for proxy in "${PROXIES[@]:1}"; do
+want h1 && for proxy in "${PROXIES[@]:1}"; do
     result "$proxy" rss-idle "$(rss_mib "$(pid_of "$proxy")") MiB"
     result "$proxy" anon-idle "$(anon_mib "$(pid_of "$proxy")") MiB"
     CPU[$proxy]=0
     REQS[$proxy]=0
 done
 
+# The HTTP/2 rows' proxies, and the table's columns their figures go in.
+declare -A H2COLUMN=([direct]=direct [haproxy-h2]=haproxy-http [mesher-h2]=mesher)
 for round in $(seq "$ROUNDS"); do
+    # HTTP/2, the same requests on every path (Mesher routes them by :authority, HAProxy and nghttpd ignore it).
+    want h2 && for proxy in direct haproxy-h2 mesher-h2; do
+        route_to "${PORT[$proxy]}"
+        result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc')"
+    done
+    want h1 || continue
     for proxy in "${PROXIES[@]}"; do
         route_to "${PORT[$proxy]}"
         [ "$proxy" = direct ] || before=$(cpu_seconds "$(pid_of "$proxy")")
@@ -246,7 +285,8 @@ paired() { # label with-port without-port wrk-options...
         END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
              printf "%s = %.2f (median of %d paired runs, %.2f to %.2f)\n", label, m, NR, v[1], v[NR]}'
 }
-{
+: >"$HERE/paired"
+want h1 && {
     paired "policy layer (defaults) on routed requests: route-c32 / route-c32-off" \
         "${PORT[mesher]}" "${PORT[mesher-off]}" -H 'Host: bench-svc'
     paired "metrics + trace context: ka-c32 / ka-c32-notel" "${PORT[mesher]}" "${PORT[mesher-notel]}"
@@ -256,14 +296,15 @@ paired() { # label with-port without-port wrk-options...
         "${PORT[mesher-rules]}" "${PORT[mesher]}" -H 'Host: bench-svc'
 } >"$HERE/paired"
 
-for proxy in "${PROXIES[@]:1}"; do
+want h1 && for proxy in "${PROXIES[@]:1}"; do
     result "$proxy" cpu-100k "$(awk -v c="${CPU[$proxy]}" -v n="${REQS[$proxy]}" 'BEGIN {printf "%.2f", c * 100000 / n}') s"
 done
 
 # Idle connections held open through Mesher: its memory with them.
-route_to "${PORT[mesher]}"
-pid=$(pid_of mesher)
-asuser /usr/bin/python3 - "$IDLE" >"$HERE/idle.out" 2>&1 <<'PY' &
+if want h1; then
+    route_to "${PORT[mesher]}"
+    pid=$(pid_of mesher)
+    asuser /usr/bin/python3 - "$IDLE" >"$HERE/idle.out" 2>&1 <<'PY' &
 import resource, socket, sys, time
 n = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
@@ -273,11 +314,12 @@ for _ in range(n):
 print("held", len(held), flush=True)
 time.sleep(600)
 PY
-echo $! >"$HERE/idle.pid"
-for _ in $(seq 600); do grep -q held "$HERE/idle.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
-result mesher "idle-$IDLE" "$(rss_mib "$pid") MiB $(grep -o 'held [0-9]*' "$HERE/idle.out" || echo 'held 0')"
-kill "$(cat "$HERE/idle.pid")" 2>/dev/null || true
+    echo $! >"$HERE/idle.pid"
+    for _ in $(seq 600); do grep -q held "$HERE/idle.out" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    result mesher "idle-$IDLE" "$(rss_mib "$pid") MiB $(grep -o 'held [0-9]*' "$HERE/idle.out" || echo 'held 0')"
+    kill "$(cat "$HERE/idle.pid")" 2>/dev/null || true
+fi
 
 python3 - "$HERE/results" "$D" "$ROUNDS" "${PROXIES[*]}" <<'PY'
 import sys, collections
@@ -307,7 +349,8 @@ print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} int
 baseline = "baseline" in proxies
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
       + (f"{'mesher/baseline':>17}" if baseline else ""))
-order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
+# h2-c8m32: HTTP/2, its haproxy-http column HAProxy in HTTP mode with h2 on both sides; mean/sd, not p50/p99.
+order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
          "rss-idle", "anon-idle", "rss-load",
          "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
@@ -325,9 +368,10 @@ for scenario, values in rows.items():
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
           + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
-    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "route-c32", "route-c32-off", "route-c32-notel",
-                    "route-c32-rules"):
-        print(f"{'  p50/p99':<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
+    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "route-c32", "route-c32-off",
+                    "route-c32-notel", "route-c32-rules"):
+        label = "  mean/sd" if scenario.startswith("h2-") else "  p50/p99"
+        print(f"{label:<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
 PY
 cat "$HERE/paired"

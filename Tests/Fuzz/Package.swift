@@ -58,7 +58,8 @@ let package = Package(
             dependencies: [
                 "FuzzSupport", .product(name: "HTTP1", package: "Mesher"), .product(name: "Proxy", package: "Mesher"),
                 .product(name: "Limits", package: "Mesher"), .product(name: "Routing", package: "Mesher"),
-                .product(name: "Discovery", package: "Mesher"), .product(name: "MesherBase", package: "Mesher"), nioCore,
+                .product(name: "Discovery", package: "Mesher"), .product(name: "MesherBase", package: "Mesher"),
+                nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

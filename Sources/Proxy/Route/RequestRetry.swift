@@ -35,8 +35,9 @@ struct RequestRetry {
         let policy = lease.policy
         guard policy.retryOn.contains(condition) || (condition.isStatus && policy.retryOn.contains(.serverError))
         else { return nil }
+        // The last try's failure leaves `tried` as it was: `attempts` counts the tries that went out.
+        guard tried.count < policy.connectRetries, endpoints.retryAllowed(lease.service, now: now) else { return nil }
         tried.append(lease.key)
-        guard tried.count <= policy.connectRetries, endpoints.retryAllowed(lease.service, now: now) else { return nil }
         let next = routes.pick(
             lease.service, subset: lease.subset, policy: lease.policy, endpoints: endpoints, excluding: tried)
         guard next.address != nil else { return nil }

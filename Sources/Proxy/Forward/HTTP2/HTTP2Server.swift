@@ -33,7 +33,9 @@ enum HTTP2Server {
         }
         let counter = HTTP2ConnectionHandler(connection: connection)
         try pipeline.addHandler(counter, position: anchor.map { .after($0) } ?? .first)
-        try pipeline.addHandler(http2, position: .after(counter))
+        let coalescer = FlushCoalescingHandler()
+        try pipeline.addHandler(coalescer, position: .after(counter))
+        try pipeline.addHandler(http2, position: .after(coalescer))
         try pipeline.addHandler(management, position: .after(http2))
     }
 }
@@ -47,8 +49,24 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let connection: DownstreamConnection
+    /// A close asked for while the client had not read everything yet.
+    private var closing = false
 
     init(connection: DownstreamConnection) { self.connection = connection }
+
+    /// nio-http2 closes once the last stream ended, which may be while the socket still holds that stream's
+    /// last bytes for a slow reader, and a close drops writes still queued: the first close waits for them (at
+    /// most the drain grace, ten times over); any later one (the drain's deadline) closes at once.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, !closing else { return context.close(mode: mode, promise: promise) }
+        closing = true
+        let grace = connection.environment.settings.drainGrace * 10
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: grace) { context.close(promise: nil) }
+        context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolated().whenComplete { _ in
+            timer.cancel()
+            context.close(mode: mode, promise: promise)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         connection.record.activity &+= 1
@@ -64,6 +82,11 @@ final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent { connection.quiesce() }
         context.fireUserInboundEventTriggered(event)
+        // The client sent FIN (half-closes are allowed on captured sockets): no new stream can come, so the
+        // connection ends as in a drain once the streams under way are answered.
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

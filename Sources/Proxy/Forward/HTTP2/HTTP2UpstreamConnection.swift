@@ -6,7 +6,8 @@ import Routing
 /// the peer allows, and whether it is going away. Closed when it has had no stream for the pool's idle timeout.
 final class HTTP2UpstreamConnection {
     let address: SocketAddress
-    private unowned let pool: HTTP2UpstreamPool
+    /// Weak: at shutdown the loop's pool may go before its connections' last callbacks.
+    private weak var pool: HTTP2UpstreamPool?
     /// The service's breaker count this connection holds a place in.
     private let limit: ServiceConnections?
     var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
@@ -19,11 +20,19 @@ final class HTTP2UpstreamConnection {
     private var closed = false
     /// Streams that wait for the connect.
     private var pendingOpens: [(HTTP2UpstreamStreamHandler, EventLoopPromise<any Channel>)] = []
+    /// One timer for the connection's idle checks (not one per stream that ends): it fires at
+    /// `idleSince + idleTimeout` and closes the connection if no stream came meanwhile.
     private var idleTimer: Scheduled<Void>?
+    private var idleSince = NIODeadline.distantFuture
+
+    private let eventLoop: any EventLoop
+    private let idleTimeout: TimeAmount
 
     init(address: SocketAddress, pool: HTTP2UpstreamPool, limit: ServiceConnections?) {
         self.address = address
         self.pool = pool
+        eventLoop = pool.eventLoop
+        idleTimeout = pool.idleTimeout
         self.limit = limit
     }
 
@@ -31,13 +40,12 @@ final class HTTP2UpstreamConnection {
 
     func reserve() {
         streams += 1
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleSince = .distantFuture
     }
 
     /// A new stream carrying `handler`, once the connection is up; fails if it never comes up.
     func openStream(_ handler: HTTP2UpstreamStreamHandler) -> EventLoopFuture<any Channel> {
-        let promise = pool.eventLoop.makePromise(of: (any Channel).self)
+        let promise = eventLoop.makePromise(of: (any Channel).self)
         if closed {
             promise.fail(ChannelError.ioOnClosedChannel)
             release()
@@ -51,7 +59,7 @@ final class HTTP2UpstreamConnection {
 
     private func create(_ handler: HTTP2UpstreamStreamHandler, _ promise: EventLoopPromise<any Channel>) {
         guard let multiplexer else { return promise.fail(ChannelError.ioOnClosedChannel) }
-        let handler = NIOLoopBound(handler, eventLoop: pool.eventLoop)
+        let handler = NIOLoopBound(handler, eventLoop: eventLoop)
         multiplexer.createStreamChannel(promise: promise) { stream in
             stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler.value) }
         }
@@ -66,11 +74,19 @@ final class HTTP2UpstreamConnection {
     /// A stream ended (or never opened): an idle connection closes after the pool's idle timeout.
     private func release() {
         streams -= 1
-        guard streams == 0, let channel, !closed else { return }
-        idleTimer = pool.eventLoop.assumeIsolated().scheduleTask(in: pool.idleTimeout) { [self] in
-            guard streams == 0 else { return }
+        guard streams == 0, channel != nil, !closed else { return }
+        idleSince = .now()
+        if idleTimer == nil { scheduleIdleCheck(at: idleSince + idleTimeout) }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        idleTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard streams == 0, !closed, let channel else { return }
+            let due = idleSince + idleTimeout
+            guard due <= .now() else { return scheduleIdleCheck(at: due) }
             goingAway = true
-            pool.remove(self)
+            pool?.remove(self)
             channel.close(promise: nil)
         }
     }
@@ -97,7 +113,7 @@ final class HTTP2UpstreamConnection {
         guard !closed else { return }
         closed = true
         idleTimer?.cancel()
-        pool.remove(self)
+        pool?.remove(self)
         limit?.closed()
     }
 
@@ -118,7 +134,7 @@ final class HTTP2UpstreamConnection {
             case .goAway:
                 // Streams under way finish (or fail and are retried); new ones go to another connection.
                 connection.goingAway = true
-                connection.pool.remove(connection)
+                connection.pool?.remove(connection)
             default:
                 break
             }

@@ -42,6 +42,7 @@ final class HTTP2UpstreamPool {
                 mode: .client, eventLoop: pipeline.eventLoop,
                 connectionConfiguration: configuration.connection, streamConfiguration: configuration.stream,
                 inboundStreamInitializer: { $0.close() })
+            try pipeline.addHandler(FlushCoalescingHandler())
             try pipeline.addHandler(http2)
             try pipeline.addHandler(HTTP2UpstreamConnection.Watcher(connection))
             connection.multiplexer = try http2.syncMultiplexer()
