@@ -122,7 +122,7 @@ sed -e "s|{directory: $HERE/registry}|{directory: $HERE/registry-h2}|" "$HERE/me
 # route-c32-off, same build, same run).
 printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}, circuitBreaker: {maxRequests: 1000000}}}\n' \
     "$common" >"$HERE/mesher-off.yaml"
-printf '%s\nsniff: {opaquePorts: [8080]}\n' "$common" >"$HERE/mesher-tcp.yaml"
+printf '%s\nsniff: {opaquePorts: [8080, 8090]}\n' "$common" >"$HERE/mesher-tcp.yaml"
 # Metrics and trace context off: what they cost (ka-c32 against ka-c32-notel, route-c32 against route-c32-notel).
 printf '%s\ntelemetry: {metrics: false, tracing: false}\n' "$common" >"$HERE/mesher-notel.yaml"
 # Route rules: what they cost on routed requests (route-c32-rules against route-c32): a header rule and a
@@ -215,10 +215,11 @@ want h1 && for proxy in "${PROXIES[@]:1}"; do
 done
 
 # The HTTP/2 rows' proxies, and the table's columns their figures go in.
-declare -A H2COLUMN=([direct]=direct [haproxy-h2]=haproxy-http [mesher-h2]=mesher)
+# mesher-tcp relays HTTP/2 as bytes (its port made opaque): the same build with HTTP/2 at L7 off.
+declare -A H2COLUMN=([direct]=direct [haproxy-h2]=haproxy-http [mesher-tcp]=mesher-tcp [mesher-h2]=mesher)
 for round in $(seq "$ROUNDS"); do
     # HTTP/2, the same requests on every path (Mesher routes them by :authority, HAProxy and nghttpd ignore it).
-    want h2 && for proxy in direct haproxy-h2 mesher-h2; do
+    want h2 && for proxy in direct haproxy-h2 mesher-tcp mesher-h2; do
         route_to "${PORT[$proxy]}"
         result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc')"
     done

@@ -4,7 +4,7 @@
 # manifest tests, and grpcio in /opt/mesher-py for the HTTP/2 and gRPC tests' fixtures.
 set -euo pipefail
 
-packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3 apache2-utils python3-h11 pipx prometheus chromium nghttp2-client nghttp2-server python3-venv)
+packages=(iptables iproute2 curl python3 util-linux procps openssl etcd-server etcd-client libnetfilter-queue-dev libmnl-dev wrk nginx-light haproxy iperf3 apache2-utils python3-h11 python3-h2 pipx prometheus chromium nghttp2-client nghttp2-server python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -32,6 +32,8 @@ enum HTTP2Messages {
         var host: String?
         var text = ""
         var hasLength = false
+        // Cookie crumbs are one field again (RFC 9113 §8.2.3): an HTTP/1 server reads one Cookie field.
+        var cookies: [String] = []
         for (name, value, _) in headers {
             guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
                 return .failure(.fieldValue)
@@ -42,6 +44,7 @@ enum HTTP2Messages {
             case ":authority": authority = value
             case ":scheme", ":protocol": if name == ":protocol" { return .failure(.connect) }
             case "host": host = value
+            case "cookie": cookies.append(value)
             case "content-length":
                 hasLength = true
                 fallthrough
@@ -57,6 +60,7 @@ enum HTTP2Messages {
         if let authority, let host, host != authority { return .failure(.hostMismatch) }
         var head = "\(method) \(path) HTTP/1.1\r\n"
         if let name = authority ?? host { head += "host: \(name)\r\n" }
+        if !cookies.isEmpty { text += "cookie: \(cookies.joined(separator: "; "))\r\n" }
         if bodyFollows && !hasLength { text += "transfer-encoding: chunked\r\n" }
         var buffer = ByteBuffer(string: head + text + "\r\n")
         var parser = HTTP1HeadParser(role: .request, limits: limits)
