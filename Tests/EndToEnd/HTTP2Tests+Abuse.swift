@@ -42,3 +42,23 @@ extension HTTP2Tests {
         #expect(after["ok"] as? Int == 5, "\(after)")
     }
 }
+
+extension HTTP2Tests {
+    /// An instance answering INTERNAL to every call is ejected like one answering 500 (5 in a row, on each of the
+    /// two event loops): of 90 round-robin calls it gets 5 to 10 where it would get 30, each failing with its
+    /// INTERNAL (not retried), and the ejection is counted.
+    @Test func anInstanceAnsweringInternalIsEjected() throws {
+        let lab = try Self.setUp(failing: ["g2": "INTERNAL"]).lab
+        defer { lab.destroy() }
+        let result = try Self.grpc(lab, "calls", ["90"])
+        let failed = Self.served(lab, ["g2"])
+        #expect((5...10).contains(failed), "g2 served \(failed) calls: \(result)")
+        #expect(result["ok"] as? Int == 90 - failed && (result["by_status"] as? [String: Int])?["INTERNAL"] == failed)
+        let metrics = try lab.inClient(["curl", "-sS", "-m", "5", "http://127.0.0.1:15000/metrics"])
+        #expect(
+            metrics.stdout.contains(#"mesher_ejections_total{service="grpcservice"}"#), "\(metrics.stdout.suffix(500))")
+        #expect(
+            metrics.stdout.contains(
+                #"mesher_grpc_calls_total{direction="outbound",service="grpcservice",grpc_status="13"} "#))
+    }
+}

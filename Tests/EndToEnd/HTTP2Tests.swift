@@ -31,13 +31,17 @@ struct HTTP2Tests {
     }
 
     /// The instances, the registry, the capture and a Mesher with two event loops.
-    static func setUp() throws -> Setup {
+    /// `failing`: instances whose every Unary call fails, with the status named.
+    static func setUp(failing: [String: String] = [:]) throws -> Setup {
         let lab = try Lab()
         do {
             var peers: [String: Child] = [:]
             for (index, name) in ["g1", "g2", "g3"].enumerated() {
                 peers[name] = try lab.spawn(
-                    in: lab.server, [python, grpcPeer, "server", "0.0.0.0", "\(7300 + index)", name], log: name)
+                    in: lab.server,
+                    [python, grpcPeer, "server", "0.0.0.0", "\(7300 + index)", name]
+                        + (failing[name].map { [$0] } ?? []),
+                    log: name)
             }
             let htdocs = lab.dir.appendingPathComponent("h2www")
             try FileManager.default.createDirectory(at: htdocs, withIntermediateDirectories: true)

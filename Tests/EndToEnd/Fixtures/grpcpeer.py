@@ -2,9 +2,9 @@
 """gRPC over h2c for the HTTP/2 tests, with grpcio (scripts/install-deps.sh puts it in /opt/mesher-py) and no
 generated code: the methods take and return raw bytes.
 
-  grpcpeer.py server HOST PORT NAME
+  grpcpeer.py server HOST PORT NAME [FAILING]
       Service mesh.Echo, one line per call on standard output ("<method> <request bytes>"):
-        Unary   answers NAME (as bytes)
+        Unary   answers NAME (as bytes); with FAILING (a status: "INTERNAL", ...) aborts every call with it
         Stream  the request is "TOTAL CHUNK" (ASCII): TOTAL bytes in messages of CHUNK bytes (the last shorter)
         Fail    aborts with the status the request names ("UNAVAILABLE", "INTERNAL", ...)
 
@@ -30,7 +30,7 @@ import grpc
 SERVICE = "mesh.Echo"
 
 
-def serve(host, port, name):
+def serve(host, port, name, failing=None):
     answer = name.encode()
 
     def log(method, request):
@@ -38,6 +38,8 @@ def serve(host, port, name):
 
     def unary(request, context):
         log("Unary", request)
+        if failing:
+            context.abort(grpc.StatusCode[failing], "%s fails every call" % name)
         return answer
 
     def stream(request, context):
@@ -137,8 +139,8 @@ def fail(args):
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "server":
-        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "server":
+        serve(sys.argv[2], int(sys.argv[3]), *sys.argv[4:])
         return
     parser = argparse.ArgumentParser(prog="grpcpeer.py client")
     commands = parser.add_subparsers(dest="command", required=True)
