@@ -200,7 +200,7 @@ extension DNSConfig: Decodable {
 
 extension ServiceConfig: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, version, app, environment, ports, address, tags, healthCheck
+        case name, version, app, environment, ports, address, tags, `protocol`, healthCheck
     }
 
     public init(from decoder: any Decoder) throws {
@@ -221,6 +221,7 @@ extension ServiceConfig: Decodable {
         try c.decode(&tags, .tags)
         // An empty key (`{&a : b}`) decodes as a tag named "", which the registry file of this instance could not carry.
         try c.check(!tags.keys.contains(""), .tags, "a tag name must not be empty")
+        try c.decodeChoice(&self.protocol, .protocol)
         try c.decode(&healthCheck, .healthCheck)
     }
 }

@@ -209,6 +209,8 @@ public struct ServiceConfig: Equatable, Sendable {
     /// The address others reach the app at; `nil` is the host's first non-loopback address.
     public var address: String?
     public var tags: [String: String] = [:]
+    /// What the app speaks to Mesher (the registry entry's `protocol`: h2c for a gRPC server).
+    public var `protocol` = InstanceProtocol.auto
     public var healthCheck = HealthCheckConfig()
 
     public init(name: String, ports: [UInt16]) {

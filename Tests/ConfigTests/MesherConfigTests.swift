@@ -76,6 +76,10 @@ struct MesherConfigTests {
             "service:\n  name: A\n  ports: [80]\n  healthCheck: {kind: grpc}\n", 4, "service.healthCheck.kind",
             "'grpc' is not one of tcp, http, none"
         ),
+        (
+            "service:\n  name: A\n  ports: [80]\n  protocol: h3\n", 4, "service.protocol",
+            "'h3' is not one of auto, http1, h2c"
+        ),
         ("registry:\n  kind: etcd\n  endpoints: [127.0.0.1:2379]\n", 3, "registry.endpoints", "not a URL"),
         ("registry:\n  leaseTTL: 1s\n", 2, "registry.leaseTTL", "must be at least 3s"),
         ("service:\n  name: A\n  ports: []\n", 3, "service.ports", "at least one port"),
@@ -113,6 +117,10 @@ struct MesherConfigTests {
         }
         for mode in CaptureMode.allCases {
             #expect(try MesherConfig.parse("capture: {mode: \(mode.rawValue)}\n").capture.mode == mode)
+        }
+        for spoken in InstanceProtocol.allCases {
+            let yaml = "service: {name: A, ports: [80], protocol: \(spoken.rawValue)}\n"
+            #expect(try MesherConfig.parse(yaml).service?.protocol == spoken)
         }
         let defaults = MesherConfig()
         #expect(defaults.capture.mode == .redirect && defaults.registry.kind == .file && defaults.log.level == .info)

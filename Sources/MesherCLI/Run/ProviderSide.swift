@@ -23,7 +23,8 @@ struct ProviderSide {
         let instances = service.ports.map {
             ServiceInstance(
                 service: service.name, address: address, port: Int($0), version: service.version, app: service.app,
-                environment: service.environment, tags: service.tags, isUp: check.kind == .none)
+                environment: service.environment, tags: service.tags, protocol: service.protocol,
+                isUp: check.kind == .none)
         }
         let registrar = Registrar(instances: instances, registration: registration, logger: logger)
         registrar.register()
