@@ -46,8 +46,10 @@ struct HTTP2Tests {
             let htdocs = lab.dir.appendingPathComponent("h2www")
             try FileManager.default.createDirectory(at: htdocs, withIntermediateDirectories: true)
             try page.write(to: htdocs.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+            // At most 4 streams per connection: Mesher opens more connections to it under load.
             let web = try lab.spawn(
-                in: lab.server, ["nghttpd", "--no-tls", "-a", "0.0.0.0", "-d", htdocs.path, "7310"], log: "nghttpd")
+                in: lab.server, ["nghttpd", "--no-tls", "-m", "4", "-a", "0.0.0.0", "-d", htdocs.path, "7310"],
+                log: "nghttpd")
             for (index, name) in ["g1", "g2", "g3"].enumerated() {
                 try lab.waitForListener(in: lab.server, port: 7300 + index, process: peers[name])
             }
@@ -237,6 +239,21 @@ struct HTTP2Tests {
         let empty = try lab.inClient(curl + ["-i", "http://EmptyWeb:8080/"])
         #expect(empty.stdout.hasPrefix("HTTP/2 503"), "\(empty.stdout) \(empty.stderr)")
         #expect(empty.stdout.lowercased().contains("x-mesher-error: no-healthy-instance"), "\(empty.stdout)")
+        // An unknown destination (no service by address, port or :authority) stays an opaque relay: one
+        // connection line, no request line.
+        let unknown = try lab.spawn(
+            in: lab.server,
+            [
+                "nghttpd", "--no-tls", "-a", "0.0.0.0", "-d", lab.dir.appendingPathComponent("h2www").path,
+                "7311",
+            ], log: "unknown")
+        try lab.waitForListener(in: lab.server, port: 7311, process: unknown)
+        let direct = try lab.inClient(Array(curl.prefix(5)) + ["http://\(lab.serverIPv4):7311/"])
+        #expect(direct.stdout == Self.page, "\(direct.stdout) \(direct.stderr)")
+        let target = #""dst":"\#(lab.serverIPv4):7311""#
+        #expect(
+            lab.accessLogHas { $0.contains(target) && $0.contains(#""proto":"h2""#) && $0.contains(#""result":"ok""#) })
+        #expect(!lab.accessLog().contains { $0.contains(#""authority":"\#(lab.serverIPv4):7311""#) })
     }
 
     /// h2load: 400 requests on 2 connections, 10 streams at a time, all answered, each its own log line.
@@ -254,5 +271,10 @@ struct HTTP2Tests {
         #expect(lab.eventually { Self.streams(lab, "h2web").count >= 400 })
         let lines = Self.streams(lab, "h2web")
         #expect(lines.count == 400 && lines.allSatisfy { $0.contains(#""status":200"#) }, "\(lines.count) lines")
+        // 20 streams at a time to an instance that takes 4 per connection: Mesher's pools opened more than one.
+        let upstreams = try lab.inClient(
+            ["ss", "-Htn", "state", "established", "dst", "\(lab.serverIPv4):7310"], uid: nil)
+        let count = upstreams.stdout.split(separator: "\n").count
+        #expect(count >= 2, "\(count) connections to the instance: \(upstreams.stdout)")
     }
 }
