@@ -32,11 +32,9 @@ final class HTTP2Call {
     var upstream: (any HTTP2CallUpstream)?
     /// Request parts read while no stream took them.
     var queued: [Part] = []
-    var requestEnded = false
     /// The final response's status, once its headers went to the client.
     var responseStatus: Int?
     var grpcStatus: Int?
-    var answer: MesherAnswer?
     var requestBytes = 0
     var responseBytes = 0
     /// The request's deadline (`requestTimeout`, or an earlier `grpc-timeout`), and the try's.

@@ -6,7 +6,6 @@ extension HTTP2StreamHandler {
     /// Mesher answers `call` itself, at once: a gRPC client gets a gRPC status, others an HTTP one.
     func answer(_ call: HTTP2Call, _ answer: MesherAnswer) {
         call.cancelTimers()
-        call.answer = answer
         call.queued = []
         call.upstream?.cancel()
         call.upstream = nil
@@ -25,7 +24,7 @@ extension HTTP2StreamHandler {
         for frame in frames { write(frame) }
         if call.isGRPC { call.grpcStatus = GRPCCall.status(for: answer) }
         call.responseStatus = call.isGRPC ? 200 : answer.status.code
-        logCall(call, status: answer.status.code, error: answer.errorName)
+        logCall(call, status: answer.status.code, error: answer.errorName, answered: true)
         self.call = nil
         context?.flush()
         endResponse()
@@ -48,8 +47,9 @@ extension HTTP2StreamHandler {
         readIfPending()
     }
 
-    /// The call is over: its one record feeds the metrics and the access log.
-    func logCall(_ call: HTTP2Call, status: Int, error: String?) {
+    /// The call is over: its one record feeds the metrics and the access log. `answered`: Mesher answered it
+    /// itself (counted by reason).
+    func logCall(_ call: HTTP2Call, status: Int, error: String?, answered: Bool = false) {
         let nanoseconds = (NIODeadline.now() - call.started).nanoseconds
         if let metrics = forward.metrics {
             metrics.request(
@@ -59,7 +59,7 @@ extension HTTP2StreamHandler {
                 metrics.grpcCall(
                     direction: connection.direction.rawValue, service: call.route.serviceName, status: grpcStatus)
             }
-            if let error, call.answer != nil { metrics.answered(reason: error) }
+            if let error, answered { metrics.answered(reason: error) }
         }
         guard let accessLog = forward.environment.accessLog else { return }
         let elapsed = Double(nanoseconds) / 1e9

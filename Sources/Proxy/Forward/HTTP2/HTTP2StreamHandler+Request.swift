@@ -26,7 +26,7 @@ extension HTTP2StreamHandler {
         if let refusal = plan.decision?.answer { return answer(call, refusal) }
         guard let delay = plan.decision?.delay, let context else { return dispatch(call, plan) }
         context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            guard self.call === call, call.answer == nil else { return }
+            guard self.call === call else { return }
             dispatch(call, plan)
         }
     }
@@ -75,7 +75,7 @@ extension HTTP2StreamHandler {
         if let timeout, let context {
             call.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
                 [self] in
-                guard self.call === call, call.responseStatus == nil, call.answer == nil else { return }
+                guard self.call === call, call.responseStatus == nil else { return }
                 chargeFailure(call)
                 answer(call, .requestTimeout)
             }
@@ -109,7 +109,7 @@ extension HTTP2StreamHandler {
         call.tryDeadline = context.eventLoop.assumeIsolated().scheduleTask(
             in: .nanoseconds(Int64(policy.perTryTimeout))
         ) { [self] in
-            guard self.call === call, call.responseStatus == nil, call.answer == nil else { return }
+            guard self.call === call, call.responseStatus == nil else { return }
             call.tryDeadline = nil
             if retry(call, .gatewayError) { return }
             chargeFailure(call)
@@ -134,7 +134,7 @@ extension HTTP2StreamHandler {
         let upstream = HTTP2UpstreamStreamHandler(receiver: self)
         call.upstream = upstream
         connection.openStream(upstream).assumeIsolated().whenComplete { result in
-            guard self.call === call, call.upstream === upstream, call.answer == nil else {
+            guard self.call === call, call.upstream === upstream else {
                 upstream.cancel()
                 return
             }
@@ -156,7 +156,7 @@ extension HTTP2StreamHandler {
             attach(call, bridge)
         case .connecting(let connection):
             connection.assumeIsolated().whenComplete { result in
-                guard self.call === call, call.upstream === bridge, call.answer == nil else {
+                guard self.call === call, call.upstream === bridge else {
                     if case .success(let handler) = result { self.forward.pool.release(handler) }
                     return
                 }
@@ -194,10 +194,7 @@ extension HTTP2StreamHandler {
     func requestPart(_ part: HTTP2Call.Part) {
         guard let call else { return }
         if case .data(let data) = part { call.requestBytes += data.readableBytes }
-        guard call.answer == nil else { return }
         call.keepForRetry(part)
-        if case .end = part { call.requestEnded = true }
-        if case .trailers = part { call.requestEnded = true }
         if let upstream = call.upstream, upstream.started {
             upstream.send(part)
         } else {
@@ -212,7 +209,7 @@ extension HTTP2StreamHandler {
         let wait = call.retry?.backoff(for: next) ?? .zero
         guard wait > .zero, let context else { return connect(call) }
         context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
-            guard self.call === call, call.answer == nil else { return }
+            guard self.call === call else { return }
             connect(call)
         }
     }

@@ -119,7 +119,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        let bodyWanted = call.map { $0.answer != nil || ($0.upstream?.isWritable ?? false) } ?? true
+        let bodyWanted = call.map { $0.upstream?.isWritable ?? false } ?? true
         if machine.shouldRead(bodyWanted: bodyWanted) {
             context.read()
         } else {
