@@ -1,4 +1,5 @@
 import Foundation
+import HTTP1
 import Limits
 import Logging
 import NIOCore
@@ -74,6 +75,24 @@ final class DownstreamConnection: NIOScheduledCallbackHandler {
     func sideClosed() {
         openSides -= 1
         if openSides == 0 && !connecting { finish() }
+    }
+
+    /// `X-Forwarded-For` for a request from this client (`http.forwardedFor`): the request's own values, then
+    /// the client's address; `nil` when off.
+    func forwardedFor(_ request: HTTP1Head) -> String? {
+        guard environment.settings.addForwardedFor, let client = channel.remoteAddress?.ipAddress else { return nil }
+        let previous = request.values(of: .forwardedFor).joined(separator: ", ")
+        return previous.isEmpty ? client : "\(previous), \(client)"
+    }
+
+    /// A request Mesher answered itself instead of forwarding (a route's direct response is no such case):
+    /// a warning, rate-limited per reason.
+    func logNotForwarded(_ answer: MesherAnswer, host: String?) {
+        if case .direct = answer { return }
+        warnings.log(
+            .notForwarded(answer.errorName), "request not forwarded",
+            metadata: ["error": "\(answer.errorName)", "host": "\(host ?? "-")", "status": "\(answer.status.code)"],
+            to: environment.logger)
     }
 
     /// Refused: reset, and logged as a refusal.

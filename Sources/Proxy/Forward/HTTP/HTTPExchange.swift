@@ -125,9 +125,13 @@ final class HTTPExchange {
     }
 
     /// Safe to send again after a pooled connection turned out closed (RFC 9110 §9.2.2).
-    var isIdempotent: Bool {
-        kind == .plain
-            && (request.isMethod("GET") || request.isMethod("HEAD") || request.isMethod("OPTIONS")
-                || request.isMethod("PUT") || request.isMethod("DELETE") || request.isMethod("TRACE"))
+    var isIdempotent: Bool { kind == .plain && request.hasIdempotentMethod }
+}
+
+extension HTTP1Head {
+    /// A method RFC 9110 §9.2.2 calls idempotent: a request with it may be sent again.
+    var hasIdempotentMethod: Bool {
+        isMethod("GET") || isMethod("HEAD") || isMethod("OPTIONS") || isMethod("PUT") || isMethod("DELETE")
+            || isMethod("TRACE")
     }
 }

@@ -27,15 +27,7 @@ extension HTTPForwardHandler {
             answer.response(
                 service: exchange.route.serviceName, keepAlive: !close, version: exchange.request.version,
                 headOnly: exchange.request.isMethod("HEAD")))
-        if case .direct = answer {
-        } else {
-            connection.warnings.log(
-                .notForwarded(answer.errorName), "request not forwarded",
-                metadata: [
-                    "error": "\(answer.errorName)", "host": "\(exchange.request.host ?? "-")",
-                    "status": "\(answer.status.code)",
-                ], to: logger)
-        }
+        connection.logNotForwarded(answer, host: exchange.request.host)
         logExchange(exchange, status: answer.status.code, error: answer)
         self.exchange = nil
         endResponse(close: close)

@@ -56,11 +56,7 @@ extension HTTPForwardHandler {
             }
             armTryTimeout(exchange, policy: lease.policy)
         }
-        var forwardedFor: String?
-        if settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
-            let previous = head.values(of: .forwardedFor).joined(separator: ", ")
-            forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
-        }
+        let forwardedFor = connection.forwardedFor(head)
         // HTTP/1.1 upstream needs a Host: an HTTP/1.0 request without one gets the address it goes to.
         let host = Self.authority(of: head) ?? route.address?.logText
         exchange.upstreamHead = HTTPMessages.upstreamRequest(
@@ -135,10 +131,7 @@ extension HTTPForwardHandler {
         if forward.environment.loopGuard.refusal(for: address, local: nil) != nil {
             return answer(exchange, .forbiddenDestination)
         }
-        let limit = exchange.route.lease.map {
-            UpstreamPool.Limit(
-                connections: $0.connections, connectTimeout: .nanoseconds(Int64($0.policy.connectTimeout)))
-        }
+        let limit = exchange.route.lease.map(UpstreamPool.Limit.init)
         let wanted = { { [weak self] in self?.exchange === exchange && exchange.answer == nil } }
         switch pool.acquire(address, fresh: fresh, limit: limit, wanted: wanted) {
         case .idle(let upstream):

@@ -123,3 +123,10 @@ final class UpstreamPool {
         idle[handler.address]?.removeAll { $0 === handler }
     }
 }
+
+extension UpstreamPool.Limit {
+    /// What a request to a leased instance counts against: its service's breaker and connect timeout.
+    init(_ lease: EndpointLease) {
+        self.init(connections: lease.connections, connectTimeout: .nanoseconds(Int64(lease.policy.connectTimeout)))
+    }
+}

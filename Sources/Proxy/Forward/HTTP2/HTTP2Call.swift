@@ -55,9 +55,8 @@ final class HTTP2Call {
         grpcTimeout = isGRPC ? GRPCCall.timeout(headers) : nil
         retryBodyLimit = policy.retryBodyLimit
         // gRPC calls are POSTs: sent again only where the policy says UNAVAILABLE may be.
-        let idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(request.method)
         replayable =
-            (idempotent || isGRPC && policy.retryOn.contains(.unavailable))
+            (request.hasIdempotentMethod || isGRPC && policy.retryOn.contains(.unavailable))
             && (request.contentLength ?? 0) <= retryBodyLimit
     }
 

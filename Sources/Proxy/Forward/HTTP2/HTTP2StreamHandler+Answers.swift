@@ -9,15 +9,7 @@ extension HTTP2StreamHandler {
         call.queued = []
         call.upstream?.cancel()
         call.upstream = nil
-        if case .direct = answer {
-        } else {
-            connection.warnings.log(
-                .notForwarded(answer.errorName), "request not forwarded",
-                metadata: [
-                    "error": "\(answer.errorName)", "host": "\(call.authority ?? "-")",
-                    "status": "\(answer.status.code)",
-                ], to: logger)
-        }
+        connection.logNotForwarded(answer, host: call.authority)
         let frames = HTTP2Messages.answer(
             answer, service: call.route.serviceName, grpc: call.isGRPC, headOnly: call.request.method == "HEAD",
             allocator: context?.channel.allocator ?? ByteBufferAllocator())

@@ -81,14 +81,10 @@ extension HTTP2StreamHandler {
             }
         }
         armTryTimeout(call)
-        var forwardedFor: String?
-        if forward.environment.settings.addForwardedFor, let client = connection.channel.remoteAddress?.ipAddress {
-            let previous = call.request.values(of: .forwardedFor).joined(separator: ", ")
-            forwardedFor = previous.isEmpty ? client : "\(previous), \(client)"
-        }
         let http1 = HTTPMessages.upstreamRequest(
             call.request, authority: call.authority ?? route.address?.logText, hops: call.request.hops + 1,
-            forwardedFor: forwardedFor, upgrade: false, trace: call.trace, edits: decision?.edits)
+            forwardedFor: connection.forwardedFor(call.request), upgrade: false, trace: call.trace,
+            edits: decision?.edits)
         let trailers = call.request.containsField(named: Array("te".utf8)) { $0.elementsEqual("trailers".utf8) }
         guard
             let headers = HTTP2Messages.upstreamHeaders(
@@ -122,10 +118,7 @@ extension HTTP2StreamHandler {
         if forward.environment.loopGuard.refusal(for: address, local: nil) != nil {
             return answer(call, .forbiddenDestination)
         }
-        let limit = call.route.lease.map {
-            UpstreamPool.Limit(
-                connections: $0.connections, connectTimeout: .nanoseconds(Int64($0.policy.connectTimeout)))
-        }
+        let limit = call.route.lease.map(UpstreamPool.Limit.init)
         if call.route.lease?.instance.protocol == .http1 { return connectHTTP1(call, address, limit) }
         guard case .connection(let connection) = pool.acquire(address, limit: limit) else {
             if let service = call.route.serviceName { forward.metrics?.overflowed(service: service) }
