@@ -351,6 +351,15 @@ def drive(host, port, requests_path, responses_path, record_path, access_log):
     return 1 if failures else 0
 
 
+def field_problems(record, expected):
+    """Where the fields the upstream parsed differ from `expected` (name: the one value, or None for absent)."""
+    fields = {}
+    for name, value in record["headers"]:
+        fields.setdefault(name.lower(), []).append(value)
+    return [f"the upstream got {name}: {fields.get(name)}, expected {value}"
+            for name, value in expected.items() if fields.get(name) != (None if value is None else [value])]
+
+
 def routed(host, port, cases_path, record_path):
     """Route rules read the path as the app will: each case's answer, and what h11 parses upstream."""
     cases, records = load(cases_path), Tail(record_path)
@@ -371,12 +380,7 @@ def routed(host, port, cases_path, record_path):
         if [r["target"] for r in parsed] != expected:
             problems.append(f"the upstream parsed {[r['target'] for r in parsed]}, expected {expected}")
         for record in parsed:
-            fields = {}
-            for name, value in record["headers"]:
-                fields.setdefault(name.lower(), []).append(value)
-            for name, value in case.get("headers", {}).items():
-                if fields.get(name) != (None if value is None else [value]):
-                    problems.append(f"the upstream got {name}: {fields.get(name)}, expected {value}")
+            problems += field_problems(record, case.get("headers", {}))
         print(f"routed {index:3} {case['name']:<45} {status or '(no answer)'}")
         failures += [f"routed case {index} {case['name']}: {p}" for p in problems]
     print(f"{len(cases)} routed cases, {len(failures)} failures")

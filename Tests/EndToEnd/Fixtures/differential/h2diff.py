@@ -16,7 +16,7 @@ import h2.connection
 import h2.events
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from differential import Tail, settle  # noqa: E402
+from differential import Tail, field_problems, settle  # noqa: E402
 
 
 def send(host, port, case, limit=5.0):
@@ -85,12 +85,7 @@ def main(host, port, cases_path, record_path):
                 for key in ("method", "target", "body"):
                     if record[key] != expected[key]:
                         problems.append(f"the upstream read {key} {record[key]!r}, expected {expected[key]!r}")
-                fields = {}
-                for name, value in record["headers"]:
-                    fields.setdefault(name.lower(), []).append(value)
-                for name, value in expected.get("headers", {}).items():
-                    if fields.get(name) != (None if value is None else [value]):
-                        problems.append(f"the upstream got {name}: {fields.get(name)}, expected {value}")
+                problems += field_problems(record, expected.get("headers", {}))
         print(f"h2 {index:3} {case['name']:<50} {status if status is not None else 'reset'}")
         failures += [f"h2 case {index} {case['name']}: {p}" for p in problems]
     print(f"{len(cases)} h2 cases, {len(failures)} failures")
