@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
         // Already built for async-http-client: HTTP/2 costs no extra package build.
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // Already built for swift-nio: persistent hash tries (a registry change copies only the path to what
+        // changed) and a heap (heartbeat expiries).
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // What every part shares and must agree on: default ports and proxy identity, the capture mode, IP address
@@ -105,6 +108,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // Mesher's own HTTP requests: etcd (HTTP or HTTPS with client certificates) and the app's health check, on
@@ -121,7 +126,13 @@ let package = Package(
             ]
         ),
         // Which instance gets a connection or request: service names, virtual IPs, balancers.
-        .target(name: "Routing", dependencies: ["Discovery", "MesherBase"]),
+        .target(
+            name: "Routing",
+            dependencies: [
+                "Discovery", "MesherBase", .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A provider's side: registering its app and checking the app's health.
         .target(
             name: "Registration",

@@ -13,13 +13,18 @@ public final class MetricsExporter: Sendable {
         public var synced: Bool
         /// Since the epoch; 0 before the first view.
         public var lastSync: Double
+        /// Full views read: the first, and one after each reconnect.
+        public var syncs: Int
 
-        public init(services: Int, instancesUp: Int, instancesDown: Int, synced: Bool, lastSync: Double) {
+        public init(
+            services: Int, instancesUp: Int, instancesDown: Int, synced: Bool, lastSync: Double, syncs: Int = 0
+        ) {
             self.services = services
             self.instancesUp = instancesUp
             self.instancesDown = instancesDown
             self.synced = synced
             self.lastSync = lastSync
+            self.syncs = syncs
         }
     }
 
@@ -67,6 +72,7 @@ public final class MetricsExporter: Sendable {
             instances("down").set(to: Double(figures.instancesDown))
             gauge(MetricNames.registrySynced).set(to: figures.synced ? 1 : 0)
             gauge(MetricNames.registryLastSync).set(to: figures.lastSync)
+            add(Total(MetricNames.registrySyncs, [], Double(figures.syncs)))
         }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)

@@ -153,7 +153,7 @@ extension RegistryTLSConfig: Decodable {
 }
 
 extension RoutingConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case searchSuffixes, virtualIPv6Prefix }
+    enum CodingKeys: String, CodingKey, CaseIterable { case searchSuffixes, virtualIPv6Prefix, virtualIPRange }
 
     public init(from decoder: any Decoder) throws {
         self.init()
@@ -165,6 +165,10 @@ extension RoutingConfig: Decodable {
                 Self.parseIPv6Prefix96(prefix) != nil, .virtualIPv6Prefix,
                 "'\(prefix)' is not an IPv6 /96 like fd00:1::/96")
         }
+        try c.decode(&virtualIPRange, .virtualIPRange)
+        try c.check(
+            Self.parseIPv4Block(virtualIPRange) != nil, .virtualIPRange,
+            "'\(virtualIPRange)' is not an IPv4 block from /4 to /24 like 240.0.0.0/4 (no bits past the prefix)")
     }
 }
 

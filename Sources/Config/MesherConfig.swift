@@ -138,6 +138,23 @@ public struct RoutingConfig: Equatable, Sendable {
     /// An IPv6 /96 for services' IPv6 virtual IPs (prefix + the IPv4 virtual IP). None by default: an AAAA
     /// answer in a pod without IPv6 routes makes clients that take the first address fail.
     public var virtualIPv6Prefix: String? = nil
+    /// The IPv4 block services' virtual IPs come from: 240.0.0.0/4 (class E, which no real host uses) leaves
+    /// collisions rare at 100,000 names; a /4 to a /24.
+    public var virtualIPRange = "240.0.0.0/4"
+
+    /// `virtualIPRange` as its first address and prefix length (validated at load).
+    public var virtualIPRangeValue: (base: UInt32, prefixLength: Int) {
+        Self.parseIPv4Block(virtualIPRange) ?? (0xF000_0000, 4)
+    }
+
+    static func parseIPv4Block(_ text: String) -> (base: UInt32, prefixLength: Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let length = Int(parts[1]), (4...24).contains(length),
+            let bytes = IPAddressText.ipv4(String(parts[0]))
+        else { return nil }
+        let base = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return base & ~(~UInt32(0) << (32 - length)) == 0 ? (base, length) : nil
+    }
 
     /// The 12 prefix bytes of `virtualIPv6Prefix` (validated at load).
     public var virtualIPv6PrefixBytes: [UInt8]? {

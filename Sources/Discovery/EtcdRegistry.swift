@@ -8,11 +8,15 @@ import Synchronization
 /// away Mesher serves its last view, retries with backoff, and re-registers (new lease) once it is back.
 public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
+        /// By key, and each service's keys: a watch event rebuilds one service, not the view.
         var entries: [String: ServiceInstance] = [:]
+        var keys: [String: Set<String>] = [:]
         var snapshot = RegistrySnapshot()
-        /// A full read of the prefix was done; when the view last changed.
+        var watchers: [@Sendable (RegistrySnapshot, RegistryChange) -> Void] = []
+        /// A full read of the prefix was done; when the view last changed; full reads so far.
         var loaded = false
         var lastChange = 0.0
+        var syncs = 0
         var registered: [String: Registration] = [:]
         var lease: String?
         /// A registration round is under way; `registerAgain`: something was published during it.
@@ -53,7 +57,16 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     public var snapshot: RegistrySnapshot { state.withLock { $0.snapshot } }
 
     public var sync: RegistrySync {
-        state.withLock { RegistrySync(synced: $0.loaded && $0.reachable, lastChange: $0.lastChange) }
+        state.withLock {
+            RegistrySync(synced: $0.loaded && $0.reachable, lastChange: $0.lastChange, syncs: $0.syncs)
+        }
+    }
+
+    public func watch(_ apply: @escaping @Sendable (RegistrySnapshot, RegistryChange) -> Void) {
+        state.withLock {
+            $0.watchers.append(apply)
+            apply($0.snapshot, .all)
+        }
     }
 
     private var servicesPrefix: String { prefix + "services/" }
@@ -86,7 +99,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
                 for kv in reply.kvs ?? [] {
                     if let (key, instance) = self.decode(kv) { entries[key] = instance }
                 }
-                self.replace(entries)
+                self.load(entries)
                 self.markReachable(true)
                 self.watch(from: revision + 1)
             case .failure(let error):
@@ -103,7 +116,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         ]
         client.watch(request, endpoint: 0) { line in
             guard let reply = try? JSONDecoder().decode(EtcdWatchReply.self, from: line) else { return true }
-            for event in reply.result?.events ?? [] { self.apply(event) }
+            self.apply(reply.result?.events ?? [])
             // etcd cancels a watch (compacted revision, an error) and keeps the stream open: end it, or the
             // view would stay as it is for good.
             return reply.result?.canceled != true
@@ -115,17 +128,50 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         }
     }
 
-    private func apply(_ event: EtcdWatchReply.Event) {
-        guard let key = EtcdClient.text(base64: event.kv.key) else { return }
-        var entries = state.withLock { $0.entries }
-        if event.type == "DELETE" {
-            entries[key] = nil
-        } else if let (_, instance) = decode(event.kv) {
-            entries[key] = instance
+    /// One watch reply's events, applied together: the services they touch are rebuilt, nothing else.
+    private func apply(_ events: [EtcdWatchReply.Event]) {
+        var changes: [(key: String, instance: ServiceInstance?)] = []
+        for event in events {
+            guard let key = EtcdClient.text(base64: event.kv.key) else { continue }
+            if event.type == "DELETE" {
+                changes.append((key, nil))
+            } else if let (_, instance) = decode(event.kv) {
+                changes.append((key, instance))
+            }
         }
-        replace(entries)
+        guard !changes.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        state.withLock { state in
+            var touched: Set<String> = []
+            for (key, instance) in changes {
+                if let old = state.entries[key] {
+                    let service = old.service.lowercased()
+                    state.keys[service]?.remove(key)
+                    touched.insert(service)
+                }
+                state.entries[key] = instance
+                if let instance {
+                    let service = instance.service.lowercased()
+                    state.keys[service, default: []].insert(key)
+                    touched.insert(service)
+                }
+            }
+            var changed: Set<String> = []
+            for service in touched where Self.rebuild(service, in: &state) { changed.insert(service) }
+            guard !changed.isEmpty else { return }
+            state.lastChange = now
+            for watcher in state.watchers { watcher(state.snapshot, .services(changed)) }
+        }
     }
 
+    /// Sets `service` from its keys (in key order); whether that changed it.
+    private static func rebuild(_ service: String, in state: inout State) -> Bool {
+        guard let keys = state.keys[service], !keys.isEmpty else {
+            state.keys[service] = nil
+            return state.snapshot.set(service, nil)
+        }
+        return state.snapshot.set(service, keys.sorted().map { state.entries[$0]! })
+    }
     /// A key another writer filled with something that is not an instance is skipped, with a log line.
     private func decode(_ kv: EtcdKeyValue) -> (String, ServiceInstance)? {
         guard let key = EtcdClient.text(base64: kv.key) else { return nil }
@@ -139,15 +185,32 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         return (key, instance)
     }
 
-    private func replace(_ entries: [String: ServiceInstance]) {
-        let snapshot = RegistrySnapshot(entries.keys.sorted().compactMap { entries[$0] })
+    /// A full read: the view becomes exactly `entries`; watchers hear of the services that differ (of all of
+    /// them the first time). Logged, with what the view holds.
+    private func load(_ entries: [String: ServiceInstance]) {
+        var keys: [String: Set<String>] = [:]
+        for (key, instance) in entries { keys[instance.service.lowercased(), default: []].insert(key) }
         let now = Date().timeIntervalSince1970
-        state.withLock {
-            $0.entries = entries
-            $0.loaded = true
-            if $0.snapshot != snapshot || $0.lastChange == 0 { $0.lastChange = now }
-            $0.snapshot = snapshot
+        let (services, instances) = state.withLock { state in
+            let first = !state.loaded
+            let previous = Set(state.keys.keys)
+            state.entries = entries
+            state.keys = keys
+            var changed: Set<String> = []
+            for service in previous.union(keys.keys) where Self.rebuild(service, in: &state) {
+                changed.insert(service)
+            }
+            state.loaded = true
+            state.syncs += 1
+            if !changed.isEmpty || state.lastChange == 0 { state.lastChange = now }
+            if first || !changed.isEmpty {
+                for watcher in state.watchers { watcher(state.snapshot, first ? .all : .services(changed)) }
+            }
+            return (state.snapshot.services.count, state.snapshot.instanceCount)
         }
+        logger.info(
+            "registry in sync",
+            metadata: ["registry": "etcd", "prefix": "\(prefix)", "services": "\(services)", "instances": "\(instances)"])
     }
 
     // MARK: - Registration: put at once under a lease kept alive; everything put again on a new lease
@@ -266,16 +329,14 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         _ = client.group.next().scheduleTask(in: delay, work)
     }
 
-    /// One log line when etcd goes away and one when it is back, not one per retry.
+    /// One log line when etcd goes away, not one per retry (its return is the "registry in sync" line).
     private func markReachable(_ reachable: Bool, _ error: (any Error)? = nil) {
         let changed = state.withLock { state -> Bool in
             defer { state.reachable = reachable }
             return state.reachable != reachable
         }
         guard changed else { return }
-        if reachable {
-            logger.info("etcd reachable: registry in sync", metadata: ["prefix": "\(prefix)"])
-        } else {
+        if !reachable {
             logger.warning(
                 "etcd unreachable: serving the last known registry, retrying",
                 metadata: ["error": "\(error.map { "\($0)" } ?? "watch ended")"])

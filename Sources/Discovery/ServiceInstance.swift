@@ -44,39 +44,29 @@ extension ServiceRegistration {
     }
 }
 
-/// Every known service and its instances at one moment. Service names match case-insensitively.
-public struct RegistrySnapshot: Equatable, Sendable {
-    /// Keyed by lowercased service name.
-    public private(set) var services: [String: [ServiceInstance]] = [:]
-
-    /// `services` names services that exist even with no instance (a request to one gets a 503, not a pass-through).
-    public init(_ instances: [ServiceInstance] = [], services names: [String] = []) {
-        for name in names { services[name.lowercased()] = [] }
-        for instance in instances {
-            services[instance.service.lowercased(), default: []].append(instance)
-        }
-    }
-
-    /// Several views in one, instances in the given order.
-    public init(merging parts: [RegistrySnapshot]) {
-        for part in parts {
-            services.merge(part.services) { $0 + $1 }
-        }
-    }
-
-    public func instances(of service: String) -> [ServiceInstance] {
-        services[service.lowercased()] ?? []
-    }
-
-    public var serviceNames: [String] { services.keys.sorted() }
-}
-
 /// Where service instances come from: a registry directory, etcd, ...
 public protocol ServiceDiscovery: Sendable {
-    /// The latest view; cheap enough to call per request.
+    /// The latest view (under the registry's lock: not for the request path, which reads the routing view).
     var snapshot: RegistrySnapshot { get }
     /// Whether the view is whole and current, and when it last changed.
     var sync: RegistrySync { get }
+    /// Calls `apply` with the whole view now (`.all`), then after each change with the services it changed,
+    /// one call at a time and in order.
+    func watch(_ apply: @escaping @Sendable (RegistrySnapshot, RegistryChange) -> Void)
+}
+
+extension ServiceDiscovery {
+    /// A view that never changes: one call.
+    public func watch(_ apply: @escaping @Sendable (RegistrySnapshot, RegistryChange) -> Void) {
+        apply(snapshot, .all)
+    }
+}
+
+/// What a registry update touched: the watchers' work is in proportion to it.
+public enum RegistryChange: Sendable, Equatable {
+    case all
+    /// Lowercased service names whose instances changed, or which appeared or went.
+    case services(Set<String>)
 }
 
 /// How current a registry view is (metrics, `/ready`, the admin page).
@@ -85,9 +75,12 @@ public struct RegistrySync: Sendable, Equatable {
     public var synced: Bool
     /// When the view last changed, seconds since the epoch; 0 before the first.
     public var lastChange: Double
+    /// Full views read: the first, then one after each reconnect (etcd) or unreadable spell (the directory).
+    public var syncs: Int
 
-    public init(synced: Bool, lastChange: Double) {
+    public init(synced: Bool, lastChange: Double, syncs: Int = 0) {
         self.synced = synced
         self.lastChange = lastChange
+        self.syncs = syncs
     }
 }

@@ -18,15 +18,16 @@ final class LoopState {
     let metrics: LoopMetrics?
     let traceIDs: TraceIDs?
     let rules: LoopRoutes
-    /// Registered instances' addresses, by service (HTTP/2 to one is taken apart stream by stream).
-    let instances = InstanceIndex()
+    /// Service routing by the loop's copy of the routing view.
+    let routes: RouteTable
 
     /// `registry`: where its metrics go (none without); `index`: the loop's number; `tracing`: it makes ids.
     init(
         pool: UpstreamPool, http2Pool: HTTP2UpstreamPool, serverFirst: ServerFirstCache, endpoints: EndpointTable,
-        registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool, rules: RoutingRules
+        registry: PrometheusCollectorRegistry?, index: Int, tracing: Bool, rules: RoutingRules, router: ServiceRouter?
     ) {
         self.rules = LoopRoutes(rules)
+        routes = RouteTable(router: router)
         self.pool = pool
         self.http2Pool = http2Pool
         self.serverFirst = serverFirst
@@ -51,7 +52,6 @@ private final class InstalledRules: Sendable {
 /// byte relay, or HTTP). Each stage hands the next a typed value; only this file knows them all.
 struct ProxyStack: Sendable {
     let environment: ProxyEnvironment
-    let routes: RouteTable
     let connector: UpstreamConnector
     let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
     /// The rules the loops use now (read and replaced by reloads only).
@@ -63,7 +63,6 @@ struct ProxyStack: Sendable {
         metrics: PrometheusCollectorRegistry? = nil
     ) {
         self.environment = environment
-        routes = RouteTable(router: router)
         let connector = UpstreamConnector(settings: environment.settings)
         self.connector = connector
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
@@ -81,7 +80,8 @@ struct ProxyStack: Sendable {
                     maxHeaderListSize: settings.httpLimits.maxHeadBytes),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
                 endpoints: EndpointTable(policies: settings.traffic, loops: loopCount),
-                registry: metrics, index: index, tracing: settings.tracing, rules: rules)
+                registry: metrics, index: index, tracing: settings.tracing, rules: rules,
+                router: router)
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)
         }
         self.loops = loops
@@ -159,7 +159,7 @@ struct ProxyStack: Sendable {
 
     func httpContext(_ loop: LoopState) -> HTTPForwardContext {
         HTTPForwardContext(
-            environment: environment, routes: routes, rules: loop.rules, pool: loop.pool, endpoints: loop.endpoints,
+            environment: environment, routes: loop.routes, rules: loop.rules, pool: loop.pool, endpoints: loop.endpoints,
             connector: connector,
             metrics: loop.metrics, traceIDs: loop.traceIDs)
     }
@@ -168,17 +168,17 @@ struct ProxyStack: Sendable {
     /// is a service: by virtual IP, a registered instance's address and port, or the first request's
     /// `:authority`. Elsewhere (an unknown destination) it stays an opaque relay.
     private func http2AtL7(_ authority: String?, _ accepted: Accepted, _ loop: LoopState) -> Bool {
-        http2Known(accepted, loop) || routes.target(host: authority, accepted: accepted).serviceName != nil
+        http2Known(accepted, loop) || loop.routes.target(host: authority, accepted: accepted).serviceName != nil
     }
 
     /// Known without a request: the inbound side, a service's virtual IP, a registered instance.
     private func http2Known(_ accepted: Accepted, _ loop: LoopState) -> Bool {
         if accepted.direction == .inbound { return true }
-        guard let router = routes.router, let original = accepted.original, let address = original.ipBytes else {
-            return false
-        }
-        return router.service(forVirtualIP: address) != nil
-            || loop.instances.service(at: address, port: original.port ?? 0, router: router) != nil
+        guard let view = loop.routes.routing?.current, let original = accepted.original,
+            let address = original.ipBytes
+        else { return false }
+        return view.service(forVirtualIP: address) != nil
+            || view.service(atInstance: address, port: original.port ?? 0) != nil
     }
 
     /// After Detect: HTTP is forwarded request by request (routed per request); anything else is routed once
@@ -211,7 +211,7 @@ struct ProxyStack: Sendable {
             if detected.accepted.direction == .inbound, loop.rules.admitInbound() != nil {
                 return .refused(.rateLimited)
             }
-            let route = routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
+            let route = loop.routes.route(host: nil, accepted: detected.accepted, endpoints: loop.endpoints)
             if case .overflow(let service) = route {
                 loop.metrics?.overflowed(service: service)
                 return .refused(.overflow)
@@ -225,7 +225,7 @@ struct ProxyStack: Sendable {
             }
             let forward = TCPForward(connection: connection, connector: connector, loopGuard: environment.loopGuard)
             let retry = RequestRetry(
-                routes: routes, endpoints: loop.endpoints, logger: environment.logger, metrics: loop.metrics)
+                routes: loop.routes, endpoints: loop.endpoints, logger: environment.logger, metrics: loop.metrics)
             return .installed { forward.start(to: route, relay, retry: retry) }
         }
     }

@@ -28,6 +28,7 @@ public enum MetricNames {
     public static let registryInstances = "mesher_registry_instances"
     public static let registrySynced = "mesher_registry_synced"
     public static let registryLastSync = "mesher_registry_last_sync_timestamp_seconds"
+    public static let registrySyncs = "mesher_registry_syncs_total"
     public static let residentMemory = "process_resident_memory_bytes"
     public static let openFDs = "process_open_fds"
     public static let maxFDs = "process_max_fds"
@@ -76,6 +77,7 @@ public enum MetricNames {
         registryInstances: "Instances in the registry view, by state (up, down)",
         registrySynced: "1 once the registry gave a full view (and after each reconnect), else 0",
         registryLastSync: "When the registry view last changed",
+        registrySyncs: "Full registry views read: the first, and one after each reconnect (etcd) or unreadable directory",
         residentMemory: "Resident memory size in bytes",
         openFDs: "Number of open file descriptors",
         maxFDs: "Maximum number of open file descriptors",

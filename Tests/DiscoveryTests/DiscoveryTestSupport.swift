@@ -96,9 +96,14 @@ final class FaultyFileSystem: RegistryFileSystem {
 
 /// A registry directory of its own, removed by `remove()` (call it in a `defer`).
 struct TemporaryRegistry {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-registry-\(UUID())").path
+    let directory: String
 
-    init() throws {
+    /// A new directory, or `directory` made again.
+    init(
+        directory: String = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-registry-\(UUID())")
+            .path
+    ) throws {
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 

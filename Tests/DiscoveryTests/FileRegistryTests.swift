@@ -115,20 +115,6 @@ struct FileRegistryTests {
         #expect(registry.snapshot.instances(of: "AccountService").map(\.port) == [9090])
     }
 
-    @Test func watchingAppliesChangesWithinASecond() async throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let registry = registry()
-        registry.startWatching(interval: .milliseconds(100))
-        try write("a.yaml", "services:\n  AccountService:\n    - {address: 198.18.0.2, port: 8080}\n")
-        var seen = false
-        for _ in 0..<20 where !seen {
-            try await Task.sleep(for: .milliseconds(50))
-            seen = !registry.snapshot.instances(of: "AccountService").isEmpty
-        }
-        #expect(seen)
-    }
-
     @Test func missingDirectoryIsAnEmptyRegistry() {
         #expect(registry().snapshot == RegistrySnapshot())
     }

@@ -31,7 +31,8 @@ struct ReliableDeliveryTests {
             if captureDNS { try lab.useServerAsResolver(knowing: "example.test") }
             try lab.register("services.yaml", try servers(lab))
             let config = try lab.writeConfig(
-                "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n" + traffic)
+                "registry: {directory: \(lab.registryDirectory)}\nthreads: 1\n"
+                    + (captureDNS ? "routing: {virtualIPRange: 240.240.0.0/16}\n" : "") + traffic)
             try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
             try lab.startMesher(["--config", config])
         } catch {

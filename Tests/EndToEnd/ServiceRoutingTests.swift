@@ -24,7 +24,7 @@ struct ServiceRoutingTests {
                   EmptyService: []
                 """)
             let config = try lab.writeConfig(
-                "registry: {directory: \(lab.registryDirectory)}\nrouting: {virtualIPv6Prefix: \"2001:db8:ffff::/96\"}\n"
+                "registry: {directory: \(lab.registryDirectory)}\nrouting: {virtualIPv6Prefix: \"2001:db8:ffff::/96\", virtualIPRange: 240.240.0.0/16}\n"
                     + "http: {forwardedFor: true}\ntraffic: {defaults: {loadBalancer: round-robin}}\n")
             try lab.mesherCommand(["init"] + (captureDNS ? ["--capture-dns"] : [])).check("mesher init")
             try lab.startMesher(["--config", config], asRoot: mesherAsRoot)

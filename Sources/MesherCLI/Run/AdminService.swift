@@ -13,12 +13,11 @@ typealias RegistryFigures = MetricsExporter.RegistryFigures
 extension RegistryFigures {
     /// Counted at each scrape from the registry's current view.
     static func of(_ discovery: any ServiceDiscovery) -> RegistryFigures {
-        let services = discovery.snapshot.services
-        let up = services.values.reduce(0) { $0 + $1.count(where: \.isUp) }
-        let all = services.values.reduce(0) { $0 + $1.count }
+        let snapshot = discovery.snapshot
         let sync = discovery.sync
         return RegistryFigures(
-            services: services.count, instancesUp: up, instancesDown: all - up, synced: sync.synced,
-            lastSync: sync.lastChange)
+            services: snapshot.services.count, instancesUp: snapshot.upCount,
+            instancesDown: snapshot.instanceCount - snapshot.upCount, synced: sync.synced, lastSync: sync.lastChange,
+            syncs: sync.syncs)
     }
 }

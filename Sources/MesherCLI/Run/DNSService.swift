@@ -26,8 +26,10 @@ struct DNSService: MesherService {
             ttl: UInt32(clamping: config.ttl.seconds), searchDomains: searchDomains, socketMark: proxyMark,
             maxForwards: config.maxForwards)
         server = try DNSServer.start(configuration: configuration, group: group, logger: logger) { name in
-            router.service(forHost: name).map {
-                DNSServiceAnswer(ipv4: router.virtualIPs.address(for: $0), ipv6: router.virtualIPs.ipv6Address(for: $0))
+            // One lock per answer (answers are cached by the app's resolver for the TTL), not per request.
+            let view = router.view
+            return view.service(forHost: name).map {
+                DNSServiceAnswer(ipv4: view.virtualIPs.address(of: $0), ipv6: view.virtualIPs.ipv6Address(of: $0))
             }
         }
     }

@@ -71,10 +71,13 @@ struct Sidecar {
         gate: QueueGate?, hangups: UnixSignalsSequence, httpClient: MesherHTTPClient, group: any EventLoopGroup
     ) async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let registry = try RegistryService(config.registry, httpClient: httpClient, group: group, logger: logger)
+        let range = config.routing.virtualIPRangeValue
         let router = ServiceRouter(
             discovery: registry.registry,
-            virtualIPs: VirtualIPTable(ipv6Prefix: config.routing.virtualIPv6PrefixBytes),
-            searchSuffixes: config.routing.searchSuffixes)
+            virtualIPs: VirtualIPTable(
+                range: VirtualIPTable.Range(base: range.base, prefixLength: range.prefixLength) ?? .standard,
+                ipv6Prefix: config.routing.virtualIPv6PrefixBytes),
+            searchSuffixes: config.routing.searchSuffixes, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: HTTPClientService(client: httpClient)), .init(service: registry),
         ]

@@ -16,10 +16,15 @@ enum RouteTarget {
     }
 }
 
-/// Picks where a connection or request goes, from the service routing of the Routing module.
-struct RouteTable: Sendable {
+/// Picks where a connection or request goes, from the service routing of the Routing module. One per event
+/// loop: it reads the loop's copy of the routing view.
+struct RouteTable {
     /// Service-name routing; `nil` sends everything to its original destination.
-    let router: ServiceRouter?
+    let routing: RoutingView.Reader?
+
+    init(router: ServiceRouter?) {
+        routing = router?.reader()
+    }
 
     /// A connection's route (no request to match rules on): any instance of its service.
     func route(host: String?, accepted: Accepted, endpoints: EndpointTable) -> Routed {
@@ -35,9 +40,13 @@ struct RouteTable: Sendable {
     /// A Host header naming a service wins; else a destination that is a service's virtual IP;
     /// else the original destination (egress pass-through).
     func target(host: String?, destination: SocketAddress?) -> RouteTarget {
+        guard let view = routing?.current else { return target(host: host, service: nil, destination: destination) }
         let service =
-            host.flatMap { router?.service(forHost: $0) }
-            ?? destination?.ipBytes.flatMap { router?.service(forVirtualIP: $0) }
+            host.flatMap { view.service(forHost: $0) } ?? destination?.ipBytes.flatMap { view.service(forVirtualIP: $0) }
+        return target(host: host, service: service, destination: destination)
+    }
+
+    private func target(host: String?, service: String?, destination: SocketAddress?) -> RouteTarget {
         if let service { return .service(service) }
         if let destination { return .original(destination) }
         guard let host, case .named(let name, let port)? = Routed.named(host) else { return .unroutable }
@@ -63,10 +72,10 @@ struct RouteTable: Sendable {
         _ service: String, subset: SubsetSelector?, policy: TrafficPolicy?, endpoints: EndpointTable,
         excluding tried: [EndpointKey]
     ) -> Routed {
-        guard let router else { return .noInstance(service: service) }
+        guard let routing else { return .noInstance(service: service) }
         let now = NIODeadline.now().uptimeNanoseconds
         let leased = endpoints.lease(
-            service, from: router.instances(of: service), subset: subset, policy: policy, excluding: tried, now: now)
+            service, from: routing.current.instances(of: service), subset: subset, policy: policy, excluding: tried, now: now)
         switch leased {
         case .success(let lease):
             guard let address = try? SocketAddress(ipAddress: lease.instance.address, port: lease.instance.port)
