@@ -8,7 +8,7 @@ BENCH_ROUNDS ?= 3
 FUZZ_SECONDS ?= 30
 FUZZ_LONG_SECONDS ?= 600
 
-.PHONY: all build release deps demo test fuzz fuzz-long bench format lint clean
+.PHONY: all build release deps demo test fuzz fuzz-long bench bench-scale format lint clean
 
 all: build
 
@@ -52,12 +52,16 @@ fuzz-long:
 bench: deps release
 	MESHER_BIN=.build/release/mesher BENCH_ROUNDS=$(BENCH_ROUNDS) bench/sidecar-bench.sh $(BENCH_SECONDS)
 
+# Registries of 1k, 10k and 100k instances (file and etcd): idle CPU, RSS, change latency, CPU per change, routing latency.
+bench-scale: deps release
+	MESHER_BIN=.build/release/mesher bench/scale-bench.sh
+
 format:
 	swift-format format --in-place --recursive Sources Tests Package.swift
 
 lint:
 	swift-format lint --recursive Sources Tests Package.swift
-	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh bench/sidecar-bench.sh Tests/Fuzz/run.sh
+	shellcheck scripts/*.sh .ci/run init-container/entrypoint.sh bench/sidecar-bench.sh bench/scale-bench.sh Tests/Fuzz/run.sh
 
 clean:
 	rm -rf .build Tests/Fuzz/.build

@@ -9,23 +9,37 @@ public struct RoutingView: Sendable {
     public internal(set) var registry = RegistrySnapshot()
     public internal(set) var virtualIPs: VirtualIPTable
     /// Registered instances' addresses: an app that dials an instance directly (a gRPC channel to one address)
-    /// is still dialling the service. Where two services list one address, the first in byte order.
-    var instanceServices: TreeDictionary<InstanceAddress, [String]> = [:]
+    /// is still dialling the service. Where services share an address, the first in byte order owns it and
+    /// the others wait in `sharers` (rare: kept apart so that the usual entry holds one name, no array).
+    var instanceOwners: TreeDictionary<InstanceAddress, String> = [:]
+    var sharers: TreeDictionary<InstanceAddress, [String]> = [:]
     /// Domains a name may carry and still mean the bare service.
     let searchSuffixes: [String]
 
+    /// An instance's address and port in 24 bytes, no allocation (IPv4 as its IPv4-mapped IPv6 form).
     struct InstanceAddress: Hashable, Sendable {
-        let address: [UInt8]
+        let high: UInt64
+        let low: UInt64
         let port: Int
 
         init?(_ instance: ServiceInstance) {
             guard let bytes = IPAddressText.ipv4(instance.address) ?? IPAddressText.ipv6(instance.address) else {
                 return nil
             }
-            (address, port) = (bytes, instance.port)
+            self.init(address: bytes, port: instance.port)
         }
 
-        init(address: [UInt8], port: Int) { (self.address, self.port) = (address, port) }
+        init?(address: [UInt8], port: Int) {
+            let bytes: [UInt8]
+            switch address.count {
+            case 4: bytes = Array(repeating: 0, count: 10) + [0xFF, 0xFF] + address
+            case 16: bytes = address
+            default: return nil
+            }
+            high = bytes[..<8].reduce(0) { $0 << 8 | UInt64($1) }
+            low = bytes[8...].reduce(0) { $0 << 8 | UInt64($1) }
+            self.port = port
+        }
     }
 
     init(virtualIPs: VirtualIPTable, searchSuffixes: [String]) {
@@ -53,7 +67,7 @@ public struct RoutingView: Sendable {
 
     /// The service a registered instance at this address and port belongs to.
     public func service(atInstance address: [UInt8], port: Int) -> String? {
-        instanceServices[InstanceAddress(address: address, port: port)]?.first
+        InstanceAddress(address: address, port: port).flatMap { instanceOwners[$0] }
     }
 
     /// Every instance the registry has of `service`, up or down; each event loop's `EndpointTable` picks.
@@ -83,15 +97,17 @@ public struct RoutingView: Sendable {
         let before = Set(old.compactMap(InstanceAddress.init))
         let after = Set(new.compactMap(InstanceAddress.init))
         for gone in before.subtracting(after) {
-            var services = instanceServices[gone] ?? []
-            services.removeAll { $0 == service }
-            instanceServices[gone] = services.isEmpty ? nil : services
+            var names = (instanceOwners[gone].map { [$0] } ?? []) + (sharers[gone] ?? [])
+            names.removeAll { $0 == service }
+            (instanceOwners[gone], sharers[gone]) = (names.first, names.count > 1 ? Array(names.dropFirst()) : nil)
         }
         for added in after.subtracting(before) {
-            var services = instanceServices[added] ?? []
-            services.append(service)
-            services.sort(by: VirtualIPTable.precedes)
-            instanceServices[added] = services
+            guard let owner = instanceOwners[added] else {
+                instanceOwners[added] = service
+                continue
+            }
+            let names = ([owner, service] + (sharers[added] ?? [])).sorted(by: VirtualIPTable.precedes)
+            (instanceOwners[added], sharers[added]) = (names[0], Array(names.dropFirst()))
         }
     }
 }

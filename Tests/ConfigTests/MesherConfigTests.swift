@@ -69,6 +69,8 @@ struct MesherConfigTests {
         ("outbound:\n  addresses: [localhost]\n", 2, "outbound.addresses", "not an IP address"),
         ("threads: 0\n", 1, "threads", "must be at least 1"),
         ("routing:\n  virtualIPv6Prefix: 2001:db8::/64\n", 2, "routing.virtualIPv6Prefix", "IPv6 /96"),
+        ("routing:\n  virtualIPRange: 240.240.0.1/16\n", 2, "routing.virtualIPRange", "no bits past the prefix"),
+        ("routing:\n  virtualIPRange: 240.240.0.0/28\n", 2, "routing.virtualIPRange", "from /4 to /24"),
         ("registry:\n  kind: zookeeper\n", 2, "registry.kind", "'zookeeper' is not one of file, etcd"),
         ("capture:\n  mode: tproxy\n", 2, "capture.mode", "'tproxy' is not one of redirect, nfqueue"),
         ("capture:\n  mode: [nfqueue]\n", 2, "capture.mode", "expected"),
@@ -131,6 +133,9 @@ struct MesherConfigTests {
         let config = try MesherConfig.parse("routing:\n  virtualIPv6Prefix: 2001:db8:ffff::/96\n")
         #expect(config.routing.virtualIPv6PrefixBytes == [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0])
         #expect(MesherConfig().routing.virtualIPv6PrefixBytes == nil)
+        #expect(MesherConfig().routing.virtualIPRangeValue == (0xF000_0000, 4))
+        let range = try MesherConfig.parse("routing:\n  virtualIPRange: 240.240.0.0/16\n").routing.virtualIPRangeValue
+        #expect(range == (0xF0F0_0000, 16))
     }
 
     @Test func yamlSyntaxErrorNamesLine() {

@@ -63,6 +63,9 @@ struct EtcdRegistryTests {
             lab.eventually(timeout: 10) { ((try? lab.etcdKeys()) ?? "").contains(key) }, "\(lab.log("provider-mesher"))"
         )
         #expect(lab.eventually { call().hasPrefix("alpha /who") })
+        // A full view logged with its size at start and again after the reconnect, and counted.
+        let synced = lab.log("mesher").split(separator: "\n").filter { $0.contains("registry in sync") }
+        #expect(synced.count == 2 && synced.allSatisfy { $0.contains("registry=etcd") }, "\(synced)")
 
         // SIGTERM: the key goes away at once (not only when the lease runs out).
         #expect(lab.stop(providerMesher) == 0)

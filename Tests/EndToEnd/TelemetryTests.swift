@@ -65,6 +65,7 @@ struct TelemetryTests {
         #expect(sample(text, #"mesher_registry_services"#) == 2)
         #expect(sample(text, #"mesher_registry_instances{state="up"}"#) == 2)
         #expect(sample(text, "mesher_registry_synced") == 1)
+        #expect(sample(text, "mesher_registry_syncs_total") == 1, "one full view, read at start")
         #expect((sample(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
         let histogramCount = text.split(separator: "\n").filter {
             $0.hasPrefix(#"mesher_request_duration_seconds_count{direction="outbound",service="accountservice""#)
