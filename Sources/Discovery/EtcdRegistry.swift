@@ -210,7 +210,9 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         }
         logger.info(
             "registry in sync",
-            metadata: ["registry": "etcd", "prefix": "\(prefix)", "services": "\(services)", "instances": "\(instances)"])
+            metadata: [
+                "registry": "etcd", "prefix": "\(prefix)", "services": "\(services)", "instances": "\(instances)",
+            ])
     }
 
     // MARK: - Registration: put at once under a lease kept alive; everything put again on a new lease

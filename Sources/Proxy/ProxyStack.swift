@@ -159,7 +159,8 @@ struct ProxyStack: Sendable {
 
     func httpContext(_ loop: LoopState) -> HTTPForwardContext {
         HTTPForwardContext(
-            environment: environment, routes: loop.routes, rules: loop.rules, pool: loop.pool, endpoints: loop.endpoints,
+            environment: environment, routes: loop.routes, rules: loop.rules, pool: loop.pool,
+            endpoints: loop.endpoints,
             connector: connector,
             metrics: loop.metrics, traceIDs: loop.traceIDs)
     }

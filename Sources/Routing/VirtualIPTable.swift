@@ -118,7 +118,9 @@ public struct VirtualIPTable: Sendable, Equatable {
         byHost[freed.host] = nil
         displaced.remove(name)
         let wanted =
-            displaced.contains { other in (0..<byName[other]!.probe).contains { host(of: other, probe: $0) == freed.host } }
+            displaced.contains { other in
+                (0..<byName[other]!.probe).contains { host(of: other, probe: $0) == freed.host }
+            }
             || unplaced.contains { other in (0..<Self.maxProbes).contains { host(of: other, probe: $0) == freed.host } }
         guard wanted else { return }
         // Names at their first address are where they would be without the others; the rest find their places

@@ -77,7 +77,8 @@ public enum MetricNames {
         registryInstances: "Instances in the registry view, by state (up, down)",
         registrySynced: "1 once the registry gave a full view (and after each reconnect), else 0",
         registryLastSync: "When the registry view last changed",
-        registrySyncs: "Full registry views read: the first, and one after each reconnect (etcd) or unreadable directory",
+        registrySyncs:
+            "Full registry views read: the first, and one after each reconnect (etcd) or unreadable directory",
         residentMemory: "Resident memory size in bytes",
         openFDs: "Number of open file descriptors",
         maxFDs: "Maximum number of open file descriptors",

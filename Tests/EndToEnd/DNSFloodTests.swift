@@ -24,7 +24,8 @@ struct DNSFloodTests {
 
         // Room for the forwards below the limit: 128 sockets, plus Mesher's own listeners and event loops.
         let config = try lab.writeConfig(
-            "registry: {directory: \(lab.registryDirectory)}\ndns: {maxForwards: 128}\nrouting: {virtualIPRange: 240.240.0.0/16}\n", name: "flood.yaml")
+            "registry: {directory: \(lab.registryDirectory)}\ndns: {maxForwards: 128}\nrouting: {virtualIPRange: 240.240.0.0/16}\n",
+            name: "flood.yaml")
         let mesher = try lab.spawn(
             in: lab.client, uid: Lab.proxyUID,
             ["prlimit", "--nofile=\(Self.fdLimit):\(Self.fdLimit)", lab.mesher, "run", "--config", config],

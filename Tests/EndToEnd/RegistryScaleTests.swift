@@ -20,9 +20,11 @@ struct RegistryScaleTests {
         for index in 0..<10_000 {
             try lab.register(
                 "svc-\(index).yaml",
-                "services:\n  svc-\(index):\n    - {address: 198.18.\(100 + index / 250).\(index % 250 + 1), port: 8080}\n")
+                "services:\n  svc-\(index):\n    - {address: 198.18.\(100 + index / 250).\(index % 250 + 1), port: 8080}\n"
+            )
         }
-        try lab.register("account.yaml", "services:\n  AccountService:\n    - {address: \(lab.serverIPv4), port: 7100}\n")
+        try lab.register(
+            "account.yaml", "services:\n  AccountService:\n    - {address: \(lab.serverIPv4), port: 7100}\n")
         let config = try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")
         try lab.mesherCommand(["init"]).check("mesher init")
         let mesher = try lab.startMesher(["--config", config])

@@ -80,7 +80,8 @@ struct LoopMetricsTests {
             MetricNames.dnsAnswers,
             MetricNames.configReloads,
             MetricNames.registryServices, MetricNames.registryInstances, MetricNames.registrySynced,
-            MetricNames.registryLastSync, MetricNames.registrySyncs, MetricNames.residentMemory, MetricNames.openFDs, MetricNames.maxFDs,
+            MetricNames.registryLastSync, MetricNames.registrySyncs, MetricNames.residentMemory, MetricNames.openFDs,
+            MetricNames.maxFDs,
             MetricNames.cpuSeconds, MetricNames.startTime,
         ]
         #expect(names.allSatisfy { MetricNames.help[$0]?.isEmpty == false })

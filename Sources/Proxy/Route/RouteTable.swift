@@ -42,7 +42,8 @@ struct RouteTable {
     func target(host: String?, destination: SocketAddress?) -> RouteTarget {
         guard let view = routing?.current else { return target(host: host, service: nil, destination: destination) }
         let service =
-            host.flatMap { view.service(forHost: $0) } ?? destination?.ipBytes.flatMap { view.service(forVirtualIP: $0) }
+            host.flatMap { view.service(forHost: $0) }
+            ?? destination?.ipBytes.flatMap { view.service(forVirtualIP: $0) }
         return target(host: host, service: service, destination: destination)
     }
 
@@ -75,7 +76,8 @@ struct RouteTable {
         guard let routing else { return .noInstance(service: service) }
         let now = NIODeadline.now().uptimeNanoseconds
         let leased = endpoints.lease(
-            service, from: routing.current.instances(of: service), subset: subset, policy: policy, excluding: tried, now: now)
+            service, from: routing.current.instances(of: service), subset: subset, policy: policy, excluding: tried,
+            now: now)
         switch leased {
         case .success(let lease):
             guard let address = try? SocketAddress(ipAddress: lease.instance.address, port: lease.instance.port)
