@@ -11,6 +11,8 @@ struct EtcdKeyValue: Decodable, Sendable {
 struct EtcdRangeReply: Decodable, Sendable {
     var header: EtcdHeader?
     var kvs: [EtcdKeyValue]?
+    /// More keys past the request's `limit`.
+    var more: Bool?
 }
 
 struct EtcdLeaseGrantReply: Decodable, Sendable {

@@ -83,22 +83,10 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     // MARK: - Discovery: read the prefix, then watch it from the next revision
 
     private func synchronize(backoff: TimeAmount) {
-        let range = ["key": EtcdClient.base64(servicesPrefix), "range_end": EtcdClient.rangeEnd(servicesPrefix)]
-        client.call("/v3/kv/range", range, as: EtcdRangeReply.self).flatMapThrowing { reply in
-            // Every range reply of etcd has a revision; JSON without one (`{}`, a proxy's error) is not an empty
-            // registry but no answer, and must not replace the view.
-            guard let revision = (reply.header?.revision).flatMap(Int.init) else {
-                throw EtcdClient.Failure(description: "not a range reply (no revision)")
-            }
-            return (reply, revision)
-        }.whenComplete { result in
+        readAll().whenComplete { result in
             guard !self.state.withLock({ $0.stopped }) else { return }
             switch result {
-            case .success(let (reply, revision)):
-                var entries: [String: ServiceInstance] = [:]
-                for kv in reply.kvs ?? [] {
-                    if let (key, instance) = self.decode(kv) { entries[key] = instance }
-                }
+            case .success(let (entries, revision)):
                 self.load(entries)
                 self.markReachable(true)
                 self.watch(from: revision + 1)
@@ -106,6 +94,44 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
                 self.markReachable(false, error)
                 self.retry(after: backoff) { self.synchronize(backoff: min(backoff * 2, .seconds(5))) }
             }
+        }
+    }
+
+    /// Keys read per request: a page stays far below the reply size bound however large the registry.
+    static let pageSize = 500
+
+    /// Every instance under the prefix, page by page, all pages as of the first one's revision (a consistent
+    /// view, watched from the next revision on).
+    private func readAll(
+        from start: String? = nil, revision: Int? = nil, into entries: [String: ServiceInstance] = [:]
+    ) -> EventLoopFuture<([String: ServiceInstance], Int)> {
+        var range = [
+            "key": start ?? EtcdClient.base64(servicesPrefix), "range_end": EtcdClient.rangeEnd(servicesPrefix),
+            "limit": "\(Self.pageSize)",
+        ]
+        if let revision { range["revision"] = "\(revision)" }
+        return client.call("/v3/kv/range", range, as: EtcdRangeReply.self).flatMap { reply in
+            // Every range reply of etcd has a revision; JSON without one (`{}`, a proxy's error) is not an empty
+            // registry but no answer, and must not replace the view.
+            guard let pinned = revision ?? (reply.header?.revision).flatMap(Int.init) else {
+                return self.client.group.next().makeFailedFuture(
+                    EtcdClient.Failure(description: "not a range reply (no revision)"))
+            }
+            var entries = entries
+            for kv in reply.kvs ?? [] {
+                if let (key, instance) = self.decode(kv) { entries[key] = instance }
+            }
+            guard reply.more == true, let last = reply.kvs?.last.flatMap({ Data(base64Encoded: $0.key) }) else {
+                return self.client.group.next().makeSucceededFuture((entries, pinned))
+            }
+            // The next page starts just after the last key read; a reply that does not move forward (no etcd
+            // sends one) ends the read, or it would never end.
+            let begin = Data(base64Encoded: range["key"]!) ?? Data()
+            guard begin.lexicographicallyPrecedes(last) else {
+                return self.client.group.next().makeFailedFuture(
+                    EtcdClient.Failure(description: "range reply does not move past its first key"))
+            }
+            return self.readAll(from: (last + [0]).base64EncodedString(), revision: pinned, into: entries)
         }
     }
 

@@ -21,8 +21,9 @@ public struct EtcdHTTPTransport: EtcdTransport {
         }
     }
 
-    /// No answer of etcd's that Mesher asks for comes near it, nor does one event of a watch.
-    static let maxReply = 1 << 20
+    /// No answer of etcd's that Mesher asks for comes near it (a range is read in pages of 500 keys), nor does
+    /// one response of a watch (etcd sends at most its request size, 1.5 MiB by default, per response).
+    static let maxReply = 4 << 20
 
     let client: MesherHTTPClient
     let tls: TLSConfiguration

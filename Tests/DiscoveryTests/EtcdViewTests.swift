@@ -39,8 +39,8 @@ import Testing
         FakeEtcd.Reply(body: "<html>bad gateway</html>"),
         FakeEtcd.Reply(status: .internalServerError, body: #"{"error":"boom"}"#),
         FakeEtcd.Reply(body: "", hangUp: true),
-        // A valid range reply, but over the 1 MiB bound: not read to its end.
-        FakeEtcd.Reply(body: FakeEtcd.rangeBody(revision: 6, []) + String(repeating: " ", count: 1 << 20)),
+        // A valid range reply, but over the 4 MiB bound: not read to its end.
+        FakeEtcd.Reply(body: FakeEtcd.rangeBody(revision: 6, []) + String(repeating: " ", count: 4 << 20)),
     ])
     func badReadKeepsTheView(_ bad: FakeEtcd.Reply) async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
@@ -61,6 +61,26 @@ import Testing
         // A real answer replaces the view again.
         etcd.setRange(.init(body: FakeEtcd.rangeBody(revision: 9, [FakeEtcd.instance("198.18.0.3", 9090)])))
         #expect(try await eventually { registry.snapshot.instances(of: "AccountService").map(\.port) == [9090] })
+        try await etcd.close()
+    }
+
+    /// Pages that never move past their first key (no etcd sends them): the read fails and is retried, it does
+    /// not go on for ever, and the view stays.
+    @Test func rangeThatNeverEndsIsNoAnswer() async throws {
+        let etcd = try await FakeEtcd.start(range: Self.good)
+        let registry = try registry(etcd)
+        registry.start()
+        defer { registry.stop() }
+        #expect(try await eventually { etcd.watchRequests == 1 })
+        etcd.setRange(.init(body: FakeEtcd.rangeBody(revision: 7, [FakeEtcd.instance("198.18.0.3", 9090)], more: true)))
+        let requests = etcd.rangeRequests
+        etcd.endWatches()
+        #expect(try await eventually { etcd.rangeRequests >= requests + 4 }, "read again, and retried")
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.port) == [8080], "\(logs.text)")
+        // Two requests a read (the first page, and the one that does not move), reads 200 ms or more apart.
+        let later = etcd.rangeRequests
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(etcd.rangeRequests - later <= 4, "\(etcd.rangeRequests - later) requests in 300 ms")
         try await etcd.close()
     }
 

@@ -73,12 +73,14 @@ final class FakeEtcd: Sendable {
     }
 
     /// A range reply as etcd writes it: base64 keys and values, int64 as strings.
-    static func rangeBody(revision: Int, _ instances: [(key: String, json: String)]) -> String {
+    /// `more`: says that more keys follow (whatever the request asked).
+    static func rangeBody(revision: Int, _ instances: [(key: String, json: String)], more: Bool = false) -> String {
         let kvs = instances.map {
             #"{"key":"\#(Data($0.key.utf8).base64EncodedString())","value":"\#(Data($0.json.utf8).base64EncodedString())","mod_revision":"\#(revision)"}"#
         }
         return #"{"header":{"cluster_id":"1","member_id":"2","revision":"\#(revision)","raft_term":"2"}"#
-            + (kvs.isEmpty ? "" : #","kvs":[\#(kvs.joined(separator: ","))],"count":"\#(kvs.count)""#) + "}"
+            + (kvs.isEmpty ? "" : #","kvs":[\#(kvs.joined(separator: ","))],"count":"\#(kvs.count)""#)
+            + (more ? #","more":true"# : "") + "}"
     }
 
     static func instance(_ address: String, _ port: Int) -> (key: String, json: String) {

@@ -143,4 +143,38 @@ struct EtcdRegistryTests {
                 return result?.stdout.hasPrefix("alpha /who") ?? false
             }, "\(lab.log("mesher"))")
     }
+
+    /// A registry larger than any one reply: read in pages of 500 keys, all as of one revision, then watched.
+    @Test func largeRegistryIsReadInPages() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.startEtcd()
+        try lab.startApp(name: "alpha", port: 7100)
+        let endpoint = "http://\(lab.serverIPv4):2379"
+        let load = Lab.fixtures.appendingPathComponent("etcdload.py").path
+        try lab.inServer(["/usr/bin/python3", load, endpoint, "/mesher/", "20000"], uid: nil).check("etcdload")
+        func put(_ service: String) throws {
+            let record = #"{"service":"\#(service)","address":"\#(lab.serverIPv4)","port":7100}"#
+            try lab.inServer(
+                [
+                    "env", "ETCDCTL_API=3", "etcdctl", "--endpoints", endpoint, "put",
+                    "/mesher/services/\(service)/\(lab.serverIPv4):7100", record,
+                ], uid: nil
+            ).check("etcdctl put")
+        }
+        try put("Ledger")
+        let consumer = try lab.writeConfig("registry: {kind: etcd, endpoints: [\"\(endpoint)\"]}\n", name: "c.yaml")
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", consumer])
+        func call(_ service: String) -> Bool {
+            let result = try? lab.inClient(
+                ["curl", "-sS", "-m", "5", "--connect-to", "::\(lab.serverIPv4):8080", "http://\(service):8080/who"])
+            return result?.stdout.hasPrefix("alpha /who") ?? false
+        }
+        #expect(lab.eventually(timeout: 30) { call("ledger") }, "\(lab.log("mesher"))")
+        let synced = lab.log("mesher").split(separator: "\n").filter { $0.contains("registry in sync") }
+        #expect(synced.count == 1 && synced[0].contains("services=4001") && synced[0].contains("instances=20001"))
+        try put("Journal")
+        #expect(lab.eventually { call("journal") }, "a watch event, applied to its service: \(lab.log("mesher"))")
+    }
 }
