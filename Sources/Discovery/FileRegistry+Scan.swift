@@ -10,13 +10,20 @@ extension FileRegistry {
     public func rescan() -> Bool {
         let now = clock()
         guard let names = listNames() else { return apply([:], now: now, listed: false) }
-        let previous = state.withLock { $0.files }
+        let (previous, deadlines) = state.withLock { ($0.files, $0.contributions.mapValues(\.deadline)) }
         var updates: [String: FileState?] = [:]
         var seen: Set<String> = []
         for name in names {
             let path = directory + "/" + name
             seen.insert(path)
-            updates[path] = look(at: path, previous: previous[path], now: now)
+            let file = look(at: path, previous: previous[path], now: now)
+            // The usual file, unchanged and with nothing expiring: no work past its stat.
+            if let known = previous[path], let file, known.stamp == file.stamp, known.problem == file.problem,
+                !known.stale, !file.stale, (deadlines[path] ?? nil).map({ $0 >= now }) ?? true
+            {
+                continue
+            }
+            updates[path] = file
         }
         for path in previous.keys where !seen.contains(path) { updates[path] = .some(nil) }
         return apply(updates, now: now, listed: true)
