@@ -8,10 +8,8 @@ import Synchronization
 /// away Mesher serves its last view, retries with backoff, and re-registers (new lease) once it is back.
 public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private struct State {
-        /// By key, and each service's keys: a watch event rebuilds one service, not the view.
-        var entries: [String: ServiceInstance] = [:]
-        var keys: [String: Set<String>] = [:]
-        var snapshot = RegistrySnapshot()
+        /// A watch event changes one service's instances, not the view.
+        var view: EtcdView
         var watchers: [@Sendable (RegistrySnapshot, RegistryChange) -> Void] = []
         /// A full read of the prefix was done; when the view last changed; full reads so far.
         var loaded = false
@@ -40,7 +38,9 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     private let prefix: String
     private let leaseTTL: Int
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// Where keys are: an empty view's key layout, read without the lock.
+    private let layout: EtcdView
 
     /// `endpoints` like "https://10.0.0.5:2379"; `prefix` like "/mesher/".
     public init(
@@ -50,11 +50,13 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         let bases = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         client = EtcdClient(endpoints: bases, transport: transport, group: group, timeout: .seconds(2))
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+        layout = EtcdView(servicesPrefix: self.prefix + "services/")
+        state = Mutex(State(view: layout))
         self.leaseTTL = leaseTTL
         self.logger = logger
     }
 
-    public var snapshot: RegistrySnapshot { state.withLock { $0.snapshot } }
+    public var snapshot: RegistrySnapshot { state.withLock { $0.view.snapshot } }
 
     public var sync: RegistrySync {
         state.withLock {
@@ -65,7 +67,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     public func watch(_ apply: @escaping @Sendable (RegistrySnapshot, RegistryChange) -> Void) {
         state.withLock {
             $0.watchers.append(apply)
-            apply($0.snapshot, .all)
+            apply($0.view.snapshot, .all)
         }
     }
 
@@ -86,8 +88,8 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         readAll().whenComplete { result in
             guard !self.state.withLock({ $0.stopped }) else { return }
             switch result {
-            case .success(let (entries, revision)):
-                self.load(entries)
+            case .success(let (built, revision)):
+                self.load(built)
                 self.markReachable(true)
                 self.watch(from: revision + 1)
             case .failure(let error):
@@ -101,10 +103,10 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
     static let pageSize = 500
 
     /// Every instance under the prefix, page by page, all pages as of the first one's revision (a consistent
-    /// view, watched from the next revision on).
+    /// view, watched from the next revision on). Pages are added to `read` in place.
     private func readAll(
-        from start: String? = nil, revision: Int? = nil, into entries: [String: ServiceInstance] = [:]
-    ) -> EventLoopFuture<([String: ServiceInstance], Int)> {
+        from start: String? = nil, revision: Int? = nil, into read: RangeRead = RangeRead()
+    ) -> EventLoopFuture<(EtcdView.Builder, Int)> {
         var range = [
             "key": start ?? EtcdClient.base64(servicesPrefix), "range_end": EtcdClient.rangeEnd(servicesPrefix),
             "limit": "\(Self.pageSize)",
@@ -117,12 +119,14 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
                 return self.client.group.next().makeFailedFuture(
                     EtcdClient.Failure(description: "not a range reply (no revision)"))
             }
-            var entries = entries
+            let decoder = JSONDecoder()
             for kv in reply.kvs ?? [] {
-                if let (key, instance) = self.decode(kv) { entries[key] = instance }
+                if let (key, instance) = self.decode(kv, decoder), let (service, suffix) = self.layout.locate(key) {
+                    read.built.add(service, suffix, instance)
+                }
             }
             guard reply.more == true, let last = reply.kvs?.last.flatMap({ Data(base64Encoded: $0.key) }) else {
-                return self.client.group.next().makeSucceededFuture((entries, pinned))
+                return self.client.group.next().makeSucceededFuture((read.built, pinned))
             }
             // The next page starts just after the last key read; a reply that does not move forward (no etcd
             // sends one) ends the read, or it would never end.
@@ -131,7 +135,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
                 return self.client.group.next().makeFailedFuture(
                     EtcdClient.Failure(description: "range reply does not move past its first key"))
             }
-            return self.readAll(from: (last + [0]).base64EncodedString(), revision: pinned, into: entries)
+            return self.readAll(from: (last + [0]).base64EncodedString(), revision: pinned, into: read)
         }
     }
 
@@ -154,7 +158,7 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         }
     }
 
-    /// One watch reply's events, applied together: the services they touch are rebuilt, nothing else.
+    /// One watch reply's events, applied together: the services they touch change, nothing else.
     private func apply(_ events: [EtcdWatchReply.Event]) {
         var changes: [(key: String, instance: ServiceInstance?)] = []
         for event in events {
@@ -168,42 +172,24 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
         guard !changes.isEmpty else { return }
         let now = Date().timeIntervalSince1970
         state.withLock { state in
-            var touched: Set<String> = []
-            for (key, instance) in changes {
-                if let old = state.entries[key] {
-                    let service = old.service.lowercased()
-                    state.keys[service]?.remove(key)
-                    touched.insert(service)
-                }
-                state.entries[key] = instance
-                if let instance {
-                    let service = instance.service.lowercased()
-                    state.keys[service, default: []].insert(key)
-                    touched.insert(service)
-                }
-            }
             var changed: Set<String> = []
-            for service in touched where Self.rebuild(service, in: &state) { changed.insert(service) }
+            for (key, instance) in changes {
+                if let service = state.view.apply(key: key, instance: instance) { changed.insert(service) }
+            }
             guard !changed.isEmpty else { return }
             state.lastChange = now
-            for watcher in state.watchers { watcher(state.snapshot, .services(changed)) }
+            for watcher in state.watchers { watcher(state.view.snapshot, .services(changed)) }
         }
     }
 
-    /// Sets `service` from its keys (in key order); whether that changed it.
-    private static func rebuild(_ service: String, in state: inout State) -> Bool {
-        guard let keys = state.keys[service], !keys.isEmpty else {
-            state.keys[service] = nil
-            return state.snapshot.set(service, nil)
-        }
-        return state.snapshot.set(service, keys.sorted().map { state.entries[$0]! })
-    }
-    /// A key another writer filled with something that is not an instance is skipped, with a log line.
-    private func decode(_ kv: EtcdKeyValue) -> (String, ServiceInstance)? {
+    /// A key another writer filled with something that is not an instance of the service the key names is
+    /// skipped, with a log line.
+    private func decode(_ kv: EtcdKeyValue, _ decoder: JSONDecoder = JSONDecoder()) -> (String, ServiceInstance)? {
         guard let key = EtcdClient.text(base64: kv.key) else { return nil }
         guard let value = EtcdClient.text(base64: kv.value),
-            let record = try? JSONDecoder().decode(InstanceRecord.self, from: Data(value.utf8)),
-            let service = record.service, let instance = try? record.instance(of: service)
+            let record = try? decoder.decode(InstanceRecord.self, from: Data(value.utf8)),
+            let service = record.service, let instance = try? record.instance(of: service),
+            layout.accepts(key, instance)
         else {
             logger.warning("registry entry ignored: not an instance", metadata: ["key": "\(key)"])
             return nil
@@ -213,27 +199,20 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
 
     /// A full read: the view becomes exactly `entries`; watchers hear of the services that differ (of all of
     /// them the first time). Logged, with what the view holds.
-    private func load(_ entries: [String: ServiceInstance]) {
-        var keys: [String: Set<String>] = [:]
-        for (key, instance) in entries { keys[instance.service.lowercased(), default: []].insert(key) }
+    private func load(_ built: EtcdView.Builder) {
         let now = Date().timeIntervalSince1970
         let (services, instances) = state.withLock { state in
             let first = !state.loaded
-            let previous = Set(state.keys.keys)
-            state.entries = entries
-            state.keys = keys
-            var changed: Set<String> = []
-            for service in previous.union(keys.keys) where Self.rebuild(service, in: &state) {
-                changed.insert(service)
-            }
+            let changed = state.view.load(built)
             state.loaded = true
             state.syncs += 1
             if !changed.isEmpty || state.lastChange == 0 { state.lastChange = now }
             if first || !changed.isEmpty {
-                for watcher in state.watchers { watcher(state.snapshot, first ? .all : .services(changed)) }
+                for watcher in state.watchers { watcher(state.view.snapshot, first ? .all : .services(changed)) }
             }
-            return (state.snapshot.services.count, state.snapshot.instanceCount)
+            return (state.view.snapshot.services.count, state.view.snapshot.instanceCount)
         }
+        returnFreedMemory()
         logger.info(
             "registry in sync",
             metadata: [
@@ -370,4 +349,10 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
                 metadata: ["error": "\(error.map { "\($0)" } ?? "watch ended")"])
         }
     }
+}
+
+/// The pages of one full read so far: filled in place, one page after the other (a future chain, never two
+/// at once), where passing an array along would copy it at each page.
+final class RangeRead: @unchecked Sendable {
+    var built = EtcdView.Builder()
 }

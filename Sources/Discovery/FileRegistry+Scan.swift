@@ -10,7 +10,7 @@ extension FileRegistry {
     public func rescan() -> Bool {
         let now = clock()
         guard let names = listNames() else { return apply([:], now: now, listed: false) }
-        let (previous, deadlines) = state.withLock { ($0.files, $0.contributions.mapValues(\.deadline)) }
+        let previous = state.withLock { $0.files }
         var updates: [String: FileState?] = [:]
         var seen: Set<String> = []
         for name in names {
@@ -19,7 +19,7 @@ extension FileRegistry {
             let file = look(at: path, previous: previous[path], now: now)
             // The usual file, unchanged and with nothing expiring: no work past its stat.
             if let known = previous[path], let file, known.stamp == file.stamp, known.problem == file.problem,
-                !known.stale, !file.stale, (deadlines[path] ?? nil).map({ $0 >= now }) ?? true
+                !known.stale, !file.stale, known.deadline.map({ $0 >= now }) ?? true
             {
                 continue
             }

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 
-/// Turning files into the view: each file's contribution (its unexpired instances by service), and only the
-/// services whose contributions changed rebuilt.
+/// Turning files into the view: a file's listings judged as of its check time, and only the services of the
+/// files that changed rebuilt. Nothing is kept per instance but its listing (the view holds the instances).
 extension FileRegistry {
     /// Applies files' new states (nil: gone). `listed`: a full scan, which read the directory (true) or could
     /// not (false). Returns whether the view changed.
@@ -13,27 +13,30 @@ extension FileRegistry {
         let outcome = state.withLock { state in
             var touched: Set<String> = []
             for (path, update) in updates {
-                let old = state.contributions[path] ?? Contribution()
-                state.files[path] = update
-                guard let file = update else {
-                    state.contributions[path] = nil
-                    touched.formUnion(old.services.keys)
-                    for service in old.services.keys { state.contributors[service]?.remove(path) }
+                let old = state.files[path]
+                let oldNames = old.map(Self.names) ?? []
+                guard var file = update else {
+                    state.files[path] = nil
+                    for service in oldNames { state.contributors[service]?.remove(path) }
+                    touched.formUnion(oldNames)
                     continue
                 }
-                let (new, listings) = Self.contribution(of: file, path: path)
-                state.contributions[path] = new
-                expired += listings.filter { !old.expired.contains(Self.key(path, $0.instance)) }.map { (path, $0) }
-                if let deadline = new.deadline, deadline != old.deadline {
+                Self.judge(&file)
+                let before = Set(old.map { old in old.expired.map { Self.key(path, old.content.listings[$0]) } } ?? [])
+                expired += file.expired.map { file.content.listings[$0] }.filter {
+                    !before.contains(Self.key(path, $0))
+                }
+                .map { (path, $0) }
+                if let deadline = file.deadline, deadline != old?.deadline {
                     state.deadlines.insert(Deadline(at: deadline, path: path))
                 }
-                guard new.services != old.services else { continue }
-                for service in old.services.keys where new.services[service] == nil {
-                    state.contributors[service]?.remove(path)
-                }
-                for service in new.services.keys { state.contributors[service, default: []].insert(path) }
-                touched.formUnion(old.services.keys)
-                touched.formUnion(new.services.keys)
+                state.files[path] = file
+                guard old?.content != file.content || old?.expired != file.expired else { continue }
+                let names = Self.names(file)
+                for service in oldNames.subtracting(names) { state.contributors[service]?.remove(path) }
+                for service in names { state.contributors[service, default: []].insert(path) }
+                touched.formUnion(oldNames)
+                touched.formUnion(names)
             }
             var changed: Set<String> = []
             for service in touched where Self.rebuild(service, in: &state) { changed.insert(service) }
@@ -61,6 +64,7 @@ extension FileRegistry {
             "registry": "file", "directory": "\(directory)", "services": "\(outcome.2)", "instances": "\(outcome.3)",
         ]
         if outcome.synced {
+            returnFreedMemory()
             logger.info("registry in sync", metadata: figures)
         } else if outcome.changed > 0 {
             logger.info("registry changed", metadata: figures.merging(["changed": "\(outcome.changed)"]) { $1 })
@@ -74,9 +78,7 @@ extension FileRegistry {
             var updates: [String: FileState?] = [:]
             while let next = state.deadlines.min, next.at < now {
                 state.deadlines.removeMin()
-                guard state.contributions[next.path]?.deadline == next.at, var file = state.files[next.path] else {
-                    continue
-                }
+                guard var file = state.files[next.path], file.deadline == next.at else { continue }
                 if !file.stale && state.inSync { file.checkedAt = now }
                 updates[next.path] = file
             }
@@ -85,35 +87,46 @@ extension FileRegistry {
         if !updates.isEmpty { apply(updates, now: now) }
     }
 
-    /// What `file` gives the view as of its check time, and its expired listings.
-    static func contribution(of file: FileState, path: String) -> (Contribution, [RegistryFile.Listing]) {
-        var contribution = Contribution()
-        var expired: [RegistryFile.Listing] = []
-        for name in file.content.services { contribution.services[name.lowercased()] = [] }
-        for listing in file.content.listings {
+    /// Which listings of `file` have expired as of its check time, and when the next one will.
+    static func judge(_ file: inout FileState) {
+        file.expired = []
+        file.deadline = nil
+        for (index, listing) in file.content.listings.enumerated() {
             if listing.isExpired(at: file.checkedAt, readAt: file.readAt) {
-                contribution.expired.insert(key(path, listing.instance))
-                expired.append(listing)
-                continue
-            }
-            contribution.services[listing.instance.service.lowercased(), default: []].append(listing.instance)
-            if let heartbeat = listing.heartbeat, let ttl = listing.ttl {
-                contribution.deadline = min(contribution.deadline ?? .infinity, min(heartbeat, file.readAt) + ttl)
+                file.expired.append(index)
+            } else if let heartbeat = listing.heartbeat, let ttl = listing.ttl {
+                file.deadline = min(file.deadline ?? .infinity, min(heartbeat, file.readAt) + ttl)
             }
         }
-        return (contribution, expired)
     }
 
-    /// Sets `service` from the files naming it, in path order; whether that changed it.
+    /// The services `file` names (lowercased), with instances or without.
+    static func names(_ file: FileState) -> Set<String> {
+        Set(
+            file.content.services.map { $0.lowercased() }
+                + file.content.listings.map { $0.instance.service.lowercased() })
+    }
+
+    /// Sets `service` from the files naming it, in path order, less their expired listings; whether that
+    /// changed it.
     private static func rebuild(_ service: String, in state: inout State) -> Bool {
         guard let paths = state.contributors[service], !paths.isEmpty else {
             state.contributors[service] = nil
             return state.snapshot.set(service, nil)
         }
-        return state.snapshot.set(service, paths.sorted().flatMap { state.contributions[$0]?.services[service] ?? [] })
+        var instances: [ServiceInstance] = []
+        for path in paths.sorted() {
+            guard let file = state.files[path] else { continue }
+            for (index, listing) in file.content.listings.enumerated()
+            where listing.instance.service.lowercased() == service && !file.expired.contains(index) {
+                instances.append(listing.instance)
+            }
+        }
+        // Exactly as large as it is: appending left up to twice the room.
+        return state.snapshot.set(service, instances.withUnsafeBufferPointer(Array.init))
     }
 
-    static func key(_ path: String, _ instance: ServiceInstance) -> String {
-        "\(path)#\(instance.service)/\(instance.address):\(instance.port)"
+    static func key(_ path: String, _ listing: RegistryFile.Listing) -> String {
+        "\(path)#\(listing.instance.service)/\(listing.instance.address):\(listing.instance.port)"
     }
 }

@@ -40,15 +40,8 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
         var problem: String?
         /// It could not be looked at (a failed stat or read): its check time stays where it was.
         var stale = false
-    }
-
-    /// What a file gives the view as of its check time.
-    struct Contribution: Equatable {
-        /// Unexpired instances by lowercased service; every service the file names is a key.
-        var services: [String: [ServiceInstance]] = [:]
-        /// Keys of its expired listings (logged once each).
-        var expired: Set<String> = []
-        /// When its next listing expires.
+        /// Its listings expired as of `checkedAt` (indices), and when the next one expires.
+        var expired: [Int] = []
         var deadline: Double?
     }
 
@@ -61,7 +54,6 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
 
     struct State {
         var files: [String: FileState] = [:]
-        var contributions: [String: Contribution] = [:]
         /// The files naming each service.
         var contributors: [String: Set<String>] = [:]
         /// Files' expiry moments; an entry whose file has another deadline by now is stale and skipped.
