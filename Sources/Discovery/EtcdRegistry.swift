@@ -212,7 +212,8 @@ public final class EtcdRegistry: ServiceDiscovery, ServiceRegistration {
             }
             return (state.view.snapshot.services.count, state.view.snapshot.instanceCount)
         }
-        returnFreedMemory()
+        // Once the read's pages and groupings are gone too (the future chain lets go of them after this).
+        _ = client.group.next().scheduleTask(in: .milliseconds(100)) { returnFreedMemory() }
         logger.info(
             "registry in sync",
             metadata: [

@@ -32,10 +32,12 @@ extension FileRegistry {
     /// Reads again the files of these names (from a watch event).
     @discardableResult
     func refresh(_ names: Set<String>) -> Bool {
+        let names = names.filter(Self.isRegistryFile)
+        guard !names.isEmpty else { return false }
         let now = clock()
         let previous = state.withLock { state in names.map { state.files[directory + "/" + $0] } }
         var updates: [String: FileState?] = [:]
-        for (name, known) in zip(names, previous) where Self.isRegistryFile(name) {
+        for (name, known) in zip(names, previous) {
             let path = directory + "/" + name
             updates[path] = look(at: path, previous: known, now: now)
         }
@@ -126,6 +128,8 @@ extension FileRegistry {
     /// what changed before it is seen by no event), else the expiries due.
     func tick() {
         let now = clock()
+        // The timer fired: it is set again below, whatever for.
+        state.withLock { $0.wakeAt = -1 }
         let started = !state.withLock { $0.watched } && startEvents()
         let (watched, scanDue) = state.withLock { ($0.watched, now >= $0.nextFullScan) }
         if started || scanDue || !watched {
@@ -137,12 +141,18 @@ extension FileRegistry {
         reschedule()
     }
 
-    /// Wakes the timer at the next full scan or expiry, whichever comes first.
+    /// Wakes the timer at the next full scan or expiry, whichever comes first; left alone when that moment
+    /// did not change (the usual file change: re-arming a dispatch timer wakes dispatch's manager thread).
     func reschedule() {
         let now = clock()
-        let next = state.withLock { min($0.nextFullScan, $0.deadlines.min?.at ?? .infinity) }
+        let next = state.withLock { state -> Double? in
+            let next = min(state.nextFullScan, state.deadlines.min?.at ?? .infinity)
+            guard next != state.wakeAt else { return nil }
+            state.wakeAt = next
+            return next
+        }
         // A millisecond late: an entry expires once its ttl is strictly past.
-        timer.schedule(deadline: .now() + max(0, next - now) + 0.001, leeway: .milliseconds(5))
+        if let next { timer.schedule(deadline: .now() + max(0, next - now) + 0.001, leeway: .milliseconds(5)) }
     }
 
     /// Adds the inotify watch, if the directory is there and inotify has room; whether it did.

@@ -64,7 +64,8 @@ extension FileRegistry {
             "registry": "file", "directory": "\(directory)", "services": "\(outcome.2)", "instances": "\(outcome.3)",
         ]
         if outcome.synced {
-            returnFreedMemory()
+            // Once the scan's file states are gone too (after the work item that scanned).
+            queue.async { returnFreedMemory() }
             logger.info("registry in sync", metadata: figures)
         } else if outcome.changed > 0 {
             logger.info("registry changed", metadata: figures.merging(["changed": "\(outcome.changed)"]) { $1 })

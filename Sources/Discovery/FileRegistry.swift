@@ -21,7 +21,7 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
         /// Full scans while it is not (no inotify, no directory yet).
         public var poll: DispatchTimeInterval
 
-        public init(fullScan: DispatchTimeInterval = .seconds(30), poll: DispatchTimeInterval = .milliseconds(250)) {
+        public init(fullScan: DispatchTimeInterval = .seconds(120), poll: DispatchTimeInterval = .milliseconds(250)) {
             self.fullScan = fullScan
             self.poll = poll
         }
@@ -70,6 +70,8 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
         /// An inotify watch is on the directory.
         var watched = false
         var nextFullScan = 0.0
+        /// What the timer is set to.
+        var wakeAt = -1.0
     }
 
     public let directory: String
