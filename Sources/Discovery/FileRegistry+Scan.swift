@@ -26,6 +26,10 @@ extension FileRegistry {
             updates[path] = file
         }
         for path in previous.keys where !seen.contains(path) { updates[path] = .some(nil) }
+        // Files gone while the directory itself went (moved away mid-scan): not gone, unreadable.
+        if updates.values.contains(where: { $0 == nil }), listNames() == nil {
+            return apply([:], now: now, listed: false)
+        }
         return apply(updates, now: now, listed: true)
     }
 

@@ -64,19 +64,28 @@ enum RegistryFile {
     /// The instances of a file, or an error with the file, line, column and field, and never the file's own
     /// text: the directory may be shared with other writers, and what they wrote is not for the log.
     static func parse(_ text: String, source: String) throws(RegistryError) -> Content {
-        let root: Node
-        let document: Document
+        guard let root = try compose(text, source: source) else { return Content() }
+        if let content = plainContent(root) { return content }
+        return try decodedContent(root, source: source)
+    }
+
+    /// The file's YAML nodes; nil for an empty file.
+    static func compose(_ text: String, source: String) throws(RegistryError) -> Node? {
         do {
             // No implicit tags: resolving each scalar's (int, float, bool, timestamp...) takes ICU regular
             // expressions, two thirds of a file's read; the decoder reads numbers, booleans and nulls from
             // their text anyway. The encoding named: Yams's default reads the whole environment each time.
-            guard let node = try Yams.compose(yaml: text, .basic, .default, .utf8) else { return Content() }
-            root = node
+            return try Yams.compose(yaml: text, .basic, .default, .utf8)
         } catch let error as YamlError {
             throw RegistryError(source: source, yaml: error)
         } catch {
             throw RegistryError(source: source, message: "invalid YAML")
         }
+    }
+
+    /// The Codable way, for every file: what it holds, or where it is wrong.
+    static func decodedContent(_ root: Node, source: String) throws(RegistryError) -> Content {
+        let document: Document
         do {
             document = try decoder.decode(Document.self, from: root)
         } catch let error as DecodingError {

@@ -5,13 +5,21 @@ import MesherBase
 
 /// `RegistryFile.parse` on a file's content, as the file registry reads it (UTF-8, or skipped). A file that parses
 /// holds only valid instances, and each instance survives the round trip a provider's Mesher makes it take:
-/// rendered to a file of its own, then parsed by the other Meshers.
+/// rendered to a file of its own, then parsed by the other Meshers. The fast reading of the usual file and the
+/// Codable one agree.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     guard let text = String(validating: bytes, as: UTF8.self),
         let content = try? RegistryFile.parse(text, source: "fuzz.yaml")
     else { return 0 }
+    // The fast reading of the usual file gives what the Codable path gives, whenever it reads one.
+    if let root = try? RegistryFile.compose(text, source: "fuzz.yaml"), let plain = RegistryFile.plainContent(root) {
+        let decoded = try? RegistryFile.decodedContent(root, source: "fuzz.yaml")
+        invariant(
+            decoded?.listings == plain.listings && decoded.map { Set($0.services) } == Set(plain.services),
+            "read apart:\n\(text)\nfast: \(plain)\nCodable: \(decoded.map { "\($0)" } ?? "refused")")
+    }
     for listing in content.listings {
         let instance = listing.instance
         invariant(RegistryFile.isServiceName(instance.service), "invalid service name '\(instance.service)'")
