@@ -69,6 +69,33 @@ final class DirectoryWatch {
         return everything ? .everything : .names(names)
     }
 
+    /// Not NFS, SMB, a FUSE file system, Ceph, 9p or virtiofs, where another host's writes raise no event here;
+    /// nil while the directory is not there.
+    static func isLocal(_ directory: String) -> Bool? {
+        guard let real = realpath(directory, nil) else { return nil }
+        let path = String(cString: real)
+        free(real)
+        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+            let type = fileSystemType(of: path, in: table)
+        else { return true }
+        let remote = ["nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "9p", "virtiofs", "glusterfs", "lustre", "afs"]
+        return !remote.contains(String(type)) && !type.hasPrefix("fuse")
+    }
+
+    /// The type of the mount holding `path` (the longest mount point above it), from a mountinfo table:
+    /// `id parent major:minor root mount-point options [optional...] - type source options`.
+    static func fileSystemType(of path: String, in table: String) -> Substring? {
+        var best: (length: Int, type: Substring)?
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+            let mountPoint = fields[4].replacingOccurrences(of: "\\040", with: " ")
+            let holds = path == mountPoint || path.hasPrefix(mountPoint == "/" ? "/" : mountPoint + "/")
+            if holds && mountPoint.count >= (best?.length ?? -1) { best = (mountPoint.count, fields[dash + 1]) }
+        }
+        return best?.type
+    }
+
     private func isLink(_ name: String) -> Bool {
         var info = stat()
         return lstat(directory + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK

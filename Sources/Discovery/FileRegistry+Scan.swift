@@ -161,7 +161,18 @@ extension FileRegistry {
 
     /// Adds the inotify watch, if the directory is there and inotify has room; whether it did.
     private func startEvents() -> Bool {
-        guard let watch = DirectoryWatch(directory: directory) else { return false }
+        // On a network file system inotify sees this machine's writes only: polled, as said once.
+        let local = state.withLock { $0.local } ?? DirectoryWatch.isLocal(directory)
+        let first = state.withLock { state in
+            defer { state.local = local }
+            return state.local == nil && local != nil
+        }
+        if first && local == false {
+            logger.info(
+                "registry directory on a network file system: scanned at every poll, not watched",
+                metadata: ["directory": "\(directory)", "poll": "\(timing.poll)"])
+        }
+        guard local == true, let watch = DirectoryWatch(directory: directory) else { return false }
         let source = DispatchSource.makeReadSource(fileDescriptor: watch.descriptor, queue: queue)
         source.setEventHandler { [weak self] in
             guard let self else { return }

@@ -67,8 +67,9 @@ public final class FileRegistry: ServiceDiscovery, ServiceRegistration {
         var syncs = 0
         var lastChange = 0.0
         var directoryError: String?
-        /// An inotify watch is on the directory.
+        /// An inotify watch is on the directory; whether it is on a local file system (nil: not known yet).
         var watched = false
+        var local: Bool?
         var nextFullScan = 0.0
         /// What the timer is set to.
         var wakeAt = -1.0

@@ -43,12 +43,6 @@ enum RegistryFile {
         /// Every service the file names, also one without instances (known: requests get a 503).
         var services: [String] = []
 
-        /// The instances that have not expired at `now`.
-        func snapshot(at now: Double, readAt: Double) -> RegistrySnapshot {
-            RegistrySnapshot(
-                listings.filter { !$0.isExpired(at: now, readAt: readAt) }.map(\.instance), services: services)
-        }
-
         /// Everything listed, expired or not.
         var snapshot: RegistrySnapshot { RegistrySnapshot(listings.map(\.instance), services: services) }
     }

@@ -18,13 +18,6 @@ public struct RegistrySnapshot: Equatable, Sendable {
         for (name, instances) in grouped { set(name, instances) }
     }
 
-    /// Several views in one, instances in the given order.
-    public init(merging parts: [RegistrySnapshot]) {
-        for part in parts {
-            for (name, instances) in part.services { set(name, (services[name] ?? []) + instances) }
-        }
-    }
-
     /// Replaces the instances of `service` (a lowercased name); `nil` forgets it. Returns whether that changed
     /// anything.
     @discardableResult

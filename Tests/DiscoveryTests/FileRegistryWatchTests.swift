@@ -129,3 +129,28 @@ struct FileRegistryWatchTests {
 final class ChangeRecorder: Sendable {
     let list = Mutex<[RegistryChange]>([])
 }
+
+/// Where inotify would miss another host's writes, the directory is polled.
+struct NetworkFileSystemTests {
+    static let table = """
+        22 1 0:21 / / rw,relatime - overlay overlay rw
+        30 22 0:30 / /mnt/registry rw,relatime - nfs4 server:/export rw,vers=4.2
+        31 30 0:31 / /mnt/registry/local rw - tmpfs tmpfs rw
+        32 22 0:32 / /mnt/with\\040space rw - fuse.sshfs host: rw
+        """
+
+    @Test func theLongestMountPointAboveDecides() {
+        #expect(DirectoryWatch.fileSystemType(of: "/mnt/registry/a", in: Self.table) == "nfs4")
+        #expect(DirectoryWatch.fileSystemType(of: "/mnt/registry", in: Self.table) == "nfs4")
+        #expect(DirectoryWatch.fileSystemType(of: "/mnt/registry/local/x", in: Self.table) == "tmpfs")
+        #expect(DirectoryWatch.fileSystemType(of: "/mnt/registryx", in: Self.table) == "overlay")
+        #expect(DirectoryWatch.fileSystemType(of: "/mnt/with space/r", in: Self.table) == "fuse.sshfs")
+    }
+
+    @Test func aTemporaryDirectoryIsLocal() throws {
+        let files = try TemporaryRegistry()
+        defer { files.remove() }
+        #expect(DirectoryWatch.isLocal(files.directory) == true)
+        #expect(DirectoryWatch.isLocal(files.directory + "/missing") == nil)
+    }
+}
