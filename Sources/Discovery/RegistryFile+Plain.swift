@@ -94,21 +94,27 @@ extension RegistryFile {
         return scalar.string
     }
 
-    /// Digits only, plain, at most 9 of them (other spellings Yams reads as numbers go the Codable way).
+    /// Digits only, plain, at most 9 of them and no leading zero (Yams reads `0040` as octal, 32: found by
+    /// FuzzRegistryFile); other spellings go the Codable way.
     private static func whole(_ node: Node) -> Int? {
         guard let scalar = node.scalar, scalar.style == .plain, scalar.tag.description.isEmpty,
-            (1...9).contains(scalar.string.utf8.count),
-            scalar.string.utf8.allSatisfy({ (0x30...0x39).contains($0) })
+            isDecimal(scalar.string.utf8[...], maxDigits: 9)
         else { return nil }
         return Int(scalar.string)
+    }
+
+    private static func isDecimal(_ digits: Substring.UTF8View, maxDigits: Int) -> Bool {
+        (1...maxDigits).contains(digits.count) && digits.allSatisfy { (0x30...0x39).contains($0) }
+            && (digits.count == 1 || digits.first != 0x30)
     }
 
     /// Digits with an optional fraction, plain; nil for anything else.
     private static func decimal(_ node: Node) -> Double? {
         guard let scalar = node.scalar, scalar.style == .plain, scalar.tag.description.isEmpty else { return nil }
         let parts = scalar.string.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), parts.allSatisfy({ (1...17).contains($0.utf8.count) }),
-            parts.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } })
+        guard (1...2).contains(parts.count), isDecimal(parts[0].utf8, maxDigits: 17),
+            parts.count == 1
+                || (1...17).contains(parts[1].utf8.count) && parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) })
         else { return nil }
         return Double(scalar.string)
     }

@@ -35,6 +35,9 @@ struct RegistryFilePlainTests {
 
     @Test(arguments: [
         "services:\n  A:\n    - {address: 198.18.0.2, port: 0x50}\n",  // another spelling of a number
+        // Found by FuzzRegistryFile: read as octal (32) by Yams, as 40 by the first fast reading.
+        "services:\n  A:\n    - {address: 198.18.0.2, port: 0040}\n",
+        "services:\n  A:\n    - {address: 198.18.0.2, port: 80, heartbeat: 012.5, ttl: 3}\n",
         "services:\n  A:\n    - {address: 198.18.0.2, port: 80, weight: 3}\n",  // a field Mesher does not know
         "services:\n  A:\n    - {address: 198.18.0.2, port: !!str 80}\n",  // a tag
         "services:\n  A:\n    - {address: 198.18.0.2, port: 80, tags: {'tier': gold}}\n",  // a quoted key
