@@ -70,6 +70,7 @@ struct ProxyStack: Sendable {
         let loopCount = Array(group.makeIterator()).count
         let rules = settings.routingRules
         installed = InstalledRules(rules)
+        let ejections = EjectionLedger()
         var index = 0
         for eventLoop in group.makeIterator() {
             defer { index += 1 }
@@ -79,7 +80,7 @@ struct ProxyStack: Sendable {
                     eventLoop: eventLoop, connector: connector, limits: settings.http2,
                     maxHeaderListSize: settings.httpLimits.maxHeadBytes),
                 serverFirst: ServerFirstCache(capacity: settings.serverFirstCapacity, ttl: settings.serverFirstTTL),
-                endpoints: EndpointTable(policies: settings.traffic, loops: loopCount),
+                endpoints: EndpointTable(policies: settings.traffic, loops: loopCount, ejections: ejections),
                 registry: metrics, index: index, tracing: settings.tracing, rules: rules,
                 router: router)
             loops[ObjectIdentifier(eventLoop)] = .makeBoxSendingValue(state, eventLoop: eventLoop)

@@ -31,8 +31,9 @@ struct HTTP2Tests {
     }
 
     /// The instances, the registry, the capture and a Mesher with two event loops.
-    /// `failing`: instances whose every Unary call fails, with the status named.
-    static func setUp(failing: [String: String] = [:]) throws -> Setup {
+    /// `failing`: instances whose every Unary call fails, with the status named; `delay`: seconds each instance
+    /// takes to answer a Unary call; `traffic`: the traffic policy (round robin for GrpcService by default).
+    static func setUp(failing: [String: String] = [:], delay: Double = 0, traffic: String = traffic) throws -> Setup {
         let lab = try Lab()
         do {
             var peers: [String: Child] = [:]
@@ -40,7 +41,7 @@ struct HTTP2Tests {
                 peers[name] = try lab.spawn(
                     in: lab.server,
                     [python, grpcPeer, "server", "0.0.0.0", "\(7300 + index)", name]
-                        + (failing[name].map { [$0] } ?? []),
+                        + (failing[name].map { [$0] } ?? []) + ["--delay", "\(delay)"],
                     log: name)
             }
             let htdocs = lab.dir.appendingPathComponent("h2www")

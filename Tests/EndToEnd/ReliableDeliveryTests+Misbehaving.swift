@@ -154,6 +154,25 @@ extension ReliableDeliveryTests {
         #expect(share.contains(slow), "\(balancer): the slow instance got \(slow) of 60")
     }
 
+    /// On the defaults (P2C over peak-EWMA), 60 requests in a row over three healthy instances give each at least
+    /// 10: an instance not yet tried is assumed no slower than the one it is weighed against.
+    @Test func theDefaultBalancerGivesEveryInstanceItsTurn() throws {
+        let lab = try lab(traffic: "") { lab in
+            for (index, name) in ["alpha", "beta", "gamma"].enumerated() {
+                try lab.startApp(name: name, port: 7100 + index)
+            }
+            return "services:\n  FairService:\n"
+                + (7100...7102).map { "    - {address: \(lab.serverIPv4), port: \($0)}\n" }.joined()
+        }
+        defer { lab.destroy() }
+        #expect(try statuses(lab, count: 60, service: "FairService") == Array(repeating: "200", count: 60))
+        let upstreams = lab.accessLog().filter { $0.contains(#""service":"fairservice""#) }.compactMap { line in
+            (7100...7102).first { line.contains(#":\#($0)""#) }
+        }
+        let counts = Dictionary(upstreams.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(upstreams.count == 60 && counts.count == 3 && counts.values.allSatisfy { $0 >= 10 }, "\(counts)")
+    }
+
     /// `maxConnections: 1` with `maxPendingRequests: 2` (one event loop): of four requests to a slow instance,
     /// the first opens the connection (0.3 s before the others, so that its connect is done and no longer
     /// pending), two wait for it and get it in turn, the fourth is answered 503 `overflow` at once.

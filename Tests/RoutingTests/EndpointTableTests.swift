@@ -85,6 +85,25 @@ struct BalancerTests {
         #expect(counts["198.18.0.4", default: 0] < 150, "\(counts)")
     }
 
+    /// Light load (one request at a time) on three instances answering alike: the ones not tried yet are assumed
+    /// as fast as the measured ones, so each gets its share from the start (assumed at 30 ms, a new instance lost
+    /// every comparison with a measured 2 ms one and got none).
+    @Test func ewmaTriesInstancesItHasNotMeasured() {
+        for seed in UInt64(1)...20 {
+            let endpoints = table({ $0.loadBalancer = .ewma }, seed: seed)
+            let all = instances(3)
+            var counts: [String: Int] = [:]
+            var now: UInt64 = 0
+            for _ in 0..<60 {
+                let lease = endpoints.pick("svc", from: all, now: now)!
+                counts[lease.instance.address, default: 0] += 1
+                now += 2 * millisecond
+                lease.answered(status: 200, now: now)
+            }
+            #expect(counts.count == 3 && counts.values.allSatisfy { $0 >= 10 }, "seed \(seed): \(counts)")
+        }
+    }
+
     @Test func leastRequestAvoidsTheBusyInstance() {
         let endpoints = table { $0.loadBalancer = .leastRequest }
         let all = instances(2)
@@ -209,6 +228,32 @@ struct OutlierEjectionTests {
         // A single instance is never ejected: with every instance failing, all are used rather than none.
         let lone = table()
         for _ in 0..<20 { #expect(lone.pick("solo", from: instances(1), now: 0)!.answered(status: 500, now: 0) == nil) }
+    }
+
+    /// Two event loops sharing one ledger: the cap is the service's. Each loop fails both instances of two, yet
+    /// only one instance is ejected anywhere (each loop on its own would eject one, a different one each, and both
+    /// would be out); the instance one loop ejected may be ejected on the other too.
+    @Test func maxEjectionPercentHoldsAcrossLoops() {
+        let ledger = EjectionLedger()
+        var policy = TrafficPolicy()
+        policy.loadBalancer = .roundRobin
+        let loops = (0..<2).map { _ in
+            EndpointTable(policies: TrafficPolicies(defaults: policy), loops: 2, ejections: ledger)
+        }
+        let all = instances(2)
+        var ejected: [Set<EndpointKey>] = [[], []]
+        // The first loop fails only the first instance, the second loop only the second.
+        for (index, endpoints) in loops.enumerated() {
+            for _ in 0..<20 {
+                let lease = endpoints.pick("svc", from: all, excluding: [EndpointKey(all[1 - index])], now: 0)!
+                if lease.failed(now: 0) != nil { ejected[index].insert(lease.key) }
+            }
+        }
+        #expect(ejected[0] == [EndpointKey(all[0])] && ejected[1].isEmpty, "\(ejected)")
+        #expect(ledger.count("svc", now: 0) == 1)
+        for _ in 0..<5 { _ = loops[1].pick("svc", from: all, excluding: [EndpointKey(all[1])], now: 1)!.failed(now: 1) }
+        #expect(ledger.count("svc", now: 1) == 1, "the same instance out on both loops is one out")
+        #expect(ledger.count("svc", now: 60 * second) == 0, "ejections end")
     }
 
     @Test func zeroConsecutiveFailuresTurnsItOff() {

@@ -43,6 +43,8 @@ enum ProxyWarning: Hashable, Sendable {
     case notForwarded(String)
     case badResponse
     case refused(ConnectionOutcome)
+    /// A client address over its HTTP/2 reset budget.
+    case resets
 }
 
 extension SniffResult {

@@ -11,6 +11,17 @@ struct ProxyEnvironment: Sendable {
     var accessLog: AccessLog?
     /// Set when a drain begins: the time by which every connection must have closed.
     var drain = DrainDeadline()
+    /// HTTP/2 stream resets by client address, across its connections.
+    let resets: ClientResetBudget
+
+    init(settings: ProxySettings, loopGuard: LoopGuard, logger: Logger, accessLog: AccessLog?) {
+        self.settings = settings
+        self.loopGuard = loopGuard
+        self.logger = logger
+        self.accessLog = accessLog
+        resets = ClientResetBudget(
+            maxResets: settings.http2.maxResets, window: UInt64(max(settings.http2.resetWindow.nanoseconds, 0)))
+    }
 }
 
 /// When a drain must be over. Read once per connection, when the connection is told to quiesce.

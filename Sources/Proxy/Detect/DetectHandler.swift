@@ -131,7 +131,12 @@ final class DetectHandler: ChannelInboundHandler, RemovableChannelHandler, NIOSc
     /// Hands the sniffed bytes (and an end of input) to the handler that now follows, then leaves.
     private func leave(_ context: ChannelHandlerContext, buffered: ByteBuffer?, inputClosed: Bool) {
         machine.handedOff()
-        if let buffered { context.fireChannelRead(wrapInboundOut(buffered)) }
+        if let buffered {
+            // The bytes are a read of their own for what follows, which may act on its read's end (HTTP/2
+            // sends the requests it held back then), whether or not a read of the socket goes on.
+            context.fireChannelRead(wrapInboundOut(buffered))
+            context.fireChannelReadComplete()
+        }
         if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         if connection.isDraining { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

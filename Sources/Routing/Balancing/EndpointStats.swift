@@ -25,6 +25,7 @@ struct EndpointStats {
     /// Peak-EWMA latency: a slower sample counts at once, faster ones only as they accumulate.
     var latency = Self.defaultLatency
     var lastSample: UInt64 = 0
+    var lastPicked: UInt64 = 0
     var measured = false
     var consecutiveFailures = 0
     var ejections = 0
@@ -42,8 +43,19 @@ struct EndpointStats {
         measured = true
     }
 
-    /// What sending it one more request is expected to cost.
-    var cost: Double { latency * Double(outstanding + 1) }
+    /// Whether to send the next request to this instance rather than `other` (peak-EWMA's cost: latency times
+    /// requests outstanding). An instance that has not answered yet is assumed no slower than one that has (at
+    /// the default 30 ms it would lose every pick to a measured 2 ms). With as many requests outstanding and
+    /// latencies within a factor of 2, the one picked longest ago goes: a peak lingers for seconds, and under
+    /// light load it would otherwise keep an instance that is merely unlucky out of every pick.
+    func isPreferred(over other: EndpointStats) -> Bool {
+        let mine = measured || !other.measured ? latency : min(latency, other.latency)
+        let theirs = other.measured || !measured ? other.latency : min(other.latency, latency)
+        if outstanding == other.outstanding && max(mine, theirs) <= 2 * min(mine, theirs) {
+            return lastPicked <= other.lastPicked
+        }
+        return mine * Double(outstanding + 1) <= theirs * Double(other.outstanding + 1)
+    }
 
     /// Whether it is ejected at `now`; an ejection that ran out ends here, with a clean slate of failures.
     mutating func isEjected(now: UInt64) -> Bool {

@@ -43,6 +43,8 @@ public final class EndpointTable {
     public private(set) var policies: TrafficPolicies
     /// How many loops share `maxRequests`: each allows its part.
     private let loops: Int
+    /// The ejections of every loop, for the service-wide `maxEjectionPercent`.
+    private let ejections: EjectionLedger
     var services: [String: Service] = [:]
     private let randomBelow: (Int) -> Int
     /// Called the first time this loop routes to a service (its metrics start at zero then).
@@ -50,9 +52,13 @@ public final class EndpointTable {
 
     /// `randomBelow(n)`: a number in 0..<n (tests pass a seeded generator); by default the loop's own
     /// generator, which makes no system call per pick.
-    public init(policies: TrafficPolicies, loops: Int = 1, randomBelow: ((Int) -> Int)? = nil) {
+    public init(
+        policies: TrafficPolicies, loops: Int = 1, ejections: EjectionLedger = EjectionLedger(),
+        randomBelow: ((Int) -> Int)? = nil
+    ) {
         self.policies = policies
         self.loops = max(loops, 1)
+        self.ejections = ejections
         if let randomBelow {
             self.randomBelow = randomBelow
         } else {
@@ -96,6 +102,7 @@ public final class EndpointTable {
         let chosen = choose(from: eligible, in: entry, kind: entry.policy.loadBalancer)
         let key = EndpointKey(chosen)
         entry.stats[key, default: EndpointStats()].outstanding += 1
+        entry.stats[key]?.lastPicked = now
         entry.outstanding += 1
         if tried.isEmpty { entry.budget.deposit(now: now) }
         return .success(
@@ -120,7 +127,7 @@ public final class EndpointTable {
             if second >= first { second += 1 }
             let a = entry.stats[EndpointKey(eligible[first])] ?? EndpointStats()
             let b = entry.stats[EndpointKey(eligible[second])] ?? EndpointStats()
-            let pickFirst = kind == .ewma ? a.cost <= b.cost : a.outstanding <= b.outstanding
+            let pickFirst = kind == .ewma ? a.isPreferred(over: b) : a.outstanding <= b.outstanding
             return eligible[pickFirst ? first : second]
         }
     }
@@ -149,10 +156,16 @@ public final class EndpointTable {
         stats.consecutiveFailures += 1
         let detection = entry.policy.outlierDetection
         guard stats.consecutiveFailures >= detection.consecutiveFailures, !stats.isEjected(now: now) else { return nil }
-        let ejected = entry.stats.values.reduce(0) { $0 + (($1.ejectedUntil ?? 0) > now ? 1 : 0) }
-        guard detection.allowsEjection(ejected: ejected, total: entry.instanceCount) else { return nil }
+        let time = detection.ejectionTime(count: stats.ejections + 1)
+        let total = entry.instanceCount
+        guard
+            ejections.admit(
+                lease.service, lease.key, until: now + time, now: now,
+                allows: {
+                    detection.allowsEjection(ejected: $0, total: total)
+                })
+        else { return nil }
         stats.ejections += 1
-        let time = detection.ejectionTime(count: stats.ejections)
         stats.ejectedUntil = now + time
         entry.ejectedUntil = max(entry.ejectedUntil, now + time)
         return .ejected(lease.key, forNanoseconds: time, count: stats.ejections)
@@ -216,7 +229,7 @@ public final class EndpointLease {
     public let connections: ServiceConnections
     public let instance: ServiceInstance
     public let key: EndpointKey
-    let started: UInt64
+    private(set) var started: UInt64
     private var settled = false
 
     init(
@@ -231,6 +244,12 @@ public final class EndpointLease {
         self.instance = instance
         self.key = key
         self.started = started
+    }
+
+    /// The request went out on a ready connection: its latency counts from here, as a new connection's
+    /// handshake is no measure of how fast the instance answers (and would stay as its peak for seconds).
+    public func sent(now: UInt64) {
+        if !settled { started = now }
     }
 
     /// An answer came: its head's status says whether the instance failed (5xx).

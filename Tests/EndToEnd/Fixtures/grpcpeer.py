@@ -2,16 +2,18 @@
 """gRPC over h2c for the HTTP/2 tests, with grpcio (scripts/install-deps.sh puts it in /opt/mesher-py) and no
 generated code: the methods take and return raw bytes.
 
-  grpcpeer.py server HOST PORT NAME [FAILING]
+  grpcpeer.py server HOST PORT NAME [FAILING] [--delay S]
       Service mesh.Echo, one line per call on standard output ("<method> <request bytes>"):
-        Unary   answers NAME (as bytes); with FAILING (a status: "INTERNAL", ...) aborts every call with it
+        Unary   answers NAME (as bytes), after S seconds; with FAILING (a status: "INTERNAL", ...) aborts every
+                call with it
         Stream  the request is "TOTAL CHUNK" (ASCII): TOTAL bytes in messages of CHUNK bytes (the last shorter)
         Fail    aborts with the status the request names ("UNAVAILABLE", "INTERNAL", ...)
 
-  grpcpeer.py client calls  TARGET AUTHORITY N [--interval S] [--timeout S]
+  grpcpeer.py client calls  TARGET AUTHORITY N [--interval S] [--timeout S] [--channel-per-call]
   grpcpeer.py client stream TARGET AUTHORITY TOTAL CHUNK [--read-delay S] [--timeout S]
   grpcpeer.py client fail   TARGET AUTHORITY STATUS [--timeout S]
-      One channel to TARGET (IP:PORT, or any gRPC target), every call with :authority AUTHORITY (Mesher routes
+      One channel to TARGET (IP:PORT, or any gRPC target; a new one for each call with --channel-per-call),
+      every call with :authority AUTHORITY (Mesher routes
       by it); gRPC's own retries and proxy settings off; the stream's window stays at 64 KiB (no BDP probing),
       so a slow reader is slow all the way back. One JSON line on standard output:
         calls:  {"calls", "ok", "by_instance": {NAME: n}, "by_status": {CODE: n}, "failures": [{"call", "code",
@@ -30,7 +32,7 @@ import grpc
 SERVICE = "mesh.Echo"
 
 
-def serve(host, port, name, failing=None):
+def serve(host, port, name, failing=None, delay=0.0):
     answer = name.encode()
 
     def log(method, request):
@@ -38,6 +40,8 @@ def serve(host, port, name, failing=None):
 
     def unary(request, context):
         log("Unary", request)
+        if delay:
+            time.sleep(delay)
         if failing:
             context.abort(grpc.StatusCode[failing], "%s fails every call" % name)
         return answer
@@ -89,13 +93,15 @@ def method(chan, name, streaming=False):
 
 
 def calls(args):
-    unary = method(channel(args.target, args.authority), "Unary")
+    chan = None if args.channel_per_call else channel(args.target, args.authority)
     by_instance, by_status, failures = {}, {}, []
     ok = 0
     start = time.monotonic()
     for index in range(args.n):
         if index and args.interval:
             time.sleep(args.interval)
+        own = channel(args.target, args.authority) if args.channel_per_call else None
+        unary = method(own or chan, "Unary")
         try:
             name = unary(b"call %d" % index, timeout=args.timeout).decode("ascii", "replace")
             by_instance[name] = by_instance.get(name, 0) + 1
@@ -106,6 +112,8 @@ def calls(args):
             if len(failures) < 50:
                 failures.append({"call": index, "code": code, "details": error.details()})
         by_status[code] = by_status.get(code, 0) + 1
+        if own:
+            own.close()
     return {"calls": args.n, "ok": ok, "by_instance": by_instance, "by_status": by_status, "failures": failures,
             "seconds": round(time.monotonic() - start, 3)}
 
@@ -139,8 +147,14 @@ def fail(args):
 
 
 def main():
-    if len(sys.argv) in (5, 6) and sys.argv[1] == "server":
-        serve(sys.argv[2], int(sys.argv[3]), *sys.argv[4:])
+    if len(sys.argv) >= 5 and sys.argv[1] == "server":
+        server = argparse.ArgumentParser(prog="grpcpeer.py server")
+        for name in ("host", "port", "name"):
+            server.add_argument(name)
+        server.add_argument("failing", nargs="?")
+        server.add_argument("--delay", type=float, default=0.0)
+        options = server.parse_args(sys.argv[2:])
+        serve(options.host, int(options.port), options.name, options.failing, options.delay)
         return
     parser = argparse.ArgumentParser(prog="grpcpeer.py client")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +167,7 @@ def main():
         if name == "calls":
             command.add_argument("n", type=int)
             command.add_argument("--interval", type=float, default=0)
+            command.add_argument("--channel-per-call", action="store_true")
         elif name == "stream":
             command.add_argument("total", type=int)
             command.add_argument("chunk", type=int)

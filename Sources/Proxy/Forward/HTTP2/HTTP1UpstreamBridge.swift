@@ -50,10 +50,17 @@ final class HTTP1UpstreamBridge: HTTP2CallUpstream, UpstreamResponseReceiver {
 
     func flush() { handler?.flush() }
 
+    /// The stream is gone: a request that went out whole lets its connection finish the response for the pool
+    /// (a reset stream costs no connection); one cut short leaves the connection out of step, so it closes.
     func cancel() {
         receiver = nil
-        handler?.abandon()
-        handler = nil
+        guard let handler else { return }
+        self.handler = nil
+        if started && requestEnded && !responseEnded {
+            ResponseDiscard.start(handler, pool: pool)
+        } else {
+            handler.abandon()
+        }
     }
 
     func pauseReading() { handler?.pauseReading() }

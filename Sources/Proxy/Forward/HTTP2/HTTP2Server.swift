@@ -19,13 +19,17 @@ enum HTTP2Server {
             configuration: .init(
                 maxIdleTime: settings.idleTimeout, maxAge: nil, maxGraceTime: settings.drainGrace * 10,
                 keepalive: nil))
+        let batch = HTTP2ReadBatch()
         let http2 = NIOHTTP2Handler(
             mode: .server, eventLoop: eventLoop, connectionConfiguration: configuration.connection,
             streamConfiguration: configuration.stream, streamDelegate: management.http2StreamDelegate
         ) {
             [
                 makeStream = NIOLoopBound(
-                    { HTTP2StreamHandler(connection: connection, accepted: accepted, forward: forward, pool: pool) },
+                    {
+                        HTTP2StreamHandler(
+                            connection: connection, accepted: accepted, forward: forward, pool: pool, batch: batch)
+                    },
                     eventLoop: eventLoop)
             ] stream in
             // A stream's channel is on its connection's event loop.
@@ -37,6 +41,7 @@ enum HTTP2Server {
         try pipeline.addHandler(coalescer, position: .after(counter))
         try pipeline.addHandler(http2, position: .after(coalescer))
         try pipeline.addHandler(management, position: .after(http2))
+        try pipeline.addHandler(batch, position: .after(management))
     }
 }
 

@@ -24,11 +24,22 @@ extension HTTP2StreamHandler {
         if let ids = forward.traceIDs { call.trace = HopTrace(request: head, ids: &ids.generator) }
         guard head.hops + 1 <= HTTPForwardHandler.maxHops else { return answer(call, .loopDetected) }
         if let refusal = plan.decision?.answer { return answer(call, refusal) }
-        guard let delay = plan.decision?.delay, let context else { return dispatch(call, plan) }
+        guard let delay = plan.decision?.delay, let context else {
+            held = plan
+            return batch.hold(self)
+        }
         context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard self.call === call else { return }
             dispatch(call, plan)
         }
+    }
+
+    /// The connection's read is done and the stream is still there: its request goes.
+    func dispatchHeld() {
+        guard let plan = held else { return }
+        held = nil
+        guard let call else { return }
+        dispatch(call, plan)
     }
 
     /// A request no HTTP/1 head could carry as it is: 400, and a line in the log.
@@ -71,12 +82,12 @@ extension HTTP2StreamHandler {
         case .unroutable, .named: return answer(call, .noRoute)
         case .service, .original, .local: break
         }
-        let timeout = [route.lease?.policy.requestTimeout ?? 0, call.grpcTimeout ?? 0].filter { $0 > 0 }.min()
-        if let timeout, let context {
+        if let (timeout, callers) = Self.deadline(call, policy: route.lease?.policy), let context {
             call.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
                 [self] in
                 guard self.call === call, call.responseStatus == nil else { return }
-                chargeFailure(call)
+                // A deadline the caller chose says nothing of the instance: only Mesher's own count against it.
+                if !callers { chargeFailure(call) }
                 answer(call, .requestTimeout)
             }
         }
@@ -95,6 +106,16 @@ extension HTTP2StreamHandler {
         call.upstreamHeaders = headers
         call.upstreamHTTP1Head = http1
         connect(call)
+    }
+
+    /// When the request times out: the policy's `requestTimeout` or the caller's earlier `grpc-timeout`
+    /// (`callers`: the caller's, which never ejects an instance).
+    static func deadline(_ call: HTTP2Call, policy: TrafficPolicy?) -> (UInt64, callers: Bool)? {
+        let own = policy?.requestTimeout ?? 0
+        guard let callers = call.grpcTimeout, callers > 0, own == 0 || callers < own else {
+            return own > 0 ? (own, false) : nil
+        }
+        return (callers, true)
     }
 
     /// One try's `retries.perTryTimeout`: the next try goes, or the request times out.
@@ -168,6 +189,7 @@ extension HTTP2StreamHandler {
     }
 
     private func attach(_ call: HTTP2Call, _ upstream: any HTTP2CallUpstream) {
+        call.route.lease?.sent(now: NIODeadline.now().uptimeNanoseconds)
         let queued = call.queued
         call.queued = []
         upstream.start(call, queued: queued)

@@ -75,13 +75,20 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     var context: ChannelHandlerContext?
     var machine = Machine()
     var call: HTTP2Call?
+    /// The request's plan, until the connection's read is done (`HTTP2ReadBatch`).
+    var held: RoutePlan?
+    let batch: HTTP2ReadBatch
     private var pendingRead = false
 
-    init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext, pool: HTTP2UpstreamPool) {
+    init(
+        connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext, pool: HTTP2UpstreamPool,
+        batch: HTTP2ReadBatch
+    ) {
         self.connection = connection
         self.accepted = accepted
         self.forward = forward
         self.pool = pool
+        self.batch = batch
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -151,8 +158,27 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The client reset a stream under way (Mesher clears `call` before it resets one itself).
+        if error is NIOHTTP2Errors.StreamClosed, call != nil || held != nil { clientReset(context) }
         logger.debug("HTTP/2 stream error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// Counts the reset against the client's address, all its connections together: over the budget, this
+    /// connection ends with GOAWAY (ENHANCE_YOUR_CALM), as nio-http2 ends one over its own count.
+    private func clientReset(_ context: ChannelHandlerContext) {
+        guard let address = connection.channel.remoteAddress?.ipBytes, let parent = context.channel.parent,
+            forward.environment.resets.reset(by: address, now: NIODeadline.now().uptimeNanoseconds)
+        else { return }
+        connection.warnings.log(
+            .resets, "HTTP/2 client over its stream reset budget: connection closed",
+            metadata: ["src": "\(connection.channel.remoteAddress?.logText ?? "-")"], to: logger)
+        let lastStream =
+            (try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)) ?? .rootStream
+        let goAway = HTTP2Frame(
+            streamID: .rootStream,
+            payload: .goAway(lastStreamID: lastStream, errorCode: .enhanceYourCalm, opaqueData: nil))
+        parent.writeAndFlush(goAway).assumeIsolated().whenComplete { _ in parent.close(promise: nil) }
     }
 
     func write(_ payload: HTTP2Frame.FramePayload) {
