@@ -33,7 +33,7 @@ enum AdminRoutes {
     /// listen on every address for the kubelet's probes.
     static func answer(
         method: HTTPMethod, uri: String, fromLoopback: Bool, endpoints: AdminEndpoints = AdminEndpoints(),
-        isReady: () -> Bool
+        notReady: () -> String?
     ) -> Reply {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = parts.first ?? ""
@@ -43,9 +43,8 @@ enum AdminRoutes {
             return .now(Answer(status: .ok, body: "ok\n"))
         case (.GET, "/ready"), (.HEAD, "/ready"):
             return .now(
-                isReady()
-                    ? Answer(status: .ok, body: "ready\n", proxyReady: true)
-                    : Answer(status: .serviceUnavailable, body: notReady, proxyReady: true))
+                notReady().map { Answer(status: .serviceUnavailable, body: "not ready: \($0)\n", proxyReady: true) }
+                    ?? Answer(status: .ok, body: "ready\n", proxyReady: true))
         case (.GET, "/metrics"):
             guard let metrics = endpoints.metrics else {
                 return .now(Answer(status: .notFound, body: "metrics are off (telemetry.metrics)\n"))
@@ -86,5 +85,4 @@ enum AdminRoutes {
     }
 
     static let notFound = Answer(status: .notFound, body: index)
-    static let notReady = "not ready: the app's health check, or no registry view yet\n"
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// Mesher's own endpoints: `/healthz` (the process serves) and `/ready` (the app it stands beside is up),
 /// for the kubelet's probes and for people, `/metrics` for Prometheus, and `POST /quitquitquit` for the app.
@@ -18,15 +19,17 @@ public final class AdminServer: Sendable {
     public static func start(
         host: String, port: Int, group: any EventLoopGroup, logger: Logger,
         endpoints: AdminEndpoints = AdminEndpoints(),
-        isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void
+        notReady: @escaping @Sendable () -> String?, quit: @escaping @Sendable () -> Void
     ) async throws -> AdminServer {
+        let refusals = RefusalLog()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(endpoints: endpoints, isReady: isReady, quit: quit, logger: logger))
+                        AdminHandler(
+                            endpoints: endpoints, notReady: notReady, quit: quit, logger: logger, refusals: refusals))
                 }
             }
             .bind(host: host, port: port).get()
@@ -46,19 +49,21 @@ private final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let endpoints: AdminEndpoints
-    private let isReady: @Sendable () -> Bool
+    private let notReady: @Sendable () -> String?
     private let quit: @Sendable () -> Void
     private let logger: Logger
+    private let refusals: RefusalLog
     private var request: HTTPRequestHead?
 
     init(
-        endpoints: AdminEndpoints, isReady: @escaping @Sendable () -> Bool, quit: @escaping @Sendable () -> Void,
-        logger: Logger
+        endpoints: AdminEndpoints, notReady: @escaping @Sendable () -> String?, quit: @escaping @Sendable () -> Void,
+        logger: Logger, refusals: RefusalLog
     ) {
         self.endpoints = endpoints
-        self.isReady = isReady
+        self.notReady = notReady
         self.quit = quit
         self.logger = logger
+        self.refusals = refusals
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -68,9 +73,16 @@ private final class AdminHandler: ChannelInboundHandler {
         case .end:
             guard let request else { return }
             self.request = nil
+            if let refusal = SameOriginCheck.refusal(request.headers, port: context.localAddress?.port) {
+                refusals.log(refusal, request: request, to: logger)
+                respond(
+                    AdminRoutes.Answer(status: .forbidden, body: "forbidden: \(refusal)\n"), to: request,
+                    context: context)
+                return
+            }
             let reply = AdminRoutes.answer(
                 method: request.method, uri: request.uri, fromLoopback: context.remoteAddress?.isLoopback ?? false,
-                endpoints: endpoints, isReady: isReady)
+                endpoints: endpoints, notReady: notReady)
             switch reply {
             case .now(let answer):
                 respond(answer, to: request, context: context)
@@ -105,6 +117,30 @@ private final class AdminHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }
         }
+    }
+}
+
+/// Refused requests, one line per 10 s: a hostile page can send them in a loop.
+private final class RefusalLog: Sendable {
+    private let last = Mutex<(at: NIODeadline, suppressed: Int)?>(nil)
+
+    func log(_ refusal: String, request: HTTPRequestHead, to logger: Logger) {
+        let now = NIODeadline.now()
+        let suppressed = last.withLock { last -> Int? in
+            if let previous = last, now - previous.at < .seconds(10) {
+                last = (previous.at, previous.suppressed + 1)
+                return nil
+            }
+            defer { last = (now, 0) }
+            return last?.suppressed ?? 0
+        }
+        guard let suppressed else { return }
+        var metadata: Logger.Metadata = [
+            "method": "\(request.method.rawValue)", "path": "\(request.uri.prefix(200))",
+            "origin": "\(request.headers["origin"].first?.prefix(100) ?? "-")",
+        ]
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+        logger.warning("admin request refused: \(refusal)", metadata: metadata)
     }
 }
 

@@ -241,8 +241,8 @@ extension HealthCheckConfig: Decodable {
         try c.decodeChoice(&kind, .kind)
         port = try c.decodeIfPresent(UInt16.self, forKey: .port)
         try c.check(port != 0, .port, "must be 1-65535")
-        try c.decode(&host, .host)
-        try c.checkIPAddresses([host], .host)
+        host = try c.decodeIfPresent(String.self, forKey: .host)
+        if let host { try c.checkIPAddresses([host], .host) }
         try c.decode(&path, .path)
         try c.check(path.hasPrefix("/"), .path, "must start with /")
         expectStatus = try c.decodeIfPresent(Int.self, forKey: .expectStatus)
@@ -298,7 +298,9 @@ extension LocalEndpointConfig {
 }
 
 extension HTTPConfig: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case maxHeaderBytes, headerTimeout, maxHeaders, forwardedFor }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case maxHeaderBytes, headerTimeout, maxHeaders, forwardedFor, slowReaderBytes, slowReaderTimeout
+    }
 
     public init(from decoder: any Decoder) throws {
         self.init()
@@ -307,5 +309,7 @@ extension HTTPConfig: Decodable {
         try c.decode(&headerTimeout, .headerTimeout, in: Self.headerTimeoutRange)
         try c.decode(&maxHeaders, .maxHeaders, in: Self.maxHeadersRange)
         try c.decode(&forwardedFor, .forwardedFor)
+        try c.decode(&slowReaderBytes, .slowReaderBytes, in: Self.slowReaderBytesRange)
+        try c.decode(&slowReaderTimeout, .slowReaderTimeout, in: Self.slowReaderTimeoutRange)
     }
 }

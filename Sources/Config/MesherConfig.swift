@@ -203,6 +203,8 @@ public struct HTTPConfig: Equatable, Sendable {
     public static let maxHeaderBytesRange = ByteSize(bytes: 1 << 10)...ByteSize(bytes: 1 << 20)
     public static let headerTimeoutRange = ConfigDuration(seconds: 1)...ConfigDuration(minutes: 5)
     public static let maxHeadersRange = 1...1000
+    public static let slowReaderBytesRange = ByteSize(bytes: 1 << 20)...ByteSize(bytes: 1 << 32)
+    public static let slowReaderTimeoutRange = ConfigDuration(seconds: 1)...ConfigDuration(minutes: 10)
 
     /// Header names and values of one request, together (and so any one header); more gets a 400.
     public var maxHeaderBytes = ByteSize(bytes: 64 * 1024)
@@ -212,6 +214,11 @@ public struct HTTPConfig: Equatable, Sendable {
     public var maxHeaders = 100
     /// Append the client's address to X-Forwarded-For on requests sent upstream.
     public var forwardedFor = false
+    /// Response bytes Mesher holds for HTTP/2 clients that do not read them, all connections together; past
+    /// it, streams that still hold some read no more from their instances.
+    public var slowReaderBytes = ByteSize(bytes: 64 << 20)
+    /// How long an HTTP/2 stream may wait for its client to take what it holds before it is reset.
+    public var slowReaderTimeout = ConfigDuration(seconds: 30)
 
     public init() {}
 }
@@ -244,7 +251,9 @@ public struct HealthCheckConfig: Equatable, Sendable {
     public var kind = HealthCheckKind.tcp
     /// Port to check; `nil` is the service's first port.
     public var port: UInt16? = nil
-    public var host = "127.0.0.1"
+    /// Address to probe; `nil` is the one the instance is registered with, where its callers reach it (an app
+    /// listening on its pod address only never answers on 127.0.0.1).
+    public var host: String? = nil
     public var path = "/"
     /// `nil` accepts any 2xx.
     public var expectStatus: Int? = nil

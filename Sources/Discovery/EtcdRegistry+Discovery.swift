@@ -1,4 +1,5 @@
 import Foundation
+import MesherBase
 import NIOCore
 
 /// Discovery: read the prefix (in pages, as of one revision), then watch it from the next revision; each watch

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MesherBase
 
 /// Turning files into the view: a file's listings judged as of its check time, and only the services of the
 /// files that changed rebuilt. Nothing is kept per instance but its listing (the view holds the instances).

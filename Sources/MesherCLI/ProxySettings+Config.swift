@@ -28,6 +28,8 @@ extension ProxySettings {
         routes = config.routes.rules
         inboundRateLimit = config.inbound.rateLimit
         headerTimeout = .nanoseconds(config.http.headerTimeout.nanoseconds)
+        http2.slowReaderBytes = config.http.slowReaderBytes.bytes
+        http2.slowReaderTimeout = .nanoseconds(config.http.slowReaderTimeout.nanoseconds)
         maxConnections = config.connection.maxConnections
         addForwardedFor = config.http.forwardedFor
         tracing = config.telemetry.tracing

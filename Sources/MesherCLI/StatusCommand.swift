@@ -65,8 +65,12 @@ struct StatusCommand: AsyncParsableCommand {
     struct Clusters: Decodable {
         struct Service: Decodable {
             struct Instance: Decodable {
+                var address: String
+                var port: Int
                 var health: String
                 var ejected: Bool
+                /// This Mesher's own app: why its health check failed last.
+                var healthCheckFailure: String?
             }
             var name: String
             var instances: [Instance]
@@ -74,7 +78,8 @@ struct StatusCommand: AsyncParsableCommand {
         var services: [Service]
     }
 
-    /// One line per service and direction it was seen in (or one without traffic).
+    /// One line per service and direction it was seen in (or one without traffic); then, for this Mesher's own
+    /// app, why its health check fails.
     static func table(clusters: Clusters, summaries: [ServiceSummary], interval: Double) -> String {
         var rows = [["SERVICE", "DIRECTION", "INSTANCES", "RATE/S", "SUCCESS", "P99"]]
         let byService = Dictionary(grouping: summaries, by: \.service)
@@ -100,6 +105,14 @@ struct StatusCommand: AsyncParsableCommand {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
-        return lines.joined(separator: "\n") + "\n(over \(interval) s)\n"
+        var failing: [String] = []
+        for service in clusters.services {
+            for instance in service.instances {
+                guard let failure = instance.healthCheckFailure else { continue }
+                let address = instance.address.contains(":") ? "[\(instance.address)]" : instance.address
+                failing.append("\(service.name) \(address):\(instance.port) \(instance.health): \(failure)\n")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n(over \(interval) s)\n" + failing.joined()
     }
 }

@@ -14,6 +14,8 @@ public final class ProxyServer: Sendable {
     private let environment: ProxyEnvironment
     private let limiter: ConnectionLimiter
     private let group: any EventLoopGroup
+    /// `MemoryReturn`'s check, until the drain.
+    private let memoryReturn: RepeatedTask
     let stack: ProxyStack
     /// Where each listener listens, for the admin API (kept after the drain gives the listeners up).
     public let listening: [(kind: ListenerKind, address: SocketAddress?)]
@@ -28,6 +30,7 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.stack = stack
         listening = bound.map { ($0.kind, $0.address) }
+        memoryReturn = MemoryReturn(slowReaders: environment.slowReaders, connections: limiter).start(on: group.next())
     }
 
     /// Binds every configured address; an address this host does not have (no IPv6) is skipped with a warning.
@@ -88,6 +91,7 @@ public final class ProxyServer: Sendable {
     /// completes as soon as the last one has closed, or at `timeout`, when what remains is closed.
     public func startDraining(timeout: TimeAmount) -> EventLoopFuture<Void> {
         let eventLoop = group.next()
+        memoryReturn.cancel()
         environment.drain.set(.now() + timeout)
         let bound = listeners.withLock { listeners in
             defer { listeners = [] }

@@ -15,25 +15,30 @@ extension AdminRoutes.Reply {
 @Suite struct AdminRoutesTests {
     func get(_ uri: String, loopback: Bool = true, _ endpoints: AdminEndpoints = AdminEndpoints()) -> AdminRoutes.Answer
     {
-        AdminRoutes.answer(method: .GET, uri: uri, fromLoopback: loopback, endpoints: endpoints) { true }.answer
+        AdminRoutes.answer(method: .GET, uri: uri, fromLoopback: loopback, endpoints: endpoints) { nil }.answer
     }
 
     @Test func healthAndReadiness() {
-        #expect(AdminRoutes.answer(method: .GET, uri: "/healthz", fromLoopback: false) { false }.answer.status == .ok)
         #expect(
-            AdminRoutes.answer(method: .GET, uri: "/ready?verbose", fromLoopback: false) { true }.answer.status == .ok)
-        let notReady = AdminRoutes.answer(method: .GET, uri: "/ready", fromLoopback: true) { false }.answer
+            AdminRoutes.answer(method: .GET, uri: "/healthz", fromLoopback: false) { "no registry view yet" }.answer
+                .status == .ok)
+        #expect(
+            AdminRoutes.answer(method: .GET, uri: "/ready?verbose", fromLoopback: false) { nil }.answer.status == .ok)
+        let notReady = AdminRoutes.answer(method: .GET, uri: "/ready", fromLoopback: true) {
+            "the app's health check fails: status 500"
+        }.answer
         #expect(notReady.status == .serviceUnavailable)
+        #expect(notReady.body == "not ready: the app's health check fails: status 500\n", "says why")
         #expect(notReady.proxyReady, "Mesher serves, only the app is not healthy")
         #expect(!notReady.quits)
     }
 
     @Test func quitOnlyByPostFromThisHost() {
-        let quit = AdminRoutes.answer(method: .POST, uri: "/quitquitquit", fromLoopback: true) { true }.answer
+        let quit = AdminRoutes.answer(method: .POST, uri: "/quitquitquit", fromLoopback: true) { nil }.answer
         #expect(quit == AdminRoutes.Answer(status: .ok, body: "shutting down\n", quits: true))
-        let remote = AdminRoutes.answer(method: .POST, uri: "/quitquitquit", fromLoopback: false) { true }.answer
+        let remote = AdminRoutes.answer(method: .POST, uri: "/quitquitquit", fromLoopback: false) { nil }.answer
         #expect(remote.status == .forbidden && !remote.quits)
-        let get = AdminRoutes.answer(method: .GET, uri: "/quitquitquit", fromLoopback: true) { true }.answer
+        let get = AdminRoutes.answer(method: .GET, uri: "/quitquitquit", fromLoopback: true) { nil }.answer
         #expect(get.status == .methodNotAllowed && !get.quits)
     }
 
@@ -53,7 +58,7 @@ extension AdminRoutes.Reply {
         #expect(get("/", endpoints).contentType.hasPrefix("text/html"))
         let clusters = AdminRoutes.answer(
             method: .GET, uri: "/clusters", fromLoopback: false, endpoints: AdminEndpoints(clusters: { "{}" }),
-            isReady: { true })
+            notReady: { nil })
         guard case .later = clusters else {
             Issue.record("/clusters gathers from the event loops first")
             return
@@ -68,21 +73,21 @@ extension AdminRoutes.Reply {
         let endpoints = AdminEndpoints(logging: answer)
         #expect(get("/logging", endpoints).body == "{\"level\":\"info\"}")
         let set = AdminRoutes.answer(
-            method: .POST, uri: "/logging?level=debug", fromLoopback: true, endpoints: endpoints, isReady: { true }
+            method: .POST, uri: "/logging?level=debug", fromLoopback: true, endpoints: endpoints, notReady: { nil }
         ).answer
         #expect(set.status == .ok && set.body == "{\"level\":\"debug\"}")
         let remote = AdminRoutes.answer(
-            method: .POST, uri: "/logging?level=debug", fromLoopback: false, endpoints: endpoints, isReady: { true }
+            method: .POST, uri: "/logging?level=debug", fromLoopback: false, endpoints: endpoints, notReady: { nil }
         ).answer
         #expect(remote.status == .forbidden)
         let bad = AdminRoutes.answer(
-            method: .POST, uri: "/logging?level=loud", fromLoopback: true, endpoints: endpoints, isReady: { true }
+            method: .POST, uri: "/logging?level=loud", fromLoopback: true, endpoints: endpoints, notReady: { nil }
         ).answer
         #expect(bad.status == .badRequest)
     }
 
     @Test func unknownPathsListTheEndpoints() {
-        let answer = AdminRoutes.answer(method: .GET, uri: "/nothing", fromLoopback: true) { true }.answer
+        let answer = AdminRoutes.answer(method: .GET, uri: "/nothing", fromLoopback: true) { nil }.answer
         #expect(answer.status == .notFound && answer.body == AdminRoutes.index)
     }
 }

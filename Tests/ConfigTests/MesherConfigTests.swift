@@ -127,6 +127,10 @@ struct MesherConfigTests {
         let defaults = MesherConfig()
         #expect(defaults.capture.mode == .redirect && defaults.registry.kind == .file && defaults.log.level == .info)
         #expect(ServiceConfig(name: "A", ports: [80]).healthCheck.kind == .tcp)
+        // The health check probes where callers reach the instance unless told otherwise.
+        #expect(ServiceConfig(name: "A", ports: [80]).healthCheck.host == nil)
+        let probed = "service: {name: A, ports: [80], healthCheck: {host: 127.0.0.1}}\n"
+        #expect(try MesherConfig.parse(probed).service?.healthCheck.host == "127.0.0.1")
     }
 
     @Test func ipv6PrefixBytes() throws {
@@ -201,6 +205,8 @@ struct ConfigBoundsTests {
         ("http:\n  maxHeaderBytes: 2MiB\n", 2, "http.maxHeaderBytes", "must be at most 1MiB"),
         ("http:\n  headerTimeout: 500ms\n", 2, "http.headerTimeout", "must be at least 1s"),
         ("http:\n  headerTimeout: 6m\n", 2, "http.headerTimeout", "must be at most 5m"),
+        ("http:\n  slowReaderBytes: 512KiB\n", 2, "http.slowReaderBytes", "must be at least 1MiB"),
+        ("http:\n  slowReaderTimeout: 11m\n", 2, "http.slowReaderTimeout", "must be at most 10m"),
         ("http:\n  maxHeaders: 0\n", 2, "http.maxHeaders", "must be at least 1"),
         ("http:\n  maxHeaders: 1001\n", 2, "http.maxHeaders", "must be at most 1000"),
         ("threads: 257\n", 1, "threads", "must be at most 256"),

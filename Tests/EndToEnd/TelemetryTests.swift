@@ -154,8 +154,10 @@ struct TelemetryTests {
         try lab.startMesher()
         let replies = try upstream.send(
             "GET /traced HTTP/1.1\\r\\nHost: up\\r\\nConnection: close\\r\\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\\r\\n\\r\\n",
-            "GET /fresh HTTP/1.1\\r\\nHost: up\\r\\nConnection: close\\r\\n\\r\\n")
-        #expect(replies.allSatisfy { $0.hasPrefix("HTTP/1.1 200") }, "\(replies)")
+            "GET /fresh HTTP/1.1\\r\\nHost: up\\r\\nConnection: close\\r\\n\\r\\n",
+            "GET /future HTTP/1.1\\r\\nHost: up\\r\\nConnection: close\\r\\ntraceparent: 01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra\\r\\n\\r\\n"
+        )
+        #expect(replies.count == 3 && replies.allSatisfy { $0.hasPrefix("HTTP/1.1 200") }, "\(replies)")
         let records = upstream.requests()
         let parents = records.first { $0.target == "/traced" }?.header("traceparent") ?? []
         #expect(parents.count == 1, "\(records)")
@@ -169,5 +171,9 @@ struct TelemetryTests {
             })
         let started = records.first { $0.target == "/fresh" }?.header("traceparent").first ?? ""
         #expect(started.hasPrefix("00-") && started.hasSuffix("-01") && started.count == 55, "\(started)")
+        // A later version's traceparent is continued by its first four fields (W3C Trace Context 3.2.4).
+        let future = records.first { $0.target == "/future" }?.header("traceparent").first ?? ""
+        #expect(future.hasPrefix("00-4bf92f3577b34da6a3ce929d0e0e4736-") && future.hasSuffix("-01"), "\(future)")
+        #expect(lab.accessLogHas { $0.contains(#""path":"/future""#) && $0.contains(#""parent":"00f067aa0ba902b7""#) })
     }
 }

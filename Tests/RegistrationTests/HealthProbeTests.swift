@@ -15,7 +15,7 @@ import Testing
     func probe(
         _ app: TestApp, _ path: String, expectStatus: Int? = nil, bodyContains: String? = nil,
         timeout: TimeAmount = .seconds(2)
-    ) async throws -> Bool {
+    ) async throws -> HealthProbe.Outcome {
         let probe = HealthProbe(
             kind: .http(path: path, expectStatus: expectStatus, bodyContains: bodyContains), host: "127.0.0.1",
             port: app.port, timeout: timeout)
@@ -24,27 +24,28 @@ import Testing
 
     @Test func statusAndBody() async throws {
         let app = try await TestApp.start()
-        #expect(try await probe(app, "/up"))
-        #expect(try await probe(app, "/up", expectStatus: 200, bodyContains: "UP"))
-        #expect(try await !probe(app, "/up", bodyContains: "DOWN"))
-        #expect(try await !probe(app, "/down"))
-        #expect(try await probe(app, "/down", expectStatus: 503))
+        #expect(try await probe(app, "/up") == .passed)
+        #expect(try await probe(app, "/up", expectStatus: 200, bodyContains: "UP") == .passed)
+        #expect(try await probe(app, "/up", bodyContains: "DOWN") == .failed("body without 'DOWN'"))
+        #expect(try await probe(app, "/down") == .failed("status 503"))
+        #expect(try await probe(app, "/down", expectStatus: 503) == .passed)
+        #expect(try await probe(app, "/up", expectStatus: 204) == .failed("status 200 (expected 204)"))
         try await app.close()
     }
 
     /// A redirect is the app's answer: judged by its status, never followed to a page that would pass.
     @Test func redirectIsNotFollowed() async throws {
         let app = try await TestApp.start()
-        #expect(try await !probe(app, "/redirect", bodyContains: "UP"))
-        #expect(try await probe(app, "/redirect", expectStatus: 302))
+        #expect(try await probe(app, "/redirect", bodyContains: "UP") == .failed("status 302"))
+        #expect(try await probe(app, "/redirect", expectStatus: 302) == .passed)
         try await app.close()
     }
 
     /// Only the first 64 KiB are searched; a larger body is read to its end and dropped, not an error.
     @Test func bodyIsBounded() async throws {
         let app = try await TestApp.start()
-        #expect(try await !probe(app, "/big", bodyContains: "UP"))
-        #expect(try await probe(app, "/big", bodyContains: "xxxx"))
+        #expect(try await probe(app, "/big", bodyContains: "UP") == .failed("body without 'UP'"))
+        #expect(try await probe(app, "/big", bodyContains: "xxxx") == .passed)
         try await app.close()
     }
 
@@ -52,9 +53,24 @@ import Testing
         let app = try await TestApp.start()
         let clock = ContinuousClock()
         let started = clock.now
-        #expect(try await !probe(app, "/silent", timeout: .milliseconds(200)))
+        #expect(try await probe(app, "/silent", timeout: .milliseconds(200)) == .failed("timeout"))
         #expect(clock.now - started < .seconds(2))
         try await app.close()
+    }
+
+    /// An app not listening where it is probed: the cause names the address, over HTTP and TCP alike.
+    @Test func refusedConnectionsSayWhere() async throws {
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let refused = HealthProbe.Outcome.failed("connect refused 127.0.0.1:\(reserved.port)")
+        for kind in [HealthProbe.Kind.tcp, .http(path: "/", expectStatus: nil, bodyContains: nil)] {
+            let probe = HealthProbe(kind: kind, host: "127.0.0.1", port: reserved.port, timeout: .seconds(1))
+            #expect(try await probe.run(on: eventLoop, client: Self.client).get() == refused)
+        }
+        #expect(
+            HealthProbe(kind: .tcp, host: "2001:db8::2", port: 80, timeout: .seconds(1)).authority == "[2001:db8::2]:80"
+        )
     }
 
     @Test func tcp() async throws {
@@ -62,14 +78,14 @@ import Testing
         let client = Self.client
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let open = HealthProbe(kind: .tcp, host: "127.0.0.1", port: app.port, timeout: .seconds(1))
-        #expect(try await open.run(on: eventLoop, client: client).get())
+        #expect(try await open.run(on: eventLoop, client: client).get() == .passed)
         try await app.close()
         // A port bound but not listening refuses connections, and, unlike a port just closed, no test running
         // alongside can take it meanwhile.
         let reserved = try ReservedPort()
         defer { reserved.release() }
         let closed = HealthProbe(kind: .tcp, host: "127.0.0.1", port: reserved.port, timeout: .seconds(1))
-        #expect(try await !closed.run(on: eventLoop, client: client).get())
+        #expect(try await closed.run(on: eventLoop, client: client).get() != .passed)
     }
 }
 

@@ -15,9 +15,18 @@ struct AdminAPI {
     let dns: DNSService?
     let metrics: MetricsExporter?
     let logLevel: LogLevelControl
+    let provider: ProviderSide?
+
+    /// `/ready`: why Mesher is not ready, nil once a registry view was read and the app's health check passes.
+    var notReady: @Sendable () -> String? {
+        let (registry, provider) = (registry, provider)
+        return { registry.sync.lastChange > 0 ? provider?.notReady : "no registry view yet" }
+    }
 
     var endpoints: AdminEndpoints {
-        let (registry, proxy, logLevel, exporter, config) = (registry, proxy, logLevel, metrics, config)
+        let (registry, proxy, logLevel, exporter, config, provider) = (
+            registry, proxy, logLevel, metrics, config, provider
+        )
         var endpoints = AdminEndpoints(
             configDump: { Self.json(ConfigDump.value(of: config.current)) }, listeners: Self.json(listeners))
         if let exporter {
@@ -25,7 +34,7 @@ struct AdminAPI {
         }
         endpoints.clusters = { @Sendable () async -> String in
             let reports = await proxy.endpointReports()
-            return Self.json(ClusterView.all(registry: registry, reports: reports))
+            return Self.json(ClusterView.all(registry: registry, reports: reports, provider: provider))
         }
         endpoints.logging = { @Sendable (level: String?) -> String? in
             if let level {
@@ -64,7 +73,8 @@ struct AdminAPI {
 }
 
 /// One service of `/clusters`: the registry's instances with their health, and what the event loops know of
-/// each (requests in flight, latency, failures, ejection).
+/// each (requests in flight, latency, failures, ejection); for this Mesher's own app, why its health check
+/// failed last.
 struct ClusterView: Encodable {
     struct Instance: Encodable {
         var address: String
@@ -77,6 +87,7 @@ struct ClusterView: Encodable {
         var ejections: Int
         var ejected: Bool
         var ejectedSeconds: Double?
+        var healthCheckFailure: String?
     }
 
     var name: String
@@ -86,7 +97,9 @@ struct ClusterView: Encodable {
     var pendingRequests: Int
     var instances: [Instance]
 
-    static func all(registry: any ServiceDiscovery, reports: [EndpointReport]) -> [String: [ClusterView]] {
+    static func all(
+        registry: any ServiceDiscovery, reports: [EndpointReport], provider: ProviderSide?
+    ) -> [String: [ClusterView]] {
         let byService = Dictionary(reports.map { ($0.service, $0) }, uniquingKeysWith: { first, _ in first })
         let services = registry.snapshot.services
         let views = services.keys.sorted().map { name in
@@ -104,7 +117,9 @@ struct ClusterView: Encodable {
                         ewmaMilliseconds: stats?.ewmaNanoseconds.map { ($0 / 1e4).rounded() / 100 },
                         consecutiveFailures: stats?.consecutiveFailures ?? 0, ejections: stats?.ejections ?? 0,
                         ejected: stats?.ejectedFor != nil,
-                        ejectedSeconds: stats?.ejectedFor.map { (Double($0) / 1e7).rounded() / 100 })
+                        ejectedSeconds: stats?.ejectedFor.map { (Double($0) / 1e7).rounded() / 100 },
+                        healthCheckFailure: provider?.healthCheckFailure(
+                            service: name, address: instance.address, port: instance.port))
                 })
         }
         return ["services": views]

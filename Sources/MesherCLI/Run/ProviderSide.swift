@@ -7,6 +7,8 @@ import Registration
 
 /// The app this Mesher stands beside: its instances in the registry, kept up or down by its health check.
 struct ProviderSide {
+    /// What this Mesher registers (one instance per port), as registered.
+    let instances: [ServiceInstance]
     let registrar: Registrar
     let checker: HealthChecker?
 
@@ -30,12 +32,12 @@ struct ProviderSide {
         registrar.register()
         let kind: HealthProbe.Kind
         switch check.kind {
-        case .none: return ProviderSide(registrar: registrar, checker: nil)
+        case .none: return ProviderSide(instances: instances, registrar: registrar, checker: nil)
         case .tcp: kind = .tcp
         case .http: kind = .http(path: check.path, expectStatus: check.expectStatus, bodyContains: check.bodyContains)
         }
         let probe = HealthProbe(
-            kind: kind, host: check.host, port: Int(check.port ?? service.ports[0]),
+            kind: kind, host: check.host ?? address, port: Int(check.port ?? service.ports[0]),
             timeout: .nanoseconds(check.timeout.nanoseconds))
         let checker = HealthChecker(
             probe: probe, client: httpClient, interval: .nanoseconds(check.interval.nanoseconds),
@@ -43,7 +45,22 @@ struct ProviderSide {
             successThreshold: check.successThreshold, eventLoop: group.next(), logger: logger
         ) { registrar.setUp($0) }
         checker.start()
-        return ProviderSide(registrar: registrar, checker: checker)
+        return ProviderSide(instances: instances, registrar: registrar, checker: checker)
+    }
+
+    /// Why this Mesher's app is not ready, nil when it is.
+    var notReady: String? {
+        guard !registrar.isReady else { return nil }
+        return checker?.lastFailure.map { "the app's health check fails: \($0)" }
+            ?? "the app's health check has not passed yet"
+    }
+
+    /// Why the health check of a registry instance failed last, when it is one of this Mesher's.
+    func healthCheckFailure(service: String, address: String, port: Int) -> String? {
+        let ours = instances.contains {
+            $0.service.lowercased() == service.lowercased() && $0.address == address && $0.port == port
+        }
+        return ours ? checker?.lastFailure : nil
     }
 
     func stop() {

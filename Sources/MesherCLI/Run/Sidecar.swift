@@ -115,14 +115,12 @@ struct Sidecar {
         if let provider { services.append(.init(service: ProviderService(provider: provider))) }
         let quit = QuitService()
         if config.admin.enabled {
+            let api = AdminAPI(
+                config: running, registry: registry.registry, proxy: proxy, dns: dns, metrics: metrics,
+                logLevel: logLevel, provider: provider)
             let admin = try await AdminServer.start(
                 host: config.admin.address, port: Int(config.admin.port), group: group, logger: logger,
-                endpoints: AdminAPI(
-                    config: running, registry: registry.registry, proxy: proxy, dns: dns, metrics: metrics,
-                    logLevel: logLevel
-                ).endpoints,
-                isReady: { (provider?.registrar.isReady ?? true) && registry.registry.sync.lastChange > 0 },
-                quit: quit.request)
+                endpoints: api.endpoints, notReady: api.notReady, quit: quit.request)
             services.append(.init(service: AdminService(server: admin)))
         }
         if let capture {

@@ -45,6 +45,8 @@ enum ProxyWarning: Hashable, Sendable {
     case refused(ConnectionOutcome)
     /// A client address over its HTTP/2 reset budget.
     case resets
+    /// An HTTP/2 stream whose client took nothing for `slowReaderTimeout`.
+    case stalledReader
 }
 
 extension SniffResult {

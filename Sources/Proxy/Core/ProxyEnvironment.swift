@@ -13,6 +13,8 @@ struct ProxyEnvironment: Sendable {
     var drain = DrainDeadline()
     /// HTTP/2 stream resets by client address, across its connections.
     let resets: ClientResetBudget
+    /// Response bytes held for HTTP/2 clients that have not taken them yet, every connection together.
+    let slowReaders: ByteBudget
 
     init(settings: ProxySettings, loopGuard: LoopGuard, logger: Logger, accessLog: AccessLog?) {
         self.settings = settings
@@ -21,6 +23,7 @@ struct ProxyEnvironment: Sendable {
         self.accessLog = accessLog
         resets = ClientResetBudget(
             maxResets: settings.http2.maxResets, window: UInt64(max(settings.http2.resetWindow.nanoseconds, 0)))
+        slowReaders = ByteBudget(limit: settings.http2.slowReaderBytes)
     }
 }
 

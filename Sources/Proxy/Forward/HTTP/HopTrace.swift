@@ -69,14 +69,39 @@ struct HopTrace {
     /// `tracestate` when that is valid (else it is dropped, as W3C allows).
     private static func traceParent(_ head: HTTP1Head) -> TraceContext? {
         let values = head.values(of: .traceParent)
-        guard values.count == 1 else { return nil }
+        guard values.count == 1, let value = versionZero(values[0]) else { return nil }
         let state = head.values(of: .traceState).joined(separator: ",")
         if !state.isEmpty,
-            let context = try? TraceContext(traceParentHeaderValue: values[0], traceStateHeaderValue: state)
+            let context = try? TraceContext(traceParentHeaderValue: value, traceStateHeaderValue: state)
         {
             return context
         }
-        return try? TraceContext(traceParentHeaderValue: values[0])
+        return try? TraceContext(traceParentHeaderValue: value)
+    }
+
+    /// `value` in version 00, which the decoder reads. A later version (not `ff`, invalid) continues its trace by
+    /// its first four fields and the sampled flag, whatever follows a dash behind them (W3C Trace Context
+    /// §3.2.4); version 00 is left as it came, to be exactly 55 characters.
+    static func versionZero(_ value: String) -> String? {
+        let bytes = Array(value.utf8)
+        if bytes.count < 55 || bytes.starts(with: "00".utf8) { return value }
+        guard let version = hexByte(bytes[0], bytes[1]), version != 0xff, let flags = hexByte(bytes[53], bytes[54]),
+            bytes.count == 55 || bytes[55] == UInt8(ascii: "-")
+        else { return nil }
+        return "00" + String(decoding: bytes[2..<53], as: UTF8.self) + (flags & 1 == 1 ? "01" : "00")
+    }
+
+    /// Two lowercase hex digits (W3C: `HEXDIGLC`).
+    private static func hexByte(_ high: UInt8, _ low: UInt8) -> UInt8? {
+        func digit(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        guard let high = digit(high), let low = digit(low) else { return nil }
+        return high << 4 | low
     }
 
     /// B3, multi (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`) or single (`b3: trace-span[-sampled]`); a

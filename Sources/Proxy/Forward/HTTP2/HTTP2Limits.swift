@@ -16,6 +16,10 @@ public struct HTTP2Limits: Sendable, Equatable {
     public var resetWindow = TimeAmount.seconds(30)
     /// CONTINUATION frames after one HEADERS (the 2024 CONTINUATION flood).
     public var maxContinuationFrames = 5
+    /// Response bytes held for clients that do not read them, every connection together (`http.slowReaderBytes`).
+    public var slowReaderBytes = 64 << 20
+    /// How long a stream may wait for its client to take what it holds (`http.slowReaderTimeout`).
+    public var slowReaderTimeout = TimeAmount.seconds(30)
     /// How long an upstream connection with no stream stays open.
     public var upstreamIdleTimeout = TimeAmount.seconds(60)
 

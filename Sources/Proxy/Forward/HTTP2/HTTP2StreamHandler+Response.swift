@@ -49,13 +49,13 @@ extension HTTP2StreamHandler: HTTP2UpstreamReceiver {
     }
 
     func upstreamData(_ data: ByteBuffer, endStream: Bool) {
-        guard let call, let context else { return }
+        guard let call, context != nil else { return }
         write(.data(.init(data: .byteBuffer(data), endStream: endStream)))
         if endStream {
             settle(call)
             return finish(call)
         }
-        if !context.channel.isWritable { call.upstream?.pauseReading() }
+        pauseUpstreamIfNeeded()
     }
 
     func upstreamReadComplete() {

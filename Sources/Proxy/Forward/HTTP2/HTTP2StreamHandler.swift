@@ -77,6 +77,8 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     var call: HTTP2Call?
     /// The request's plan, until the connection's read is done (`HTTP2ReadBatch`).
     var held: RoutePlan?
+    /// Response bytes written to the client and not yet on their way (its window is closed).
+    var buffered = StreamBuffer()
     let batch: HTTP2ReadBatch
     private var pendingRead = false
 
@@ -95,6 +97,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         call?.cancelTimers()
+        buffered.stopWaiting()
         self.context = nil
     }
 
@@ -141,7 +144,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { call?.upstream?.resumeReading() }
+        if context.channel.isWritable { resumeUpstreamIfAllowed() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -182,7 +185,20 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     }
 
     func write(_ payload: HTTP2Frame.FramePayload) {
-        if case .data(let data) = payload { call?.responseBytes += data.data.readableBytes }
-        context?.write(wrapOutboundOut(payload), promise: nil)
+        guard let context else { return }
+        guard case .data(let data) = payload, data.data.readableBytes > 0 else {
+            return context.write(wrapOutboundOut(payload), promise: nil)
+        }
+        let bytes = data.data.readableBytes
+        call?.responseBytes += bytes
+        buffered.take(bytes, from: forward.environment.slowReaders)
+        // nio-http2 completes a stream's writes when the frame leaves for the connection (the client's window
+        // let it): what the stream holds until then counts against the budget of every connection.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { [self] _ in
+            buffered.giveBack(bytes, to: forward.environment.slowReaders)
+            resumeUpstreamIfAllowed()
+        }
+        context.write(wrapOutboundOut(payload), promise: written)
     }
 }

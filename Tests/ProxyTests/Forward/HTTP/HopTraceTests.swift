@@ -50,6 +50,33 @@ struct HopTraceTests {
         #expect(first.context.traceID != second.context.traceID && first.context.spanID != second.context.spanID)
     }
 
+    /// W3C Trace Context §3.2.4: a later version is continued by its first four fields, with the sampled flag
+    /// alone; version `ff`, version 00 with more fields and anything but a dash behind the flags are not.
+    @Test func continuesALaterVersionByItsFirstFourFields() throws {
+        var ids = FastRandom()
+        let ids4 = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+        for (value, flags) in [
+            ("01-\(ids4)-01-extra", "01"), ("01-\(ids4)-01", "01"), ("cc-\(ids4)-03-what-comes-next", "01"),
+            ("02-\(ids4)-02-x", "00"),
+        ] {
+            let trace = HopTrace(request: try head("traceparent: \(value)\r\n"), ids: &ids)
+            #expect(trace.parent.map { "\($0)" } == "00f067aa0ba902b7", "\(value)")
+            #expect(
+                written(trace).hasPrefix(
+                    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-\(trace.context.spanID)-\(flags)\r\n"),
+                "\(value)")
+        }
+        for value in [
+            "ff-\(ids4)-01", "ff-\(ids4)-01-extra", "00-\(ids4)-01-extra", "01-\(ids4)-01extra", "01-\(ids4)-0x-extra",
+            "0A-\(ids4)-01-extra", "0g-\(ids4)-01", "01-\(ids4)-",
+            "01-00000000000000000000000000000000-00f067aa0ba902b7-01-x",
+            "01_\(ids4)-01-extra",
+        ] {
+            let trace = HopTrace(request: try head("traceparent: \(value)\r\n"), ids: &ids)
+            #expect(trace.parent == nil, "\(value): a new trace")
+        }
+    }
+
     @Test func continuesB3AndWritesItOn() throws {
         var ids = FastRandom()
         let multi = HopTrace(
