@@ -48,7 +48,13 @@ struct InstanceRecord: Codable, Equatable, Sendable {
         guard RegistryFile.isServiceName(service) else {
             throw Problem(field: "service", message: "not a valid service name (letters, digits and '-')")
         }
-        guard IPAddressText.isValid(address) else { throw Problem(field: "address", message: "not an IP address") }
+        guard let bytes = IPAddressText.ipv4(address) ?? IPAddressText.ipv6(address) else {
+            throw Problem(field: "address", message: "not an IP address")
+        }
+        // 0.0.0.0 would send every consumer's calls into its own Mesher (connect() reaches a local listener).
+        guard IPAddressText.isOneHost(bytes) else {
+            throw Problem(field: "address", message: "not one host's address (unspecified, multicast or broadcast)")
+        }
         guard (1...65535).contains(port) else { throw Problem(field: "port", message: "must be 1-65535") }
         guard status == nil || status == "up" || status == "down" else {
             throw Problem(field: "status", message: "must be up or down")

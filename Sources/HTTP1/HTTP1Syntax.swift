@@ -13,8 +13,10 @@ enum HTTP1Syntax {
     /// A field value's bytes: VCHAR, obs-text, SP and HTAB. No CTL, so never CR, LF or NUL.
     static let fieldValue: [Bool] = table { $0 == 0x09 || $0 == 0x20 || ($0 >= 0x21 && $0 != 0x7F) }
 
-    /// A request target's bytes: VCHAR only (no space, no CTL, no obs-text).
-    static let target: [Bool] = table { $0 >= 0x21 && $0 <= 0x7E }
+    /// A request target's bytes: VCHAR only (no space, no CTL, no obs-text), and no "#": no target form has a
+    /// fragment (RFC 9112 §3.2), and an app that drops one ("/admin#x" is "/admin" to WHATWG URL readers) would
+    /// read another path than route rules matched.
+    static let target: [Bool] = table { $0 >= 0x21 && $0 <= 0x7E && $0 != UInt8(ascii: "#") }
 
     /// The host part of an authority (reg-name, IPv4, bracketed IPv6): unreserved, pct-encoded, sub-delims.
     static let hostName: [Bool] = table { byte in

@@ -99,6 +99,23 @@ import Testing
         try await etcd.close()
     }
 
+    /// A record at an address of no single host (0.0.0.0 would send every consumer into its own Mesher) is
+    /// skipped with a log line, as other records that are no instance are.
+    @Test func recordsForNoSingleHostAreSkipped() async throws {
+        let records = [
+            FakeEtcd.instance("0.0.0.0", 15000), FakeEtcd.instance("198.18.0.2", 8080), FakeEtcd.instance("::", 15000),
+            FakeEtcd.instance("224.0.0.1", 8080),
+        ]
+        let etcd = try await FakeEtcd.start(range: .init(body: FakeEtcd.rangeBody(revision: 5, records)))
+        let registry = try registry(etcd)
+        registry.start()
+        defer { registry.stop() }
+        #expect(try await eventually { registry.snapshot.instances(of: "AccountService").count == 1 })
+        #expect(registry.snapshot.instances(of: "AccountService").map(\.address) == ["198.18.0.2"])
+        #expect(logs.count("registry entry ignored: not an instance") == 3, "\(logs.text)")
+        try await etcd.close()
+    }
+
     @Test func canceledWatchIsReadAgain() async throws {
         let etcd = try await FakeEtcd.start(range: Self.good)
         let registry = try registry(etcd)

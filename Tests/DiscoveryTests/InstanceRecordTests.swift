@@ -45,6 +45,16 @@ struct InstanceRecordTests {
         arguments: [
             (#"{"service":"bad name","address":"198.18.0.2","port":1}"#, "service"),
             (#"{"service":"A","address":"nowhere","port":1}"#, "address"),
+            // No single host's: 0.0.0.0 and :: are this host to connect(), whoever reads the registry.
+            (#"{"service":"A","address":"0.0.0.0","port":15000}"#, "address"),
+            (#"{"service":"A","address":"0.1.2.3","port":1}"#, "address"),
+            (#"{"service":"A","address":"::","port":15000}"#, "address"),
+            (#"{"service":"A","address":"::ffff:0.0.0.0","port":15000}"#, "address"),
+            (#"{"service":"A","address":"224.0.0.1","port":1}"#, "address"),
+            (#"{"service":"A","address":"239.255.255.250","port":1}"#, "address"),
+            (#"{"service":"A","address":"::ffff:224.0.0.1","port":1}"#, "address"),
+            (#"{"service":"A","address":"ff02::1","port":1}"#, "address"),
+            (#"{"service":"A","address":"255.255.255.255","port":1}"#, "address"),
             (#"{"service":"A","address":"198.18.0.2","port":70000}"#, "port"),
             (#"{"service":"A","address":"198.18.0.2","port":1,"status":"sleepy"}"#, "status"),
             (#"{"service":"A","address":"198.18.0.2","port":1,"tags":{"":"x"}}"#, "tags"),

@@ -58,6 +58,10 @@ struct RegistryFilePlainTests {
         "services:\n  A:\n    - {address: 198.18.0.2, port: 1, heartbeat: 5}\n",
         "services:\n  A:\n    - {address: 198.18.0.2, port: 1, status: sideways}\n",
         "services:\n  bad_name:\n    - {address: 198.18.0.2, port: 1}\n",
+        "services:\n  A:\n    - {address: 0.0.0.0, port: 15000}\n",
+        "services:\n  A:\n    - {address: '::', port: 15000}\n",
+        "services:\n  A:\n    - {address: 224.0.0.1, port: 80}\n",
+        "services:\n  A:\n    - {address: 255.255.255.255, port: 80}\n",
     ])
     func refusedFilesAreNotReadTheFastWay(_ text: String) throws {
         let root = try #require(try RegistryFile.compose(text, source: "t.yaml"))

@@ -97,4 +97,18 @@ struct RegistryHygieneTests {
                 && error.message == "services.A[1].address: required field missing"
         }
     }
+
+    /// An entry at 0.0.0.0 would send every consumer's calls for its service into the consumer's own Mesher.
+    @Test(arguments: ["0.0.0.0", "0.0.0.1", "'::'", "'::ffff:0.0.0.0'", "224.0.0.251", "'ff02::fb'", "255.255.255.255"])
+    func addressesOfNoSingleHostAreRefusedWithTheirLine(_ address: String) {
+        let text = "services:\n  A:\n    - {address: 198.18.0.2, port: 80}\n    - {address: \(address), port: 15000}\n"
+        #expect {
+            try RegistryFile.parse(text, source: "a.yaml")
+        } throws: { error in
+            guard let error = error as? RegistryError else { return false }
+            return error.line == 4
+                && error.message
+                    == "services.A[1].address: not one host's address (unspecified, multicast or broadcast)"
+        }
+    }
 }

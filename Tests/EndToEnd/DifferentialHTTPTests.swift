@@ -65,6 +65,8 @@ import Testing
                   requestHeaders: {add: {x-canary-seen: "yes"}}
                 - match: {path: {exact: /abort}}
                   fault: {abort: {status: 418, percent: 100}}
+                - match: {path: {prefix: /api}}
+                  requestHeaders: {set: {x-api: "1"}}
 
             """)
         try lab.mesherCommand(["init"]).check("mesher init")
@@ -83,14 +85,24 @@ import Testing
 
     /// HTTP/2 requests (python3-h2, its outbound checks off) to an instance that speaks HTTP/1 only: h11 reads
     /// each as the client sent it on its stream (method, target, body, fields), or Mesher refused it and h11 read
-    /// nothing: no field or body an HTTP/1 hop could frame otherwise crosses from HTTP/2 (`h2.json`).
+    /// nothing: no field or body an HTTP/1 hop could frame otherwise crosses from HTTP/2 (`h2.json`), and a rule on
+    /// /admin holds for the spellings an app reads as /admin.
     @Test func http2RequestsReachAnHTTP1InstanceAsSent() throws {
         let lab = try Lab()
         defer { lab.destroy() }
         let (_, record) = try Self.startUpstream(lab)
         try lab.register(
             "up.yaml", "services:\n  up:\n    - {address: \(lab.serverIPv4), port: 8081, protocol: http1}\n")
-        let config = try lab.writeConfig("threads: 1\nregistry: {directory: \(lab.registryDirectory)}\n")
+        let config = try lab.writeConfig(
+            """
+            threads: 1
+            registry: {directory: \(lab.registryDirectory)}
+            routes:
+              up:
+                - match: {path: {prefix: /admin}}
+                  directResponse: {status: 403, body: denied}
+
+            """)
         try lab.mesherCommand(["init"]).check("mesher init")
         try lab.startMesher(["--config", config])
         let result = try lab.inClient(

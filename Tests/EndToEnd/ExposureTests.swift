@@ -77,6 +77,63 @@ struct ExposureTests {
         #expect(early.stdout.contains("250 HELO early"), "\(early.stdout) \(early.stderr)")
     }
 
+    /// Issue 24: 0.0.0.0/8, `::` and their IPv4-mapped forms are this host: on Mesher's own ports the explicit
+    /// proxy answers them 403 as it does 127.0.0.1 (`http://0.0.0.0:15000/config_dump` was answered, and
+    /// `POST http://0:15000/quitquitquit` stopped Mesher).
+    @Test func unspecifiedAddressesAreThisHost() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let mesher = try lab.startMesher()
+        let proxy = ["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://127.0.0.1:30101"]
+        for url in [
+            "http://0.0.0.0:15000/config_dump", "http://[::ffff:0.0.0.0]:15000/config_dump",
+            "http://[::]:15000/config_dump", "http://0.0.0.0:30101/",
+        ] {
+            let answer = try lab.inClient(proxy + [url])
+            #expect(answer.stdout == "403", "\(url): \(answer.stdout) \(answer.stderr)")
+        }
+        let tunnel = try lab.inClient(proxy + ["-w", "%{http_connect}", "-p", "http://0.0.0.0:15000/healthz"])
+        #expect(tunnel.stdout.hasSuffix("403") && tunnel.status != 0, "CONNECT 0.0.0.0:15000: \(tunnel.stdout)")
+        // Host "0" as sent (curl would write it 0.0.0.0): resolved, it is 0.0.0.0.
+        let quit = try lab.inClient(
+            [
+                "/usr/bin/python3", RecordingUpstream.script, "send", "127.0.0.1", "30101",
+                "POST http://0:15000/quitquitquit HTTP/1.1\\r\\nHost: 0:15000\\r\\nContent-Length: 0\\r\\n\\r\\n",
+            ], timeout: 20)
+        #expect(
+            quit.stdout.hasPrefix(#""HTTP/1.1 403 "#) && quit.stdout.contains("forbidden-destination"), "\(quit.stdout)"
+        )
+        usleep(300_000)
+        #expect(mesher.isRunning, "stopped through the explicit proxy: \(lab.log("mesher").suffix(600))")
+    }
+
+    /// Issue 24: a registry entry at an address that is no single other host (0.0.0.0, multicast, broadcast) is
+    /// refused with its file and line: a consumer's calls for its service never go into its own admin port.
+    @Test func registryEntriesForNoSingleHostAreRefused() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        try lab.register("loop.yaml", "services:\n  AdminLoop:\n    - {address: 0.0.0.0, port: 15000}\n")
+        try lab.register(
+            "group.yaml",
+            "services:\n  Group:\n    - {address: 198.18.0.9, port: 80}\n    - {address: 224.0.0.1, port: 80}\n")
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", try lab.writeConfig("registry: {directory: \(lab.registryDirectory)}\n")])
+        // Unknown, the call goes where the app sent it: the server's 404, never the admin port's 200.
+        let call = try lab.inClient(
+            [
+                "curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: AdminLoop",
+                "http://\(lab.serverIPv4):8080/config_dump",
+            ])
+        #expect(call.stdout == "404", "\(call.stdout) \(call.stderr)")
+        let log = lab.log("mesher")
+        #expect(
+            log.contains("\(lab.registryDirectory)/loop.yaml:3:") && log.contains("services.AdminLoop[0].address: "),
+            "\(log)")
+        #expect(
+            log.contains("\(lab.registryDirectory)/group.yaml:4:") && log.contains("services.Group[1].address: "),
+            "\(log)")
+    }
+
     /// F3: a request head trickling in a byte at a time (slowloris) is cut off after http.headerTimeout.
     @Test func slowHeadsAreCutOff() throws {
         let lab = try Lab()

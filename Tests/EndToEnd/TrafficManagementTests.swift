@@ -105,8 +105,8 @@ struct TrafficManagementTests {
         #expect(headers["x-route"] == "v2" && headers["x-debug"] == nil, "\(headers)")
         let plain = try Self.echo(lab, "/plain")
         #expect((plain["headers"] as? [String: String])?["x-route"] == "default")
-        // Direct response, also for spellings that an app would read as /admin.
-        for path in ["/admin/users", "//admin", "/./admin", "/%61dmin", "/x/../admin"] {
+        // Direct response, also for spellings that an app would read as /admin (Tomcat and Spring drop `;params`).
+        for path in ["/admin/users", "//admin", "/./admin", "/%61dmin", "/x/../admin", "/;/admin", "/x/..;/admin"] {
             let answer = try lab.inClient(
                 [
                     "curl", "-sS", "-i", "-m", "10", "--path-as-is", "--connect-to", "::\(lab.serverIPv4):8080",

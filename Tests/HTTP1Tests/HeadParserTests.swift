@@ -125,6 +125,12 @@ func error(_ text: String, role: HTTP1HeadParser.Role = .request) -> HTTP1ParseE
         ("GET http:///b HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
         ("CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
         ("CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
+        // No form has a fragment (RFC 9112 §3.2): "/admin#x" is "/admin" to an app on WHATWG URLs.
+        ("GET /admin#x HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
+        ("GET /limited# HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
+        ("GET /p?q#x HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
+        ("GET http://a/admin#x HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
+        ("GET http://a#x HTTP/1.1\r\nHost: a\r\n\r\n", .invalidTarget),
         ("GET / HTTP/1.1\r\nHost: a\r\nConnection: close;x\r\n\r\n", .invalidConnection),
         ("GET / HTTP/1.1\r\nHost: a\r\nX-Mesher-Hop: x\r\n\r\n", .invalidFieldValue),
     ])

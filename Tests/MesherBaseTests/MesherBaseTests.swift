@@ -34,6 +34,22 @@ struct IPAddressTextTests {
     func refusesWhatIsNoAddress(_ text: String) {
         #expect(!IPAddressText.isValid(text))
     }
+
+    /// 0.0.0.0 and `::` are this host to connect(); multicast and broadcast are many: no registry instance's.
+    @Test(
+        arguments: [
+            ("198.18.0.2", true), ("127.0.0.1", true), ("2001:db8::2", true), ("::1", true), ("223.255.255.255", true),
+            ("::ffff:198.18.0.2", true), ("0.0.0.0", false), ("0.1.2.3", false), ("::", false),
+            ("::ffff:0.0.0.0", false), ("224.0.0.1", false), ("239.255.255.250", false), ("::ffff:224.0.0.1", false),
+            ("ff02::1", false), ("255.255.255.255", false), ("::ffff:255.255.255.255", false),
+        ])
+    func tellsOneHostsAddressesApart(_ text: String, _ isOneHost: Bool) throws {
+        let bytes = try #require(IPAddressText.ipv4(text) ?? IPAddressText.ipv6(text))
+        #expect(IPAddressText.isOneHost(bytes) == isOneHost)
+        #expect(
+            IPAddressText.ipv4Part(of: bytes).map(Array.init) == IPAddressText.ipv4(text.replacing("::ffff:", with: ""))
+        )
+    }
 }
 
 /// The defaults that the capture rules and the listeners must share do not collide.

@@ -1,3 +1,4 @@
+import MesherBase
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -31,19 +32,16 @@ final class LocalAddressTable: Sendable {
 
     /// Whether `address` is one of this host's own and not loopback: where inbound connections may go.
     func isLocalNonLoopback(_ address: SocketAddress) -> Bool {
-        guard let bytes = address.ipBytes, !Self.isLoopback(bytes) else { return false }
+        guard let bytes = address.ipBytes, !Self.isLoopbackOrUnspecified(bytes) else { return false }
         return contains(bytes)
     }
 
-    static func isLoopback(_ bytes: [UInt8]) -> Bool {
-        switch bytes.count {
-        case 4: bytes[0] == 127
-        // ::1, and IPv4-mapped loopback (::ffff:127.x.x.x).
-        case 16:
-            bytes == [UInt8](repeating: 0, count: 15) + [1]
-                || (bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127)
-        default: false
-        }
+    /// What reaches this host whatever its interfaces: loopback (127.0.0.0/8, ::1) and the unspecified addresses
+    /// (0.0.0.0/8, ::), which Linux connects to a local listener; IPv4-mapped forms too.
+    static func isLoopbackOrUnspecified(_ bytes: [UInt8]) -> Bool {
+        if IPAddressText.isUnspecified(bytes) { return true }
+        if let v4 = IPAddressText.ipv4Part(of: bytes) { return v4.first == 127 }
+        return bytes.count == 16 && bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
     }
 
     static let system: @Sendable () -> Set<[UInt8]> = {

@@ -9,6 +9,10 @@ struct AcceptPolicyTests {
         arguments: [
             ("198.18.0.2", 15001, nil), ("198.18.0.2", 80, nil),
             ("127.0.0.2", 15001, ConnectionOutcome.loop), ("198.18.0.1", 15001, .loop), ("::1", 15001, .loop),
+            // The unspecified addresses are this host to connect(), as loopback is; IPv4-mapped forms too.
+            ("0.0.0.0", 15000, .loop), ("0.1.2.3", 30101, .loop), ("::", 15000, .loop),
+            ("::ffff:0.0.0.0", 15000, .loop), ("::ffff:127.0.0.1", 15000, .loop), ("::ffff:198.18.0.1", 15001, .loop),
+            ("0.0.0.0", 8080, nil), ("::2", 15000, nil), ("::ffff:198.18.0.2", 15000, nil),
         ] as [(String, Int, ConnectionOutcome?)])
     func refusesDestinationsThatAreMesherItself(_ host: String, _ port: Int, _ expected: ConnectionOutcome?) throws {
         let local = try SocketAddress(ipAddress: "127.0.0.1", port: 15001)

@@ -28,7 +28,21 @@ struct RouteRulesTests {
         ("//admin//", "/admin/"), ("/a/.", "/a/"), ("/%7euser", "/~user"), ("/a%zz", "/a%zz"),
     ])
     func pathsAreNormalizedAsTheAppWouldReadThem(_ raw: String, _ normalized: String) {
-        #expect(RequestPath.normalize(Substring(raw)) == normalized)
+        #expect(RequestPath.forwarded(Substring(raw)) == normalized)
+        #expect(RequestPath.withoutParameters(normalized) == normalized)
+    }
+
+    /// Rules see a path without its ";parameters" (as Tomcat, Spring and Jetty read it); upstream they stay, but
+    /// on a segment that is empty or a dot segment without them.
+    @Test(arguments: [
+        ("/admin;x", "/admin;x", "/admin"), ("/;/secret", "/secret", "/secret"), ("/a;p=1/b;q", "/a;p=1/b;q", "/a/b"),
+        ("/x/..;/admin", "/admin", "/admin"), ("/x/.;y/admin", "/x/admin", "/x/admin"), ("/a;x/", "/a;x/", "/a/"),
+        ("/a/;x", "/a/", "/a/"), ("/a;x//b", "/a;x/b", "/a/b"), ("/%61dmin;%2f", "/admin;%2F", "/admin"),
+        ("/admin%3Bx", "/admin%3Bx", "/admin%3Bx"), ("/secret/;/../public", "/public", "/public"),
+    ])
+    func pathParametersAreNotMatched(_ raw: String, _ forwarded: String, _ matched: String) {
+        #expect(RequestPath.forwarded(Substring(raw)) == forwarded)
+        #expect(RequestPath.withoutParameters(forwarded) == matched)
     }
 
     @Test func splitsTargetAndQuery() throws {
@@ -129,6 +143,33 @@ struct RouteRulesTests {
         #expect(edited.ruleName == "svc#1" && edited.subset == nil)
         let normalized = routes.decide(try Self.get("/x/../v2/a"), service: "svc", policy: TrafficPolicy(), now: 0)
         #expect(normalized?.edits?.target == "/a", "what goes upstream is what was matched")
+        let rewritten = routes.decide(try Self.get("/v2/a;p=1/b"), service: "svc", policy: TrafficPolicy(), now: 0)
+        #expect(rewritten?.edits?.target == "/a/b", "a rewrite builds on the matched path")
+    }
+
+    @Test func pathParametersDoNotSlipPastRules() throws {
+        var deny = RouteRule()
+        deny.match.path = .prefix("/admin")
+        deny.action = .directResponse(status: 403, body: "no")
+        var limited = RouteRule()
+        limited.match.path = .exact("/limited")
+        limited.rateLimit = RateLimit(requestsPerSecond: 1, burst: 1)
+        var api = RouteRule()
+        api.match.path = .prefix("/api")
+        api.requestHeaders.replace = [("x-api", "1")]
+        let routes = Self.routes([deny, limited, api])
+        func decide(_ target: String, now: Int64 = 0) throws -> RouteDecision? {
+            routes.decide(try Self.get(target), service: "svc", policy: TrafficPolicy(), now: now)
+        }
+        for target in ["/admin;x", "/;/admin", "/admin;jsessionid=1/users", "/x/..;/admin", "http://svc/;/admin"] {
+            #expect(try decide(target)?.answer == .direct(status: 403, body: "no"), "\(target)")
+        }
+        #expect(try decide("/limited;a")?.answer == nil)
+        #expect(try decide("/limited;b", now: 1)?.answer != nil, "one bucket, whatever the parameters")
+        let kept = try #require(try decide("/api;v=1/x;y?q=1"))
+        #expect(kept.ruleName == "svc#2" && kept.edits?.target == nil, "parameters go upstream as they came")
+        #expect(try decide("/api;v=1//x")?.edits?.target == "/api;v=1/x")
+        #expect(try decide("/admin/..;/api")?.edits?.target == "/api", "the segments the rule matched")
     }
 
     @Test func rateLimiterHoldsItsRateAcrossCallers() {

@@ -15,7 +15,7 @@ final class CompiledRule {
     private let headerValues: [[UInt8]?]
     private let queryRegexes: [PosixRegex?]
     let totalWeight: Int
-    /// Whether the rule reads the path (then the normalized path also goes upstream).
+    /// Whether the rule reads the path (then the normalized path also goes upstream, or its rewrite).
     let readsPath: Bool
     /// The fields its header edits take out of the request (removed, or set anew), as lowercase bytes.
     let droppedFields: Set<[UInt8]>
@@ -100,7 +100,7 @@ final class CompiledRule {
         return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
     }
 
-    /// The path after the rule's rewrite: the matched prefix (the whole path for other matches) replaced.
+    /// The matched path after the rule's rewrite: the matched prefix (the whole path for other matches) replaced.
     func rewritten(_ path: String) -> String {
         guard let replacement = rule.rewritePrefix else { return path }
         guard case .prefix(let prefix) = rule.match.path, Self.hasPathPrefix(path, prefix) else { return replacement }
@@ -115,7 +115,10 @@ final class CompiledRule {
 struct RequestView {
     let head: HTTP1Head
     private lazy var parts = RequestPath.split(head)
-    lazy var path = RequestPath.normalize(parts.path)
+    /// What rules match (no path parameters).
+    lazy var path = RequestPath.withoutParameters(forwardedPath)
+    /// What goes upstream when a rule read the path and did not rewrite it.
+    lazy var forwardedPath = RequestPath.forwarded(parts.path)
     lazy var query = RequestPath.parameters(parts.query)
 
     init(head: HTTP1Head) { self.head = head }

@@ -79,7 +79,8 @@ final class LoopRoutes {
         let headers = rule.rule.requestHeaders
         if rule.readsPath || !headers.isEmpty {
             var edits = RequestEdits(headers: headers, droppedFields: rule.droppedFields)
-            let path = rule.rewritten(request.path)
+            // A rewrite builds on the matched path; else the path goes as matched, with its parameters.
+            let path = rule.rule.rewritePrefix == nil ? request.forwardedPath : rule.rewritten(request.path)
             if rule.readsPath, path != request.rawPath {
                 edits.target = request.rawQuery.map { path + "?" + $0 } ?? path
             }

@@ -4,6 +4,11 @@ import HTTP1
 /// allows (unreserved characters decoded, hex upper-cased, dot segments removed) and with repeated slashes
 /// merged, so that "/./admin", "//admin" or "/%61dmin" cannot slip past a rule on "/admin" to an app that
 /// reads them as "/admin". Mesher forwards what it matched, never something the app could read otherwise.
+///
+/// Path parameters (";x" after a segment) are dropped by Tomcat, Spring and Jetty ("/admin;x" is their
+/// "/admin"): rules see the path without them, and they go upstream as they came. A segment that is empty or a
+/// dot segment once its parameters are gone ("/;/admin", "/..;/admin") is read as such, and loses them upstream
+/// too, so that apps that keep parameters and apps that drop them read the segments Mesher matched.
 enum RequestPath {
     /// The path and the query (without "?") of an origin- or absolute-form target; other forms have no path.
     static func split(_ head: HTTP1Head) -> (path: Substring, query: Substring?) {
@@ -19,16 +24,26 @@ enum RequestPath {
         return (target[..<mark], target[target.index(after: mark)...])
     }
 
-    static func normalize(_ path: Substring) -> String {
+    /// The path that goes upstream when a rule read it: normalized, path parameters kept.
+    static func forwarded(_ path: Substring) -> String {
         guard path.hasPrefix("/"), needsNormalizing(path.utf8) else { return String(path) }
         return removingDotSegments(decodingUnreserved(Array(path.utf8)))
     }
 
-    /// An escape, a repeated slash or a segment starting with a dot: the usual path has none (no copy made).
+    /// A `forwarded` path as rules see it: each segment's ";parameters" removed.
+    static func withoutParameters(_ path: String) -> String {
+        guard path.utf8.contains(UInt8(ascii: ";")) else { return path }
+        return path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { $0.prefix { $0 != ";" } }.joined(separator: "/")
+    }
+
+    /// An escape, a repeated slash, a segment starting with a dot or a path parameter: the usual path has none
+    /// (no copy made).
     private static func needsNormalizing(_ bytes: Substring.UTF8View) -> Bool {
         var previousSlash = false
         for byte in bytes {
-            if byte == UInt8(ascii: "%") || (previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")))
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: ";")
+                || (previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")))
             {
                 return true
             }
@@ -43,16 +58,18 @@ enum RequestPath {
         String(decoding: unescaped(bytes, decoding: isUnreserved), as: UTF8.self)
     }
 
-    /// RFC 3986 §5.2.4, with empty segments merged; a trailing slash stays.
+    /// RFC 3986 §5.2.4, with empty segments merged; a trailing slash stays. A segment is read without its
+    /// parameters, which stay on the others.
     static func removingDotSegments(_ path: String) -> String {
         let parts = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         var out: [Substring.UTF8View] = []
         let empty = path.utf8.dropFirst().prefix(0)
         for (index, part) in parts.enumerated() {
             let last = index == parts.count - 1
-            if part.elementsEqual("..".utf8) {
+            let name = part.prefix { $0 != UInt8(ascii: ";") }
+            if name.elementsEqual("..".utf8) {
                 if !out.isEmpty { out.removeLast() }
-            } else if !part.isEmpty && !part.elementsEqual(".".utf8) {
+            } else if !name.isEmpty && !name.elementsEqual(".".utf8) {
                 out.append(part)
                 continue
             }

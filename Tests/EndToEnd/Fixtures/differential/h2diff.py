@@ -69,8 +69,8 @@ def main(host, port, cases_path, record_path):
         problems = []
         expected = case["upstream"]
         if expected is None:
-            # Refused: a 400 or a reset stream, and nothing h11 could read as a request.
-            if status not in (None, 400):
+            # Refused: a 400 or a reset stream (or the status a route rule answers), and nothing h11 read.
+            if status not in ((case["status"],) if "status" in case else (None, 400)):
                 problems.append(f"the client got {status}, not a refusal")
             complete = [r for r in new_records if "error" not in r]
             if complete:

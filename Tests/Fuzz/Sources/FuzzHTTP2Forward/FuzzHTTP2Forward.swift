@@ -164,7 +164,7 @@ private struct UpstreamStream {
                 switch parser.parse(&buffer) {
                 case .head(let head):
                     invariant(head.version == .http11 && head.hops >= 1, "not a head Mesher wrote")
-                    let path = RequestPath.normalize(RequestPath.split(head).path)
+                    let path = RequestPath.withoutParameters(RequestPath.forwarded(RequestPath.split(head).path))
                     invariant(!path.hasPrefix("/admin"), "a request for \(path) passed the deny rule as \(head.target)")
                     method = head.method
                     body = HTTP1BodyDecoder(framing: head.requestFraming, limits: Harness.limits)

@@ -221,7 +221,7 @@ private struct UpstreamStream {
                 case .head(let head):
                     invariant(head.version == .http11 && head.hops >= 1, "not a head Mesher wrote")
                     if head.host.flatMap(ServiceName.normalize) == "up" {
-                        let path = RequestPath.normalize(RequestPath.split(head).path)
+                        let path = RequestPath.withoutParameters(RequestPath.forwarded(RequestPath.split(head).path))
                         invariant(
                             path != "/admin" && !path.hasPrefix("/admin"),
                             "a request for \(path) passed the deny rule as \(head.target)")

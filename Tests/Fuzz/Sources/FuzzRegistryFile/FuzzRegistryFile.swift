@@ -4,9 +4,9 @@ import MesherBase
 @testable import Discovery
 
 /// `RegistryFile.parse` on a file's content, as the file registry reads it (UTF-8, or skipped). A file that parses
-/// holds only valid instances, and each instance survives the round trip a provider's Mesher makes it take:
-/// rendered to a file of its own, then parsed by the other Meshers. The fast reading of the usual file and the
-/// Codable one agree.
+/// holds only valid instances (at an address one host can have), and each instance survives the round trip a
+/// provider's Mesher makes it take: rendered to a file of its own, then parsed by the other Meshers. The fast
+/// reading of the usual file and the Codable one agree.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
@@ -23,7 +23,8 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     for listing in content.listings {
         let instance = listing.instance
         invariant(RegistryFile.isServiceName(instance.service), "invalid service name '\(instance.service)'")
-        invariant(IPAddressText.isValid(instance.address), "invalid address '\(instance.address)'")
+        let address = IPAddressText.ipv4(instance.address) ?? IPAddressText.ipv6(instance.address)
+        invariant(address.map(IPAddressText.isOneHost) == true, "not one host's address '\(instance.address)'")
         invariant((1...65535).contains(instance.port), "invalid port \(instance.port)")
         // What a provider's Mesher writes: the instance with a heartbeat and ttl that survive the file exactly.
         let rendered = RegistryFile.render(instance, heartbeat: 1.5, ttl: 10)

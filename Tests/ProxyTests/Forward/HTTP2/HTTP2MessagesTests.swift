@@ -38,6 +38,11 @@ struct HTTP2MessagesTests {
         #expect(error(Self.request([("host", "Elsewhere")])) == .hostMismatch)
         #expect(error(HPACKHeaders([(":method", "CONNECT"), (":authority", "a:1")])) == .connect)
         #expect(error(HPACKHeaders([(":method", "GET"), (":scheme", "http"), (":path", "/a b")])) == .pseudoHeader)
+        // A fragment, as on HTTP/1: "/admin#x" is "/admin" to an app on WHATWG URLs, not to route rules.
+        for path in ["/admin#x", "/limited#", "/p?q#x"] {
+            let headers = HPACKHeaders([(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", path)])
+            #expect(error(headers) == .parse(.invalidTarget), "\(path)")
+        }
         #expect(
             error(Self.request([("content-length", "1"), ("content-length", "2")])) == .parse(.duplicateContentLength))
         let many = (0..<200).map { ("x-\($0)", "v") }
