@@ -123,26 +123,31 @@ extension HTTP2Tests {
     static func countingLab() throws -> Setup {
         let setup = try setUp()
         do {
-            let lab = setup.lab
-            let server = try lab.spawn(
-                in: lab.server, ["/usr/bin/python3", "-c", countingServer, "7320"], log: "counting")
-            try lab.waitForListener(in: lab.server, port: 7320, process: server)
-            try lab.register(
-                "h1web.yaml", "services:\n  H1Web:\n    - {address: \(lab.serverIPv4), port: 7320, protocol: http1}\n")
-            let routed = lab.eventually(timeout: 10) {
-                let result = try? lab.inClient(
-                    [
-                        "curl", "-sS", "-m", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
-                        "-H", "Host: H1Web:8080", "http://\(lab.serverIPv4):7300/",
-                    ])
-                return result?.stdout == "200"
-            }
-            #expect(routed, "H1Web is routed")
+            try addHTTP1Service(setup.lab, "H1Web", port: 7320, script: countingServer, log: "counting")
             return setup
         } catch {
             setup.lab.destroy()
             throw error
         }
+    }
+
+    /// `script` (Python, its port as its argument) serving `service` as an instance of `protocol: http1`, once
+    /// Mesher routes an h2c request to it.
+    static func addHTTP1Service(_ lab: Lab, _ service: String, port: Int, script: String, log: String) throws {
+        let server = try lab.spawn(in: lab.server, ["/usr/bin/python3", "-c", script, "\(port)"], log: log)
+        try lab.waitForListener(in: lab.server, port: port, process: server)
+        try lab.register(
+            "\(log).yaml",
+            "services:\n  \(service):\n    - {address: \(lab.serverIPv4), port: \(port), protocol: http1}\n")
+        let routed = lab.eventually(timeout: 10) {
+            let result = try? lab.inClient(
+                [
+                    "curl", "-sS", "-m", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                    "-H", "Host: \(service):8080", "http://\(lab.serverIPv4):7300/",
+                ])
+            return result?.stdout == "200"
+        }
+        #expect(routed, "\(service) is routed")
     }
 
     static func connections(_ lab: Lab) -> Int {
