@@ -9,7 +9,7 @@
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
 # BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
 # held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7, to
-# measure a change against the build without it), BENCH_ONLY (h1: HTTP/1.1 and TCP only; h2: HTTP/2 only).
+# measure a change against the build without it, at L7 and in the HTTP/2 row), BENCH_ONLY (h1: HTTP/1.1 and TCP only; h2: HTTP/2 only).
 set -euo pipefail
 D=${1:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -180,7 +180,7 @@ result() { echo "$1 $2 $3" >>"$HERE/results"; }
 PROXIES=(direct haproxy-tcp haproxy-http mesher-tcp mesher)
 declare -A PORT=([direct]=0 [haproxy-tcp]=15011 [haproxy-http]=15012 [mesher-tcp]=15013 [mesher]=15014 [baseline]=15015
     [mesher-off]=15016 [haproxy-bad]=15017 [mesher-notel]=15018 [mesher-rules]=15019 [haproxy-h2]=15020
-    [mesher-h2]=15021)
+    [mesher-h2]=15021 [baseline-h2]=15022)
 # Each Mesher's listeners: its outbound port, and its admin port (where /metrics is) 10 above.
 listen_on() { printf 'outbound: {port: %s}\nadmin: {port: %s}\n' "${PORT[$1]}" "$((PORT[$1] + 10))" >>"$HERE/$1.yaml"; }
 # Another Mesher build at L7 (MESHER_BASELINE_BIN, e.g. the previous commit's): what a change costs, same run.
@@ -204,6 +204,9 @@ if [ -n "$BASELINE" ]; then
     sed -e "s/${PORT[mesher]}/${PORT[baseline]}/" -e "s/$((PORT[mesher] + 10))/$((PORT[baseline] + 10))/" \
         "$HERE/mesher.yaml" >"$HERE/baseline.yaml"
     startproxy baseline "$BASELINE" run --config "$HERE/baseline.yaml"
+    sed -e "s/${PORT[mesher-h2]}/${PORT[baseline-h2]}/" -e "s/$((PORT[mesher-h2] + 10))/$((PORT[baseline-h2] + 10))/" \
+        "$HERE/mesher-h2.yaml" >"$HERE/baseline-h2.yaml"
+    startproxy baseline-h2 "$BASELINE" run --config "$HERE/baseline-h2.yaml"
 fi
 sleep 0.3
 declare -A CPU REQS
@@ -216,10 +219,13 @@ done
 
 # The HTTP/2 rows' proxies, and the table's columns their figures go in.
 # mesher-tcp relays HTTP/2 as bytes (its port made opaque): the same build with HTTP/2 at L7 off.
-declare -A H2COLUMN=([direct]=direct [haproxy-h2]=haproxy-http [mesher-tcp]=mesher-tcp [mesher-h2]=mesher)
+declare -A H2COLUMN=([direct]=direct [haproxy-h2]=haproxy-http [mesher-tcp]=mesher-tcp [mesher-h2]=mesher
+    [baseline-h2]=baseline)
+H2PROXIES=(direct haproxy-h2 mesher-tcp mesher-h2)
+[ -n "$BASELINE" ] && H2PROXIES+=(baseline-h2)
 for round in $(seq "$ROUNDS"); do
     # HTTP/2, the same requests on every path (Mesher routes them by :authority, HAProxy and nghttpd ignore it).
-    want h2 && for proxy in direct haproxy-h2 mesher-tcp mesher-h2; do
+    want h2 && for proxy in "${H2PROXIES[@]}"; do
         route_to "${PORT[$proxy]}"
         result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc')"
     done
