@@ -8,8 +8,9 @@
 # service name (:authority bench-svc, an instance with protocol h2c).
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
 # BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
-# held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7, to
-# measure a change against the build without it, at L7 and in the HTTP/2 row), BENCH_ONLY (h1: HTTP/1.1 and TCP only; h2: HTTP/2 only).
+# held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7 and in
+# the HTTP/2 row, to measure a change against the build without it), BENCH_ONLY (h1: HTTP/1.1 and TCP only;
+# h2: HTTP/2 only).
 set -euo pipefail
 D=${1:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
