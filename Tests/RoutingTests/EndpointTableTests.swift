@@ -104,6 +104,26 @@ struct BalancerTests {
         }
     }
 
+    /// One slow answer (a 40 ms hiccup among 1 ms ones, the instance's second) leaves a peak that lingers for seconds; each pick the
+    /// instance loses on latency alone fades it, so it is back in turn within a few picks: 60 picks in a row still
+    /// give each of three at least 10.
+    @Test func ewmaGetsOverAPeak() {
+        for seed in UInt64(1)...20 {
+            let endpoints = table({ $0.loadBalancer = .ewma }, seed: seed)
+            let all = instances(3)
+            var counts: [String: Int] = [:]
+            var now: UInt64 = 0
+            for _ in 0..<60 {
+                let lease = endpoints.pick("svc", from: all, now: now)!
+                counts[lease.instance.address, default: 0] += 1
+                let hiccup = lease.instance.address == "198.18.0.2" && counts[lease.instance.address] == 2
+                now += hiccup ? 40 * millisecond : millisecond
+                lease.answered(status: 200, now: now)
+            }
+            #expect(counts.count == 3 && counts.values.allSatisfy { $0 >= 10 }, "seed \(seed): \(counts)")
+        }
+    }
+
     @Test func leastRequestAvoidsTheBusyInstance() {
         let endpoints = table { $0.loadBalancer = .leastRequest }
         let all = instances(2)

@@ -57,6 +57,14 @@ struct EndpointStats {
         return mine * Double(outstanding + 1) <= theirs * Double(other.outstanding + 1)
     }
 
+    /// It lost a pick on latency alone: a peak stays for seconds when no new answer comes to pull it down, so
+    /// each such loss takes a fifth off. A healthy instance that was merely unlucky is back in a few picks; one
+    /// that is really slow gets a request now and then (one in about 30 when 100 times slower), whose answer
+    /// puts its latency back at once.
+    mutating func fade() {
+        if measured { latency *= 0.8 }
+    }
+
     /// Whether it is ejected at `now`; an ejection that ran out ends here, with a clean slate of failures.
     mutating func isEjected(now: UInt64) -> Bool {
         guard let until = ejectedUntil else { return false }

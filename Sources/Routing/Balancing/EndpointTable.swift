@@ -128,6 +128,9 @@ public final class EndpointTable {
             let a = entry.stats[EndpointKey(eligible[first])] ?? EndpointStats()
             let b = entry.stats[EndpointKey(eligible[second])] ?? EndpointStats()
             let pickFirst = kind == .ewma ? a.isPreferred(over: b) : a.outstanding <= b.outstanding
+            if kind == .ewma && a.outstanding == b.outstanding {
+                entry.stats[EndpointKey(eligible[pickFirst ? second : first])]?.fade()
+            }
             return eligible[pickFirst ? first : second]
         }
     }
