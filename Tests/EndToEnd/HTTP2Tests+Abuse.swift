@@ -72,7 +72,7 @@ extension HTTP2Tests {
         defer { lab.destroy() }
         let result = try Self.grpc(lab, "calls", ["50", "--timeout", "0.02", "--channel-per-call"])
         #expect((result["by_status"] as? [String: Int])?["DEADLINE_EXCEEDED"] == 50, "\(result)")
-        #expect(Self.served(lab, ["g1", "g2", "g3"]) >= 25, "the calls reached the instances")
+        #expect(Self.served(lab, ["g1", "g2", "g3"]) >= 10, "the calls reached the instances")
         let clusters = try lab.inClient(["curl", "-sS", "-m", "5", "http://127.0.0.1:15000/clusters"])
         let object = try JSONSerialization.jsonObject(with: Data(clusters.stdout.utf8)) as? [String: Any]
         let services = object?["services"] as? [[String: Any]] ?? []

@@ -53,7 +53,7 @@ extension HTTP2Tests {
             let result = try Self.json(lab.log("stall\(round)"))
             // Streams whose instance has not sent anything yet hold nothing and wait on: not all are reset in 8 s.
             let (resets, responses) = (result["resets"] as? Int ?? 0, result["responses"] as? Int ?? 0)
-            #expect(responses >= 500 && resets * 2 >= responses, "stalled streams are reset after 3 s: \(result)")
+            #expect(responses >= 200 && resets * 2 >= responses, "stalled streams are reset after 3 s: \(result)")
             #expect(peak - idle < 96 << 10, "round \(round): \(idle >> 10) MiB idle, \(peak >> 10) MiB at the peak")
             #expect(after - idle < 16 << 10, "round \(round): \(idle >> 10) MiB idle, \(after >> 10) MiB after")
         }
