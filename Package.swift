@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "Admin",
             dependencies: [
-                "Telemetry", .product(name: "Prometheus", package: "swift-prometheus"),
+                "Telemetry", "Limits", .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,8 +1,8 @@
+import Limits
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 
 /// Mesher's own endpoints: `/healthz` (the process serves) and `/ready` (the app it stands beside is up),
 /// for the kubelet's probes and for people, `/metrics` for Prometheus, and `POST /quitquitquit` for the app.
@@ -21,7 +21,8 @@ public final class AdminServer: Sendable {
         endpoints: AdminEndpoints = AdminEndpoints(),
         notReady: @escaping @Sendable () -> String?, quit: @escaping @Sendable () -> Void
     ) async throws -> AdminServer {
-        let refusals = RefusalLog()
+        // A hostile page can send refused requests in a loop: one line per 10 s.
+        let refusals = RateLimitedLog<AdminRefusal>()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -52,12 +53,12 @@ private final class AdminHandler: ChannelInboundHandler {
     private let notReady: @Sendable () -> String?
     private let quit: @Sendable () -> Void
     private let logger: Logger
-    private let refusals: RefusalLog
+    private let refusals: RateLimitedLog<AdminRefusal>
     private var request: HTTPRequestHead?
 
     init(
         endpoints: AdminEndpoints, notReady: @escaping @Sendable () -> String?, quit: @escaping @Sendable () -> Void,
-        logger: Logger, refusals: RefusalLog
+        logger: Logger, refusals: RateLimitedLog<AdminRefusal>
     ) {
         self.endpoints = endpoints
         self.notReady = notReady
@@ -74,7 +75,12 @@ private final class AdminHandler: ChannelInboundHandler {
             guard let request else { return }
             self.request = nil
             if let refusal = SameOriginCheck.refusal(request.headers, port: context.localAddress?.port) {
-                refusals.log(refusal, request: request, to: logger)
+                refusals.log(
+                    .crossSiteOrHost, "admin request refused: \(refusal)",
+                    metadata: [
+                        "method": "\(request.method.rawValue)", "path": "\(request.uri.prefix(200))",
+                        "origin": "\(request.headers["origin"].first?.prefix(100) ?? "-")",
+                    ], to: logger)
                 respond(
                     AdminRoutes.Answer(status: .forbidden, body: "forbidden: \(refusal)\n"), to: request,
                     context: context)
@@ -120,29 +126,8 @@ private final class AdminHandler: ChannelInboundHandler {
     }
 }
 
-/// Refused requests, one line per 10 s: a hostile page can send them in a loop.
-private final class RefusalLog: Sendable {
-    private let last = Mutex<(at: NIODeadline, suppressed: Int)?>(nil)
-
-    func log(_ refusal: String, request: HTTPRequestHead, to logger: Logger) {
-        let now = NIODeadline.now()
-        let suppressed = last.withLock { last -> Int? in
-            if let previous = last, now - previous.at < .seconds(10) {
-                last = (previous.at, previous.suppressed + 1)
-                return nil
-            }
-            defer { last = (now, 0) }
-            return last?.suppressed ?? 0
-        }
-        guard let suppressed else { return }
-        var metadata: Logger.Metadata = [
-            "method": "\(request.method.rawValue)", "path": "\(request.uri.prefix(200))",
-            "origin": "\(request.headers["origin"].first?.prefix(100) ?? "-")",
-        ]
-        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
-        logger.warning("admin request refused: \(refusal)", metadata: metadata)
-    }
-}
+/// The one kind of line about refused admin requests.
+enum AdminRefusal: Hashable, Sendable { case crossSiteOrHost }
 
 extension SocketAddress {
     fileprivate var isLoopback: Bool {

@@ -85,41 +85,42 @@ struct BalancerTests {
         #expect(counts["198.18.0.4", default: 0] < 150, "\(counts)")
     }
 
+    /// 60 requests one at a time over three instances with the defaults (ewma), each answered after `latency`
+    /// (given the instance's address and how many requests it has had): how many each got, for 20 seeds.
+    private func sequentialPicks(latency: (String, Int) -> UInt64) -> [(seed: UInt64, counts: [String: Int])] {
+        (UInt64(1)...20).map { seed in
+            let endpoints = table({ $0.loadBalancer = .ewma }, seed: seed)
+            let all = instances(3)
+            var counts: [String: Int] = [:]
+            var now: UInt64 = 0
+            for _ in 0..<60 {
+                let lease = endpoints.pick("svc", from: all, now: now)!
+                let address = lease.instance.address
+                counts[address, default: 0] += 1
+                now += latency(address, counts[address]!)
+                lease.answered(status: 200, now: now)
+            }
+            return (seed, counts)
+        }
+    }
+
     /// Light load (one request at a time) on three instances answering alike: the ones not tried yet are assumed
     /// as fast as the measured ones, so each gets its share from the start (assumed at 30 ms, a new instance lost
     /// every comparison with a measured 2 ms one and got none).
     @Test func ewmaTriesInstancesItHasNotMeasured() {
-        for seed in UInt64(1)...20 {
-            let endpoints = table({ $0.loadBalancer = .ewma }, seed: seed)
-            let all = instances(3)
-            var counts: [String: Int] = [:]
-            var now: UInt64 = 0
-            for _ in 0..<60 {
-                let lease = endpoints.pick("svc", from: all, now: now)!
-                counts[lease.instance.address, default: 0] += 1
-                now += 2 * millisecond
-                lease.answered(status: 200, now: now)
-            }
+        for (seed, counts) in sequentialPicks(latency: { _, _ in 2 * millisecond }) {
             #expect(counts.count == 3 && counts.values.allSatisfy { $0 >= 10 }, "seed \(seed): \(counts)")
         }
     }
 
-    /// One slow answer (a 40 ms hiccup among 1 ms ones, the instance's second) leaves a peak that lingers for seconds; each pick the
-    /// instance loses on latency alone fades it, so it is back in turn within a few picks: 60 picks in a row still
-    /// give each of three at least 10.
+    /// One slow answer (a 40 ms hiccup among 1 ms ones, the instance's second) leaves a peak that lingers for
+    /// seconds; each pick the instance loses on latency alone fades it, so it is back in turn within a few picks:
+    /// 60 picks in a row still give each of three at least 10.
     @Test func ewmaGetsOverAPeak() {
-        for seed in UInt64(1)...20 {
-            let endpoints = table({ $0.loadBalancer = .ewma }, seed: seed)
-            let all = instances(3)
-            var counts: [String: Int] = [:]
-            var now: UInt64 = 0
-            for _ in 0..<60 {
-                let lease = endpoints.pick("svc", from: all, now: now)!
-                counts[lease.instance.address, default: 0] += 1
-                let hiccup = lease.instance.address == "198.18.0.2" && counts[lease.instance.address] == 2
-                now += hiccup ? 40 * millisecond : millisecond
-                lease.answered(status: 200, now: now)
-            }
+        let picks = sequentialPicks { address, count in
+            address == "198.18.0.2" && count == 2 ? 40 * millisecond : millisecond
+        }
+        for (seed, counts) in picks {
             #expect(counts.count == 3 && counts.values.allSatisfy { $0 >= 10 }, "seed \(seed): \(counts)")
         }
     }

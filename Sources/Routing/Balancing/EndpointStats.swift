@@ -49,12 +49,15 @@ struct EndpointStats {
     /// latencies within a factor of 2, the one picked longest ago goes: a peak lingers for seconds, and under
     /// light load it would otherwise keep an instance that is merely unlucky out of every pick.
     func isPreferred(over other: EndpointStats) -> Bool {
-        let mine = measured || !other.measured ? latency : min(latency, other.latency)
-        let theirs = other.measured || !measured ? other.latency : min(other.latency, latency)
+        let (mine, theirs) = (assumedLatency(against: other), other.assumedLatency(against: self))
         if outstanding == other.outstanding && max(mine, theirs) <= 2 * min(mine, theirs) {
             return lastPicked <= other.lastPicked
         }
         return mine * Double(outstanding + 1) <= theirs * Double(other.outstanding + 1)
+    }
+
+    private func assumedLatency(against other: EndpointStats) -> Double {
+        measured || !other.measured ? latency : min(latency, other.latency)
     }
 
     /// It lost a pick on latency alone: a peak stays for seconds when no new answer comes to pull it down, so
