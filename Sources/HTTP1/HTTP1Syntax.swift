@@ -1,5 +1,5 @@
 /// Byte classes of RFC 9110/9112, as lookup tables: the parser runs them on every byte of every head.
-enum HTTP1Syntax {
+package enum HTTP1Syntax {
     /// tchar: the characters of a token (method, field name, Connection option).
     static let token: [Bool] = table { byte in
         switch byte {
@@ -30,7 +30,8 @@ enum HTTP1Syntax {
 
     static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
-    static func hexValue(_ byte: UInt8) -> Int? {
+    /// A hex digit's value, either case (percent-encoding and chunk sizes allow both).
+    package static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
         case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)

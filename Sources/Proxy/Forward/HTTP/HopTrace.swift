@@ -93,15 +93,11 @@ struct HopTrace {
 
     /// Two lowercase hex digits (W3C: `HEXDIGLC`).
     private static func hexByte(_ high: UInt8, _ low: UInt8) -> UInt8? {
-        func digit(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            default: nil
-            }
-        }
-        guard let high = digit(high), let low = digit(low) else { return nil }
-        return high << 4 | low
+        let uppercase = UInt8(ascii: "A")...UInt8(ascii: "F")
+        guard !uppercase.contains(high), !uppercase.contains(low), let high = HTTP1Syntax.hexValue(high),
+            let low = HTTP1Syntax.hexValue(low)
+        else { return nil }
+        return UInt8(high << 4 | low)
     }
 
     /// B3, multi (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`) or single (`b3: trace-span[-sampled]`); a

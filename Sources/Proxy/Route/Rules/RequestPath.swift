@@ -99,10 +99,10 @@ enum RequestPath {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hex(bytes[index + 1]),
-                let low = hex(bytes[index + 2])
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = HTTP1Syntax.hexValue(bytes[index + 1]),
+                let low = HTTP1Syntax.hexValue(bytes[index + 2])
             {
-                let decoded = high << 4 | low
+                let decoded = UInt8(high << 4 | low)
                 if decoding(decoded) {
                     out.append(decoded)
                 } else {
@@ -115,15 +115,6 @@ enum RequestPath {
             }
         }
         return out
-    }
-
-    private static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static func upper(_ byte: UInt8) -> UInt8 {
