@@ -17,7 +17,7 @@ protocol HTTP2CallUpstream: AnyObject {
     func resumeReading()
 }
 
-extension HTTP2UpstreamStreamHandler: HTTP2CallUpstream {
+extension HTTP2UpstreamStream: HTTP2CallUpstream {
     func start(_ call: HTTP2Call, queued: [HTTP2Call.Part]) {
         // A request without a body ends with its headers.
         if queued.count == 1, case .end = queued[0] {
@@ -26,7 +26,6 @@ extension HTTP2UpstreamStreamHandler: HTTP2CallUpstream {
             send(.headers(.init(headers: call.upstreamHeaders)))
             for part in queued { send(part) }
         }
-        started = true
         flush()
     }
 

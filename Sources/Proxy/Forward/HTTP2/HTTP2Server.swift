@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP2
 
 /// The client side of an HTTP/2 connection: nio-http2 takes the frames apart (and enforces the stream,
-/// reset, CONTINUATION and control-frame limits), each stream gets its `HTTP2StreamHandler`, and a drain
-/// sends GOAWAY and closes once the streams under way ended.
+/// reset, CONTINUATION and control-frame limits), `HTTP2ServerHandler` gives each stream its `HTTP2Stream`,
+/// and a drain sends GOAWAY and closes once the streams under way ended.
 enum HTTP2Server {
     /// Installs the HTTP/2 server after `anchor` (Detect's handler: the preface and what follows are read from
     /// the bytes it hands on), or first.
@@ -19,29 +19,18 @@ enum HTTP2Server {
             configuration: .init(
                 maxIdleTime: settings.idleTimeout, maxAge: nil, maxGraceTime: settings.drainGrace * 10,
                 keepalive: nil))
-        let batch = HTTP2ReadBatch()
+        // No multiplexer: the streams are entries in `HTTP2ServerHandler`'s table (a channel per stream cost
+        // more than all of Mesher's own work on it).
         let http2 = NIOHTTP2Handler(
-            mode: .server, eventLoop: eventLoop, connectionConfiguration: configuration.connection,
-            streamConfiguration: configuration.stream, streamDelegate: management.http2StreamDelegate
-        ) {
-            [
-                makeStream = NIOLoopBound(
-                    {
-                        HTTP2StreamHandler(
-                            connection: connection, accepted: accepted, forward: forward, pool: pool, batch: batch)
-                    },
-                    eventLoop: eventLoop)
-            ] stream in
-            // A stream's channel is on its connection's event loop.
-            stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(makeStream.value()) }
-        }
+            mode: .server, connectionConfiguration: configuration.connection, streamConfiguration: configuration.stream)
         let counter = HTTP2ConnectionHandler(connection: connection)
         try pipeline.addHandler(counter, position: anchor.map { .after($0) } ?? .first)
         let coalescer = FlushCoalescingHandler()
         try pipeline.addHandler(coalescer, position: .after(counter))
         try pipeline.addHandler(http2, position: .after(coalescer))
-        try pipeline.addHandler(management, position: .after(http2))
-        try pipeline.addHandler(batch, position: .after(management))
+        let streams = HTTP2ServerHandler(connection: connection, accepted: accepted, forward: forward, pool: pool)
+        try pipeline.addHandler(streams, position: .after(http2))
+        try pipeline.addHandler(management, position: .after(streams))
     }
 }
 

@@ -9,6 +9,7 @@ final class HTTP2UpstreamPool {
     let eventLoop: any EventLoop
     private let connector: UpstreamConnector
     private let configuration: NIOHTTP2Handler.Configuration
+    let limits: HTTP2Limits
     let idleTimeout: TimeAmount
     private var connections: [SocketAddress: [HTTP2UpstreamConnection]] = [:]
 
@@ -16,6 +17,7 @@ final class HTTP2UpstreamPool {
         self.eventLoop = eventLoop
         self.connector = connector
         configuration = limits.configuration(maxHeaderListSize: maxHeaderListSize)
+        self.limits = limits
         idleTimeout = limits.upstreamIdleTimeout
     }
 
@@ -38,21 +40,16 @@ final class HTTP2UpstreamPool {
         connection.reserve()
         let configuration = configuration
         let opened = connector.connect(to: address, on: eventLoop, timeout: limit?.connectTimeout) { pipeline in
+            // No multiplexer: the connection's handler keeps the streams (a channel per stream cost more than
+            // all of Mesher's own work on it).
             let http2 = NIOHTTP2Handler(
-                mode: .client, eventLoop: pipeline.eventLoop,
-                connectionConfiguration: configuration.connection, streamConfiguration: configuration.stream,
-                inboundStreamInitializer: { $0.close() })
+                mode: .client, connectionConfiguration: configuration.connection,
+                streamConfiguration: configuration.stream)
             try pipeline.addHandler(FlushCoalescingHandler())
             try pipeline.addHandler(http2)
-            try pipeline.addHandler(HTTP2UpstreamConnection.Watcher(connection))
-            connection.multiplexer = try http2.syncMultiplexer()
+            try pipeline.addHandler(HTTP2UpstreamConnection.Handler(connection))
         }
-        opened.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let channel): connection.opened(channel)
-            case .failure(let error): connection.failed(error)
-            }
-        }
+        opened.assumeIsolated().whenFailure { connection.failed($0) }
         return .connection(connection)
     }
 

@@ -110,18 +110,18 @@ struct GRPCCallTests {
 }
 
 struct HTTP2StreamMachineTests {
-    typealias Machine = HTTP2StreamHandler.Machine
+    typealias Machine = HTTP2Stream.Machine
 
     @Test func aRequestWithBodyAndTrailers() {
         var machine = Machine()
-        #expect(machine.shouldRead(bodyWanted: false))
+        #expect(!machine.releasesBody(upstreamTakes: true), "no body before the headers")
         #expect(machine.received(headers: true, endStream: false) == .begin)
-        #expect(!machine.shouldRead(bodyWanted: false) && machine.shouldRead(bodyWanted: true))
+        #expect(!machine.releasesBody(upstreamTakes: false) && machine.releasesBody(upstreamTakes: true))
         #expect(machine.received(headers: false, endStream: false) == .body)
         #expect(machine.received(headers: true, endStream: false) == .ignore, "headers mid-body must end it")
         #expect(machine.received(headers: true, endStream: true) == .trailers)
         #expect(machine.received(headers: false, endStream: false) == .ignore)
-        #expect(!machine.shouldRead(bodyWanted: true))
+        #expect(!machine.releasesBody(upstreamTakes: true), "the request ended: no window to open")
     }
 
     @Test func anEarlyResponseDropsTheRestOfTheRequest() {
@@ -129,7 +129,7 @@ struct HTTP2StreamMachineTests {
         _ = machine.received(headers: true, endStream: false)
         machine.responseStarted()
         machine.responseEnded()
-        #expect(machine.shouldRead(bodyWanted: false), "read and dropped, so that the client's window opens")
+        #expect(machine.releasesBody(upstreamTakes: false), "dropped, and the client's window opens")
         #expect(machine.received(headers: false, endStream: true) == .body)
     }
 }

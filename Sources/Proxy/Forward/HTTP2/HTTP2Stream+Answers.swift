@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP2
 
-extension HTTP2StreamHandler {
+extension HTTP2Stream {
     /// Mesher answers `call` itself, at once: a gRPC client gets a gRPC status, others an HTTP one.
     func answer(_ call: HTTP2Call, _ answer: MesherAnswer) {
         call.cancelTimers()
@@ -12,13 +12,13 @@ extension HTTP2StreamHandler {
         connection.logNotForwarded(answer, host: call.authority)
         let frames = HTTP2Messages.answer(
             answer, service: call.route.serviceName, grpc: call.isGRPC, headOnly: call.request.method == "HEAD",
-            allocator: context?.channel.allocator ?? ByteBufferAllocator())
+            allocator: server.allocator)
         for frame in frames { write(frame) }
         if call.isGRPC { call.grpcStatus = GRPCCall.status(for: answer) }
         call.responseStatus = call.isGRPC ? 200 : answer.status.code
         logCall(call, status: answer.status.code, error: answer.errorName, answered: true)
         self.call = nil
-        context?.flush()
+        server.flush()
         endResponse()
     }
 
@@ -28,7 +28,7 @@ extension HTTP2StreamHandler {
         call.upstream = nil
         logCall(call, status: call.responseStatus ?? 0, error: nil)
         self.call = nil
-        context?.flush()
+        server.flush()
         endResponse()
     }
 
@@ -36,7 +36,7 @@ extension HTTP2StreamHandler {
     /// client's window opens and its stream can end).
     func endResponse() {
         machine.responseEnded()
-        readIfPending()
+        releaseBody()
     }
 
     /// The call is over: its one record feeds the metrics and the access log. `answered`: Mesher answered it

@@ -5,7 +5,7 @@ import NIOHPACK
 import NIOHTTP2
 import Routing
 
-extension HTTP2StreamHandler {
+extension HTTP2Stream {
     /// A request's headers: read as an HTTP/1 head, planned by the route rules, then routed and sent.
     func begin(_ headers: HPACKHeaders, endStream: Bool) {
         let limits = forward.environment.settings.httpLimits
@@ -24,11 +24,11 @@ extension HTTP2StreamHandler {
         if let ids = forward.traceIDs { call.trace = HopTrace(request: head, ids: &ids.generator) }
         guard head.hops + 1 <= HTTPForwardHandler.maxHops else { return answer(call, .loopDetected) }
         if let refusal = plan.decision?.answer { return answer(call, refusal) }
-        guard let delay = plan.decision?.delay, let context else {
+        guard let delay = plan.decision?.delay else {
             held = plan
-            return batch.hold(self)
+            return server.hold(self)
         }
-        context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+        eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard self.call === call else { return }
             dispatch(call, plan)
         }
@@ -58,9 +58,9 @@ extension HTTP2StreamHandler {
             ], to: logger)
         let frames = HTTP2Messages.answer(
             .badRequest(parseError), service: nil, grpc: GRPCCall.isGRPC(headers), headOnly: false,
-            allocator: context?.channel.allocator ?? ByteBufferAllocator())
+            allocator: server.allocator)
         for frame in frames { write(frame) }
-        context?.flush()
+        server.flush()
         endResponse()
     }
 
@@ -82,8 +82,8 @@ extension HTTP2StreamHandler {
         case .unroutable, .named: return answer(call, .noRoute)
         case .service, .original, .local: break
         }
-        if let (timeout, callers) = Self.deadline(call, policy: route.lease?.policy), let context {
-            call.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+        if let (timeout, callers) = Self.deadline(call, policy: route.lease?.policy) {
+            call.deadline = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
                 [self] in
                 guard self.call === call, call.responseStatus == nil else { return }
                 // A deadline the caller chose says nothing of the instance: only Mesher's own count against it.
@@ -122,8 +122,8 @@ extension HTTP2StreamHandler {
     func armTryTimeout(_ call: HTTP2Call) {
         call.tryDeadline?.cancel()
         call.tryDeadline = nil
-        guard let policy = call.route.lease?.policy, policy.perTryTimeout > 0, let context else { return }
-        call.tryDeadline = context.eventLoop.assumeIsolated().scheduleTask(
+        guard let policy = call.route.lease?.policy, policy.perTryTimeout > 0 else { return }
+        call.tryDeadline = eventLoop.assumeIsolated().scheduleTask(
             in: .nanoseconds(Int64(policy.perTryTimeout))
         ) { [self] in
             guard self.call === call, call.responseStatus == nil else { return }
@@ -145,18 +145,9 @@ extension HTTP2StreamHandler {
             if let service = call.route.serviceName { forward.metrics?.overflowed(service: service) }
             return answer(call, .overflow)
         }
-        let upstream = HTTP2UpstreamStreamHandler(receiver: self)
+        let upstream = HTTP2UpstreamStream(receiver: self, connection: connection)
         call.upstream = upstream
-        connection.openStream(upstream).assumeIsolated().whenComplete { result in
-            guard self.call === call, call.upstream === upstream else {
-                upstream.cancel()
-                return
-            }
-            switch result {
-            case .success: self.attach(call, upstream)
-            case .failure(let error): self.connectFailed(call, error)
-            }
-        }
+        connection.open(upstream)
     }
 
     /// An instance that speaks only HTTP/1: the call is an exchange on this loop's HTTP/1 pool.
@@ -188,15 +179,15 @@ extension HTTP2StreamHandler {
         }
     }
 
-    private func attach(_ call: HTTP2Call, _ upstream: any HTTP2CallUpstream) {
+    func attach(_ call: HTTP2Call, _ upstream: any HTTP2CallUpstream) {
         call.route.lease?.sent(now: NIODeadline.now().uptimeNanoseconds)
         let queued = call.queued
         call.queued = []
         upstream.start(call, queued: queued)
-        readIfPending()
+        releaseBody()
     }
 
-    private func connectFailed(_ call: HTTP2Call, _ error: any Error) {
+    func connectFailed(_ call: HTTP2Call, _ error: any Error) {
         call.upstream = nil
         let outcome = ConnectionOutcome(connectError: error)
         forward.metrics?.connectFailed(service: call.route.serviceName, reason: outcome.rawValue)
@@ -212,6 +203,7 @@ extension HTTP2StreamHandler {
         call.keepForRetry(part)
         if let upstream = call.upstream, upstream.started {
             upstream.send(part)
+            server.touched(self)
         } else {
             call.queued.append(part)
         }
@@ -222,8 +214,8 @@ extension HTTP2StreamHandler {
         call.route = next
         armTryTimeout(call)
         let wait = call.retry?.backoff(for: next) ?? .zero
-        guard wait > .zero, let context else { return connect(call) }
-        context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
+        guard wait > .zero else { return connect(call) }
+        eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
             guard self.call === call else { return }
             connect(call)
         }

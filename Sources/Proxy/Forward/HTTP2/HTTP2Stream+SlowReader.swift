@@ -19,11 +19,16 @@ struct StreamBuffer {
         budget.giveBack(count)
     }
 
-    /// Whether more may be read from the instance: the stream takes writes, and it holds nothing yet or every
-    /// connection together holds less than the budget (a stream holding nothing may always have one read, so
-    /// that a client that reads is never stuck behind ones that do not).
+    /// What one stream may hold before reads from its instance pause (its instance's window then holds the
+    /// rest).
+    static let highWatermark = 64 * 1024
+
+    /// Whether more may be read from the instance: the connection takes writes, and the stream holds nothing
+    /// yet, or less than its high watermark while every connection together holds less than the budget (a
+    /// stream holding nothing may always have one read, so that a client that reads is never stuck behind
+    /// ones that do not).
     func mayRead(writable: Bool, budget: ByteBudget) -> Bool {
-        writable && (bytes == 0 || !budget.isExhausted)
+        writable && (bytes == 0 || bytes < Self.highWatermark && !budget.isExhausted)
     }
 
     mutating func stopWaiting() {
@@ -33,25 +38,25 @@ struct StreamBuffer {
     }
 }
 
-extension HTTP2StreamHandler {
+extension HTTP2Stream {
     /// After a write: no more reads from the instance while the client does not take what the stream holds;
     /// a client that takes nothing for `slowReaderTimeout` has its stream reset.
     func pauseUpstreamIfNeeded() {
-        guard let context, let call else { return }
+        guard let call, !isClosed else { return }
         let budget = forward.environment.slowReaders
-        guard !buffered.mayRead(writable: context.channel.isWritable, budget: budget) else { return }
+        guard !buffered.mayRead(writable: server.isWritable, budget: budget) else { return }
         call.upstream?.pauseReading()
         guard !buffered.waiting else { return }
         buffered.waiting = true
-        buffered.stall = context.eventLoop.assumeIsolated().scheduleTask(
+        buffered.stall = eventLoop.assumeIsolated().scheduleTask(
             in: forward.environment.settings.http2.slowReaderTimeout
         ) { [self] in stalled() }
     }
 
     /// The client took some (or the budget has room again): reads from the instance go on.
     func resumeUpstreamIfAllowed() {
-        guard buffered.waiting, let context,
-            buffered.mayRead(writable: context.channel.isWritable, budget: forward.environment.slowReaders)
+        guard buffered.waiting, !isClosed,
+            buffered.mayRead(writable: server.isWritable, budget: forward.environment.slowReaders)
         else { return }
         buffered.stopWaiting()
         call?.upstream?.resumeReading()
@@ -59,7 +64,7 @@ extension HTTP2StreamHandler {
 
     private func stalled() {
         buffered.stall = nil
-        guard buffered.waiting, let call, let context else { return }
+        guard buffered.waiting, let call, !isClosed else { return }
         connection.warnings.log(
             .stalledReader, "HTTP/2 stream reset: its client took nothing of the response",
             metadata: [
@@ -71,6 +76,6 @@ extension HTTP2StreamHandler {
         logCall(call, status: call.responseStatus ?? 0, error: "client-stalled")
         self.call = nil
         buffered.stopWaiting()
-        context.close(promise: nil)
+        reset()
     }
 }

@@ -4,9 +4,19 @@ import NIOHPACK
 import NIOHTTP2
 import Routing
 
-extension HTTP2StreamHandler: HTTP2UpstreamReceiver {
+extension HTTP2Stream: HTTP2UpstreamReceiver {
+    func upstreamConnected() {
+        guard let call, let upstream = call.upstream else { return }
+        attach(call, upstream)
+    }
+
+    func upstreamConnectFailed(_ error: any Error) {
+        guard let call else { return }
+        connectFailed(call, error)
+    }
+
     func upstreamHeaders(_ headers: HPACKHeaders, endStream: Bool) {
-        guard let call, context != nil else { return }
+        guard let call, !isClosed else { return }
         if call.responseStatus != nil {
             // Trailers: a gRPC call's status is here.
             if call.isGRPC { call.grpcStatus = GRPCCall.status(headers) }
@@ -49,7 +59,7 @@ extension HTTP2StreamHandler: HTTP2UpstreamReceiver {
     }
 
     func upstreamData(_ data: ByteBuffer, endStream: Bool) {
-        guard let call, context != nil else { return }
+        guard let call, !isClosed else { return }
         write(.data(.init(data: .byteBuffer(data), endStream: endStream)))
         if endStream {
             settle(call)
@@ -59,14 +69,14 @@ extension HTTP2StreamHandler: HTTP2UpstreamReceiver {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        server.flush()
     }
 
     func upstreamWritable() {
-        readIfPending()
+        releaseBody()
     }
 
-    func upstreamFailed(_ failure: HTTP2UpstreamStreamHandler.Failure) {
+    func upstreamFailed(_ failure: HTTP2UpstreamStream.Failure) {
         guard let call else { return }
         call.upstream = nil
         if call.responseStatus != nil {
@@ -74,7 +84,7 @@ extension HTTP2StreamHandler: HTTP2UpstreamReceiver {
             chargeFailure(call)
             logCall(call, status: call.responseStatus ?? 0, error: MesherAnswer.upstreamReset.errorName)
             self.call = nil
-            context?.close(promise: nil)
+            reset()
             return
         }
         switch failure {
