@@ -115,5 +115,20 @@ import Testing
             result.status == 0 && result.stdout.contains(" 0 failures"),
             "\(result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.joined(separator: "\n"))\n\(result.stderr)"
         )
+        // Each stream Mesher answered 400 (most of them refused as their headers were read, before any call was
+        // made of them) is in the access log and counted, as HTTP/1's refusals are.
+        let refused = result.stdout.split(separator: "\n").filter { $0.hasPrefix("h2 ") && $0.hasSuffix(" 400") }.count
+        #expect(refused >= 3, "\(result.stdout)")
+        let logged = { (try? String(contentsOfFile: lab.accessLogPath, encoding: .utf8)) ?? "" }
+        #expect(
+            lab.eventually {
+                logged().split(separator: "\n").filter {
+                    $0.contains(#""proto":"h2""#) && $0.contains(#""status":400"#) && $0.contains(#""error":"#)
+                }.count == refused
+            }, "\(logged())")
+        let metrics = try lab.inClient(["curl", "-sS", "-m", "10", "http://127.0.0.1:15000/metrics"]).stdout
+        let series = #"mesher_requests_total{direction="outbound",service="passthrough",code="400",class="4xx"} "#
+        let counted = metrics.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Int($0.split(separator: " ").last ?? "") }
+        #expect(counted == refused, "\(metrics.split(separator: "\n").filter { $0.contains("code=\"400\"") })")
     }
 }

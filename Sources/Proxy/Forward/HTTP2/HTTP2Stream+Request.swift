@@ -61,6 +61,7 @@ extension HTTP2Stream {
             allocator: server.allocator)
         for frame in frames { write(frame) }
         server.flush()
+        logRefusal(.badRequest(parseError), headers)
         endResponse()
     }
 
