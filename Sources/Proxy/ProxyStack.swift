@@ -161,7 +161,7 @@ struct ProxyStack: Sendable {
     func httpContext(_ loop: LoopState) -> HTTPForwardContext {
         HTTPForwardContext(
             environment: environment, routes: loop.routes, rules: loop.rules, pool: loop.pool,
-            endpoints: loop.endpoints,
+            http2Pool: loop.http2Pool, endpoints: loop.endpoints,
             connector: connector,
             metrics: loop.metrics, traceIDs: loop.traceIDs)
     }
@@ -203,7 +203,7 @@ struct ProxyStack: Sendable {
                 do {
                     try HTTP2Server.install(
                         on: pipeline, after: context.handler, connection: connection, accepted: detected.accepted,
-                        forward: httpContext(loop), pool: loop.http2Pool)
+                        forward: httpContext(loop))
                 } catch {
                     return .failed
                 }

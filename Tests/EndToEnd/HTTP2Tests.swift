@@ -278,4 +278,32 @@ struct HTTP2Tests {
         let count = upstreams.stdout.split(separator: "\n").count
         #expect(count >= 2, "\(count) connections to the instance: \(upstreams.stdout)")
     }
+
+    /// HTTP/1.1 clients (curl, wrk) to H2Web, whose one instance speaks only h2c: each request goes as a stream
+    /// on Mesher's multiplexed connections to it (eight wrk connections share what nghttpd's four streams per
+    /// connection need), and comes back as HTTP/1.1: the page, its length, nothing for HEAD.
+    @Test func http1ClientsReachAnH2cOnlyInstance() throws {
+        let lab = try Self.setUp().lab
+        defer { lab.destroy() }
+        let url = "http://H2Web:8080/"
+        let connect = ["--connect-to", "::\(lab.serverIPv4):8080"]
+        let get = try lab.inClient(["curl", "-sS", "-m", "10", "--http1.1", "-i"] + connect + [url])
+        #expect(get.stdout.hasPrefix("HTTP/1.1 200"), "\(get.stdout)\n\(get.stderr)")
+        #expect(get.stdout.hasSuffix("\r\n\r\n" + Self.page), "\(get.stdout)")
+        #expect(get.stdout.lowercased().contains("content-length: \(Self.page.utf8.count)"), "\(get.stdout)")
+        let head = try lab.inClient(["curl", "-sS", "-m", "10", "--http1.1", "-I"] + connect + [url])
+        #expect(head.stdout.hasPrefix("HTTP/1.1 200") && head.status == 0, "\(head.stdout)\n\(head.stderr)")
+        let wrk = try lab.inClient(
+            ["wrk", "-t", "1", "-c", "8", "-d", "2s", "-H", "Host: H2Web:8080", "http://\(lab.serverIPv4):8080/"],
+            timeout: 60)
+        #expect(!wrk.stdout.contains("Non-2xx") && !wrk.stdout.contains("Socket errors"), "\(wrk.stdout)")
+        let requests = wrk.stdout.split(separator: "\n").first { $0.contains("requests in") }
+        #expect((requests?.split(separator: " ").first.flatMap { Int($0) } ?? 0) >= 100, "\(wrk.stdout)")
+        let upstreams = try lab.inClient(
+            ["ss", "-Htn", "state", "established", "dst", "\(lab.serverIPv4):7310"], uid: nil)
+        let count = upstreams.stdout.split(separator: "\n").count
+        #expect(count >= 1 && count < 8, "\(count) connections to the instance for 8 clients: \(upstreams.stdout)")
+        let lines = lab.accessLog().filter { $0.contains(#""service":"h2web""#) && $0.contains(#""proto":"http""#) }
+        #expect(lines.count >= 100 && lines.allSatisfy { $0.contains(#""status":200"#) }, "\(lines.prefix(3))")
+    }
 }

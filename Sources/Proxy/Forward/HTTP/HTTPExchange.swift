@@ -60,7 +60,7 @@ final class HTTPExchange {
     /// The head as it goes upstream, sent again on a retry.
     var upstreamHead = ByteBuffer()
     var queued: [Queued] = []
-    var upstream: UpstreamHTTPHandler?
+    var upstream: (any ExchangeUpstream)?
     var attempt = Attempt.fresh
     /// Request body bytes read from the client.
     var requestBytes = 0

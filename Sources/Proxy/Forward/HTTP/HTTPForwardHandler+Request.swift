@@ -132,23 +132,40 @@ extension HTTPForwardHandler {
             return answer(exchange, .forbiddenDestination)
         }
         let limit = exchange.route.lease.map(UpstreamPool.Limit.init)
+        if exchange.route.lease?.instance.protocol == .h2c && exchange.kind == .plain {
+            return acquireStream(exchange, address: address, limit: limit)
+        }
         let wanted = { { [weak self] in self?.exchange === exchange && exchange.answer == nil } }
         switch pool.acquire(address, fresh: fresh, limit: limit, wanted: wanted) {
         case .idle(let upstream):
             exchange.attempt = .pooled
             attach(exchange, result: .success(upstream))
         case .connecting(let connection):
-            connection.assumeIsolated().whenComplete { self.attach(exchange, result: $0) }
+            connection.assumeIsolated().whenComplete { result in
+                self.attach(exchange, result: result.map { $0 as any ExchangeUpstream })
+            }
         case .overflow:
             if let service = exchange.route.serviceName { forward.metrics?.overflowed(service: service) }
             answer(exchange, .overflow)
         }
     }
 
-    private func attach(_ exchange: HTTPExchange, result: Result<UpstreamHTTPHandler, any Error>) {
+    /// An instance that speaks only HTTP/2: the request is a stream on one of this loop's multiplexed
+    /// connections to it.
+    private func acquireStream(_ exchange: HTTPExchange, address: SocketAddress, limit: UpstreamPool.Limit?) {
+        guard case .connection(let connection) = forward.http2Pool.acquire(address, limit: limit) else {
+            if let service = exchange.route.serviceName { forward.metrics?.overflowed(service: service) }
+            return answer(exchange, .overflow)
+        }
+        _ = HTTP2UpstreamBridge(connection: connection, limits: settings.httpLimits) { [weak self] result in
+            self?.attach(exchange, result: result)
+        }
+    }
+
+    private func attach(_ exchange: HTTPExchange, result: Result<any ExchangeUpstream, any Error>) {
         guard self.exchange === exchange, exchange.answer == nil else {
             // The client went away meanwhile; the connection is fine for the next one.
-            if case .success(let upstream) = result { pool.release(upstream) }
+            if case .success(let upstream) = result { upstream.finished(reusable: true, pool: pool) }
             return
         }
         switch result {

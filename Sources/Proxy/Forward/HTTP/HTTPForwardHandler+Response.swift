@@ -59,11 +59,7 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
         }
         if let upstream = exchange.upstream {
             exchange.upstream = nil
-            if reusable && machine.requestEnded && exchange.kind == .plain {
-                pool.release(upstream)
-            } else {
-                upstream.abandon()
-            }
+            upstream.finished(reusable: reusable && machine.requestEnded && exchange.kind == .plain, pool: pool)
         }
         logExchange(exchange, status: status, error: nil)
         self.exchange = nil
@@ -71,7 +67,8 @@ extension HTTPForwardHandler: UpstreamResponseReceiver {
     }
 
     func upstreamSwitched(_ head: HTTP1Head, leftover: ByteBuffer?) {
-        guard let exchange, let upstream = exchange.upstream else { return }
+        // Only an HTTP/1.1 connection switches (no upgrade goes out on an HTTP/2 stream).
+        guard let exchange, let upstream = exchange.upstream as? UpstreamHTTPHandler else { return }
         let expected = head.status == 101 ? exchange.kind == .upgrade : exchange.kind == .connect
         // A 101 nobody asked for, or one while the request body is still coming: the two sides would no
         // longer agree on what the bytes are.

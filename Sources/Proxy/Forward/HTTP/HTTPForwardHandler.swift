@@ -12,6 +12,8 @@ struct HTTPForwardContext {
     /// This loop's route rules (swapped whole on a reload).
     let rules: LoopRoutes
     let pool: UpstreamPool
+    /// This loop's multiplexed HTTP/2 connections (instances registered `protocol: h2c`).
+    let http2Pool: HTTP2UpstreamPool
     let endpoints: EndpointTable
     let connector: UpstreamConnector
     /// This loop's metrics, if recorded.

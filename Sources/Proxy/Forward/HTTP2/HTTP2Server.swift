@@ -9,7 +9,7 @@ enum HTTP2Server {
     /// the bytes it hands on), or first.
     static func install(
         on pipeline: ChannelPipeline.SynchronousOperations, after anchor: (any ChannelHandler)?,
-        connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext, pool: HTTP2UpstreamPool
+        connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext
     ) throws {
         let eventLoop = connection.channel.eventLoop
         let settings = forward.environment.settings
@@ -28,7 +28,7 @@ enum HTTP2Server {
         let coalescer = FlushCoalescingHandler()
         try pipeline.addHandler(coalescer, position: .after(counter))
         try pipeline.addHandler(http2, position: .after(coalescer))
-        let streams = HTTP2ServerHandler(connection: connection, accepted: accepted, forward: forward, pool: pool)
+        let streams = HTTP2ServerHandler(connection: connection, accepted: accepted, forward: forward)
         try pipeline.addHandler(streams, position: .after(http2))
         try pipeline.addHandler(management, position: .after(streams))
     }

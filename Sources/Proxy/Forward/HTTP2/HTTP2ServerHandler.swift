@@ -20,7 +20,6 @@ final class HTTP2ServerHandler: ChannelDuplexHandler {
     let connection: DownstreamConnection
     let accepted: Accepted
     let forward: HTTPForwardContext
-    let pool: HTTP2UpstreamPool
     let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
     private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
@@ -32,11 +31,10 @@ final class HTTP2ServerHandler: ChannelDuplexHandler {
     private let connectionWindow: Int
     private var lastStreamID = HTTP2StreamID.rootStream
 
-    init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext, pool: HTTP2UpstreamPool) {
+    init(connection: DownstreamConnection, accepted: Accepted, forward: HTTPForwardContext) {
         self.connection = connection
         self.accepted = accepted
         self.forward = forward
-        self.pool = pool
         eventLoop = connection.channel.eventLoop
         connectionWindow = forward.environment.settings.http2.connectionWindow
     }

@@ -65,7 +65,7 @@ final class HTTP2Stream {
     let server: HTTP2ServerHandler
     var connection: DownstreamConnection { server.connection }
     var forward: HTTPForwardContext { server.forward }
-    var pool: HTTP2UpstreamPool { server.pool }
+    var pool: HTTP2UpstreamPool { forward.http2Pool }
     var accepted: Accepted { server.accepted }
     var logger: Logger { forward.environment.logger }
     var eventLoop: any EventLoop { server.eventLoop }

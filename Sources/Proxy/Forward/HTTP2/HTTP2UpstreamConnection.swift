@@ -198,6 +198,8 @@ final class HTTP2UpstreamConnection {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // A write on a stream that closed meanwhile: that stream's alone.
+            if error is NIOHTTP2Errors.StreamError { return }
             // A stream's error (nio-http2 has reset it; its close follows) or the connection's (GOAWAY went out):
             // no new stream goes on it, and it closes once the streams under way are done.
             connection.goingAway = true

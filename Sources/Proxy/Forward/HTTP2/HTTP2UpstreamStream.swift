@@ -44,6 +44,7 @@ final class HTTP2UpstreamStream {
     private var unreleased = 0
     private var paused = false
     private var inFlight = 0
+    private var requestEnded = false
     private var responseEnded = false
     /// Closed, cancelled or never connected: no longer counted on its connection.
     private var finished = false
@@ -60,6 +61,11 @@ final class HTTP2UpstreamStream {
         guard !finished else { return }
         let id = self.id ?? connection.register(self)
         self.id = id
+        switch payload {
+        case .headers(let headers) where headers.endStream: requestEnded = true
+        case .data(let data) where data.endStream: requestEnded = true
+        default: break
+        }
         guard case .data(let data) = payload, data.data.readableBytes > 0 else {
             return connection.write(HTTP2Frame(streamID: id, payload: payload))
         }
@@ -76,10 +82,11 @@ final class HTTP2UpstreamStream {
 
     func flush() { connection.flush() }
 
-    /// The request is no longer wanted: the stream is reset (CANCEL) if it began.
+    /// The request is no longer wanted: the stream is reset (CANCEL) if it began and is still open (one whose
+    /// request and response both ended is closed by nio-http2 already).
     func cancel() {
         receiver = nil
-        guard !finished else { return }
+        guard !finished, !(requestEnded && responseEnded) else { return }
         if let id {
             connection.write(HTTP2Frame(streamID: id, payload: .rstStream(.cancel)))
             connection.flush()

@@ -72,9 +72,9 @@ private struct Harness {
             accepted: Accepted(listener: .outbound, original: nil),
             forward: HTTPForwardContext(
                 environment: environment, routes: RouteTable(router: router), rules: LoopRoutes(Self.rules), pool: pool,
-                endpoints: EndpointTable(policies: settings.traffic), connector: connector),
-            pool: HTTP2UpstreamPool(
-                eventLoop: loop, connector: connector, limits: settings.http2, maxHeaderListSize: 2048))
+                http2Pool: HTTP2UpstreamPool(
+                    eventLoop: loop, connector: connector, limits: settings.http2, maxHeaderListSize: 2048),
+                endpoints: EndpointTable(policies: settings.traffic), connector: connector))
     }
 
     static let rules: RoutingRules = {

@@ -77,11 +77,14 @@ private struct Harness {
             channel: downstream, direction: .outbound, environment: environment, warnings: RateLimitedLog())
         try downstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 15001)).wait()
         let router = ServiceRouter(discovery: OneService(), searchSuffixes: [])
+        let connector = UpstreamConnector(settings: settings)
         let forward = HTTPForwardHandler(
             connection: connection, accepted: Accepted(listener: .outbound, original: Self.upstreamAddress),
             forward: HTTPForwardContext(
                 environment: environment, routes: RouteTable(router: router), rules: LoopRoutes(Self.rules), pool: pool,
-                endpoints: EndpointTable(policies: settings.traffic), connector: UpstreamConnector(settings: settings)))
+                http2Pool: HTTP2UpstreamPool(
+                    eventLoop: loop, connector: connector, limits: settings.http2, maxHeaderListSize: 2048),
+                endpoints: EndpointTable(policies: settings.traffic), connector: connector))
         try downstream.pipeline.syncOperations.addHandler(forward)
         let pooled = UpstreamHTTPHandler(address: Self.upstreamAddress, pool: pool, limits: settings.httpLimits)
         try upstream.pipeline.syncOperations.addHandler(pooled)

@@ -45,6 +45,8 @@ struct HTTPForwardFixture {
             forward: HTTPForwardContext(
                 environment: environment, routes: RouteTable(router: nil), rules: LoopRoutes(RoutingRules()),
                 pool: pool,
+                http2Pool: HTTP2UpstreamPool(
+                    eventLoop: loop, connector: connector, limits: settings.http2, maxHeaderListSize: 2048),
                 endpoints: EndpointTable(policies: settings.traffic), connector: connector))
         try downstream.pipeline.syncOperations.addHandler(forward)
 
