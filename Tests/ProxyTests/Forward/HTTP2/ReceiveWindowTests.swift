@@ -36,9 +36,11 @@ struct ReceiveWindowTests {
 
     @Test func aConnectionIsToppedUpFromWhatNIOCounts() {
         let target = 1 << 20
-        let first = NIOHTTP2WindowUpdatedEvent(streamID: .rootStream, inboundWindowSize: 65535 - 100, outboundWindowSize: 0)
+        let first = NIOHTTP2WindowUpdatedEvent(
+            streamID: .rootStream, inboundWindowSize: 65535 - 100, outboundWindowSize: 0)
         #expect(ReceiveWindow.connectionIncrement(first, target: target) == target - 65435)
-        let later = NIOHTTP2WindowUpdatedEvent(streamID: .rootStream, inboundWindowSize: target - 100, outboundWindowSize: 0)
+        let later = NIOHTTP2WindowUpdatedEvent(
+            streamID: .rootStream, inboundWindowSize: target - 100, outboundWindowSize: 0)
         #expect(ReceiveWindow.connectionIncrement(later, target: target) == nil)
     }
 
