@@ -45,6 +45,9 @@ private struct Harness {
         logger.logLevel = .critical
         var settings = ProxySettings()
         settings.httpLimits = .init(maxHeadBytes: 2048, maxFields: 24)
+        // Small windows: inputs of a few KiB cross them, so Mesher's own WINDOW_UPDATEs are exercised.
+        settings.http2.streamWindow = 1024
+        settings.http2.connectionWindow = 4096
         let loop = self.loop
         let upstreams = self.upstreams
         let pool = UpstreamPool(eventLoop: loop, limits: settings.httpLimits) { address, handler, _ in
