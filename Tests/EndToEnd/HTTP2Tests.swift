@@ -306,4 +306,20 @@ struct HTTP2Tests {
         let lines = lab.accessLog().filter { $0.contains(#""service":"h2web""#) && $0.contains(#""proto":"http""#) }
         #expect(lines.count >= 100 && lines.allSatisfy { $0.contains(#""status":200"#) }, "\(lines.prefix(3))")
     }
+
+    /// A gRPC channel through two Meshers (the consumer's, and the provider's on the instances' side, which takes
+    /// the streams apart again on the app's port): every call answered OK, each a stream in both access logs.
+    @Test func aGRPCChannelThroughTwoMeshers() throws {
+        let lab = try Self.setUp().lab
+        defer { lab.destroy() }
+        try lab.startProviderMesher()
+        let result = try Self.grpc(lab, "calls", ["100"])
+        #expect(result["ok"] as? Int == 100 && (result["failures"] as? [Any])?.isEmpty == true, "\(result)")
+        #expect(lab.eventually { Self.streams(lab, "grpcservice").count >= 100 })
+        let provider = { lab.accessLog(lab.providerAccessLogPath).filter { $0.contains(#""proto":"h2""#) } }
+        #expect(
+            lab.eventually {
+                provider().filter { $0.contains(#""dir":"inbound""#) && $0.contains(#""grpc_status":0"#) }.count >= 100
+            }, "\(provider().prefix(3)) \(lab.log("provider-mesher").suffix(2000))")
+    }
 }
