@@ -52,4 +52,17 @@ struct StreamBufferTests {
         stalled.giveBack(100, to: budget)
         #expect(budget.current == 0 && budget.takePeak() == 110 && budget.takePeak() == 0)
     }
+
+    /// With no channel per stream, a stream's own share is its high watermark: past it, reads from its instance
+    /// pause even while the connection and the budget have room.
+    @Test func oneStreamHoldsAtMostItsHighWatermark() {
+        let budget = ByteBudget(limit: 1 << 30)
+        var buffer = StreamBuffer()
+        buffer.take(StreamBuffer.highWatermark - 1, from: budget)
+        #expect(buffer.mayRead(writable: true, budget: budget))
+        buffer.take(1, from: budget)
+        #expect(!buffer.mayRead(writable: true, budget: budget))
+        buffer.giveBack(StreamBuffer.highWatermark, to: budget)
+        #expect(buffer.mayRead(writable: true, budget: budget))
+    }
 }

@@ -123,16 +123,27 @@ final class HTTP2UpstreamBridge: ExchangeUpstream, HTTP2UpstreamReceiver {
         receiver?.upstreamFailed(failure)
     }
 
+    private static func breaksALine(_ byte: UInt8) -> Bool { byte == 0x0D || byte == 0x0A || byte == 0 }
+
     /// The response's fields as an HTTP/1.1 head, read back by the strict parser (nio-http2 has checked the
     /// names and values; the parser holds them to what an HTTP/1 client may be sent).
     static func responseHead(_ fields: HPACKHeaders, limits: HTTP1HeadParser.Limits) -> HTTP1Head? {
         guard let status = fields.first(name: ":status"), status.utf8.count == 3 else { return nil }
         var text = ByteBuffer()
         text.writeString("HTTP/1.1 \(status) \r\n")
-        for (name, value, _) in fields where !name.hasPrefix(":") { text.writeString("\(name): \(value)\r\n") }
+        var count = 0
+        for (name, value, _) in fields where !name.hasPrefix(":") {
+            // A line break would make another field (or end the head) on HTTP/1: never written, whoever checked.
+            guard !name.utf8.contains(where: Self.breaksALine), !value.utf8.contains(where: Self.breaksALine)
+            else { return nil }
+            text.writeString("\(name): \(value)\r\n")
+            count += 1
+        }
         text.writeStaticString("\r\n")
         var parser = HTTP1HeadParser(role: .response, limits: limits)
-        guard case .head(let head) = parser.parse(&text), text.readableBytes == 0 else { return nil }
+        guard case .head(let head) = parser.parse(&text), text.readableBytes == 0, head.fields.count == count else {
+            return nil
+        }
         return head
     }
 }

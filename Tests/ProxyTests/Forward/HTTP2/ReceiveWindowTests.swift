@@ -1,4 +1,6 @@
+import HTTP1
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 import Testing
 
@@ -49,5 +51,26 @@ struct ReceiveWindowTests {
         #expect(ReceiveWindow.length(of: data) == 3)
         data.paddingBytes = 10
         #expect(ReceiveWindow.length(of: data) == 14, "the padding and its length byte")
+    }
+}
+
+struct HTTP2UpstreamBridgeTests {
+    static let limits = HTTP1HeadParser.Limits(maxHeadBytes: 4096, maxFields: 32)
+
+    /// An h2c instance's response headers as the HTTP/1.1 head an HTTP/1 client gets, read back by the strict
+    /// parser: fields kept, pseudo-headers gone, the length as it said.
+    @Test func responseHeadersBecomeAnHTTP1Head() throws {
+        let fields = HPACKHeaders([(":status", "200"), ("content-type", "text/plain"), ("content-length", "5")])
+        let head = try #require(HTTP2UpstreamBridge.responseHead(fields, limits: Self.limits))
+        #expect(head.status == 200 && head.contentLength == 5)
+        #expect(head.responseFraming(toHEAD: false, toCONNECT: false) == .contentLength(5))
+        #expect(head.fields.count == 2)
+    }
+
+    @Test func aResponseNoHTTP1HeadCanCarryIsRefused() {
+        #expect(HTTP2UpstreamBridge.responseHead(HPACKHeaders([("content-length", "5")]), limits: Self.limits) == nil)
+        #expect(HTTP2UpstreamBridge.responseHead(HPACKHeaders([(":status", "20")]), limits: Self.limits) == nil)
+        let folded = HPACKHeaders([(":status", "200"), ("x-a", "1\r\nx-b: 2")])
+        #expect(HTTP2UpstreamBridge.responseHead(folded, limits: Self.limits) == nil, "no field smuggled in")
     }
 }
