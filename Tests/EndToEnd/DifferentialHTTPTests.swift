@@ -133,4 +133,30 @@ import Testing
         }
         #expect(counted == refused, "\(metrics.split(separator: "\n").filter { $0.contains("code=\"400\"") })")
     }
+
+    /// HTTP/1.1 clients (h11) to an instance that speaks only h2c (`h2upstream.py`, python3-h2 with its checks
+    /// off): each response reaches the client as the instance meant it, fields, body and trailers, or Mesher
+    /// refused it (a 502, or cut off): no field or framing an HTTP/1 client could read otherwise crosses from
+    /// HTTP/2 (`h2responses.json`).
+    @Test func responsesOfAnH2cInstanceReachHTTP1ClientsAsSent() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let script = Self.fixtures.appendingPathComponent("h2upstream.py").path
+        let cases = Self.fixtures.appendingPathComponent("h2responses.json").path
+        let upstream = try lab.spawn(
+            in: lab.server, ["/usr/bin/python3", script, "serve", "8082", cases], log: "h2-upstream")
+        try lab.waitForListener(in: lab.server, port: 8082, process: upstream)
+        try lab.register(
+            "h2up.yaml", "services:\n  h2up:\n    - {address: \(lab.serverIPv4), port: 8082, protocol: h2c}\n")
+        let config = try lab.writeConfig("threads: 1\nregistry: {directory: \(lab.registryDirectory)}\n")
+        try lab.mesherCommand(["init"]).check("mesher init")
+        try lab.startMesher(["--config", config])
+        let result = try lab.inClient(
+            ["/usr/bin/python3", script, "drive", lab.serverIPv4, "8082", cases], timeout: 300)
+        print(result.stdout)
+        #expect(
+            result.status == 0 && result.stdout.contains(" 0 failures"),
+            "\(result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.joined(separator: "\n"))\n\(result.stderr)"
+        )
+    }
 }
