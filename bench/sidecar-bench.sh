@@ -6,6 +6,8 @@
 # HTTP/2: h2load (uid 1000, 8 connections of 32 streams, h2c prior knowledge) -> nghttpd on 127.0.0.1:8090
 # (1 worker, the same 1 KiB body): direct, HAProxy in HTTP mode speaking h2 on both sides, and Mesher by
 # service name (:authority bench-svc, an instance with protocol h2c).
+# gRPC: the same h2load sending unary calls (a 5-byte message) to a real gRPC server (grpcio, the tests'
+# grpcpeer.py, on 127.0.0.1:8095) on the same paths (Mesher by :authority grpc-svc).
 # Usage: bench/sidecar-bench.sh [duration_s]; env MESHER_BIN (default .build/release/mesher),
 # BENCH_ROUNDS (rounds, default 3: the table shows each figure's median), BENCH_IDLE_CONNS (idle connections
 # held through Mesher, default 10000), MESHER_BASELINE_BIN (another Mesher build run alongside at L7 and in
@@ -58,6 +60,13 @@ NG
 "${N[@]}" nginx -c "$HERE/nginx.conf" & echo $! >"$HERE/nginx.pid"
 # The HTTP/2 upstream: h2c (prior knowledge), one worker thread like nginx's one worker, the same body at /1k.
 "${N[@]}" nghttpd --no-tls -a 127.0.0.1 -n 1 -d "$HERE" 8090 >"$HERE/nghttpd.log" 2>&1 & echo $! >"$HERE/nghttpd.pid"
+# The gRPC upstream: grpcio (installed by scripts/install-deps.sh), answering mesh.Echo/Unary.
+GRPC_PY=/opt/mesher-py/bin/python
+GRPC_PEER=$(cd "$(dirname "$0")/.." && pwd)/Tests/EndToEnd/Fixtures/grpcpeer.py
+[ -x "$GRPC_PY" ] || { echo "missing $GRPC_PY (scripts/install-deps.sh)" >&2; exit 2; }
+"${N[@]}" "$GRPC_PY" "$GRPC_PEER" server 127.0.0.1 8095 bench >/dev/null 2>&1 & echo $! >"$HERE/grpc.pid"
+printf '\0\0\0\0\5hello' >"$HERE/unary.bin"
+for _ in $(seq 100); do "${N[@]}" ss -ltn | grep -q ":8095 " && break; sleep 0.1; done
 cat >"$HERE/haproxy-tcp.cfg" <<HC
 global
   maxconn 4000
@@ -85,7 +94,7 @@ printf 'services:\n  bench-bad:\n%s' "$(printf '    - {address: 127.0.0.1, port:
     >"$HERE/registry/bad.yaml"
 # For the HTTP/2 rows' Mesher (a registry of its own): bench-svc is nghttpd, which speaks h2c.
 mkdir "$HERE/registry-h2"
-printf 'services:\n  bench-svc:\n    - {address: 127.0.0.1, port: 8090, protocol: h2c}\n' \
+printf 'services:\n  bench-svc:\n    - {address: 127.0.0.1, port: 8090, protocol: h2c}\n  grpc-svc:\n    - {address: 127.0.0.1, port: 8095, protocol: h2c}\n' \
     >"$HERE/registry-h2/bench.yaml"
 cat >"$HERE/haproxy-bad.cfg" <<HC
 global
@@ -123,7 +132,7 @@ sed -e "s|{directory: $HERE/registry}|{directory: $HERE/registry-h2}|" "$HERE/me
 # route-c32-off, same build, same run).
 printf '%s\ntraffic: {defaults: {loadBalancer: round-robin, requestTimeout: 0s, retries: {attempts: 0}, outlierDetection: {consecutiveFailures: 0}, circuitBreaker: {maxRequests: 1000000}}}\n' \
     "$common" >"$HERE/mesher-off.yaml"
-printf '%s\nsniff: {opaquePorts: [8080, 8090]}\n' "$common" >"$HERE/mesher-tcp.yaml"
+printf '%s\nsniff: {opaquePorts: [8080, 8090, 8095]}\n' "$common" >"$HERE/mesher-tcp.yaml"
 # Metrics and trace context off: what they cost (ka-c32 against ka-c32-notel, route-c32 against route-c32-notel).
 printf '%s\ntelemetry: {metrics: false, tracing: false}\n' "$common" >"$HERE/mesher-notel.yaml"
 # Route rules: what they cost on routed requests (route-c32-rules against route-c32): a header rule and a
@@ -144,7 +153,7 @@ asuser() { "${N[@]}" setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
 route_to() {
     "${N[@]}" iptables -t nat -F OUTPUT
     [ "$1" = 0 ] && return
-    "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,8090,5201 \
+    "${N[@]}" iptables -t nat -A OUTPUT -p tcp -o lo -m owner ! --uid-owner 1337 -m multiport --dports 8080,8090,8095,5201 \
         -j REDIRECT --to-ports "$1"
 }
 # One line: rps p50 p99 requests [errors]
@@ -158,7 +167,7 @@ wrkrun() {
 # in place of p50 and p99: h2load gives no percentiles, and its per-request log (a write(2) per request) would
 # cost it 60 % more CPU, which the proxy under test would feel on a 2-core machine.
 h2run() {
-    asuser h2load -t1 -c8 -m32 -D "$D" "$@" http://127.0.0.1:8090/1k 2>&1 |
+    asuser h2load -t1 -c8 -m32 -D "$D" "$@" 2>&1 |
         awk '/^finished in / {r = $4} /^time for request:/ {mean = $6; sd = $7} $0 != "" {last = $0}
              /^requests: / {n = $6; if ($10 + $12 + $14) e = e " " $0}
              /^status codes: / {if ($5 + $7 + $9) e = e " " $0}
@@ -228,7 +237,9 @@ for round in $(seq "$ROUNDS"); do
     # HTTP/2, the same requests on every path (Mesher routes them by :authority, HAProxy and nghttpd ignore it).
     want h2 && for proxy in "${H2PROXIES[@]}"; do
         route_to "${PORT[$proxy]}"
-        result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc')"
+        result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc' http://127.0.0.1:8090/1k)"
+        result "${H2COLUMN[$proxy]}" grpc-c8m32 "$(h2run -H ':authority: grpc-svc' -H 'content-type: application/grpc' \
+            -H 'te: trailers' -d "$HERE/unary.bin" http://127.0.0.1:8095/mesh.Echo/Unary)"
     done
     want h1 || continue
     for proxy in "${PROXIES[@]}"; do
@@ -357,8 +368,9 @@ print(f"# sidecar benchmark: {sys.argv[2]}s per run, median of {sys.argv[3]} int
 baseline = "baseline" in proxies
 print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/direct':>15}{'mesher/hap-tcp':>16}{'mesher/hap-http':>17}"
       + (f"{'mesher/baseline':>17}" if baseline else ""))
-# h2-c8m32: HTTP/2, its haproxy-http column HAProxy in HTTP mode with h2 on both sides; mean/sd, not p50/p99.
-order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
+# h2-c8m32, grpc-c8m32: HTTP/2, their haproxy-http column HAProxy in HTTP mode with h2 on both sides; mean/sd,
+# not p50/p99.
+order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "grpc-c8m32", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
          "rss-idle", "anon-idle", "rss-load",
          "anon-load", "cpu-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
@@ -376,9 +388,9 @@ for scenario, values in rows.items():
         return f"{nums[a] / nums[b]:.2f}" if nums.get(a) and nums.get(b) else "-"
     print(f"{scenario:<12}" + "".join(cells) + f"{ratio('mesher', 'direct'):>15}{ratio('mesher', 'haproxy-tcp'):>16}{ratio('mesher', 'haproxy-http'):>17}"
           + (f"{ratio('mesher', 'baseline'):>17}" if baseline else ""))
-    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "route-c32", "route-c32-off",
+    if scenario in ("ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "grpc-c8m32", "route-c32", "route-c32-off",
                     "route-c32-notel", "route-c32-rules"):
-        label = "  mean/sd" if scenario.startswith("h2-") else "  p50/p99"
+        label = "  mean/sd" if scenario.startswith(("h2-", "grpc-")) else "  p50/p99"
         print(f"{label:<12}" + "".join(f"{(latency(values[p], 1) + '/' + latency(values[p], 2)) if p in values else '-':>16}" for p in proxies))
         for p, e in errors.get(scenario, {}).items(): print(f"  errors {p}: {e}")
 PY

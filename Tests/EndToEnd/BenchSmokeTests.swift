@@ -30,6 +30,11 @@ struct BenchSmokeTests {
             let mesher = row.filter { Double($0) != nil }
             #expect(!mesher.isEmpty, "\(scenario): \(row)")
         }
+        // HTTP/2 and gRPC (grpcio): direct, HAProxy, Mesher's relay and Mesher at L7 all carried requests.
+        for scenario in ["h2-c8m32", "grpc-c8m32"] {
+            let row = try #require(rows[scenario], "\(result.stdout)")
+            #expect(row.filter { Double($0) ?? 0 > 0 }.count >= 4, "\(scenario): \(row)")
+        }
         // One bad instance of three: a 2xx share for HAProxy (health checks, retry-on) and Mesher.
         let bad = try #require(rows["bad-1-of-3"], "\(result.stdout)")
         #expect(bad.filter { $0.hasSuffix("%") && Double($0.dropLast()) != nil }.count == 2, "\(bad)")
