@@ -219,7 +219,7 @@ if [ -n "$BASELINE" ]; then
     startproxy baseline-h2 "$BASELINE" run --config "$HERE/baseline-h2.yaml"
 fi
 sleep 0.3
-declare -A CPU REQS
+declare -A CPU REQS H2CPU H2REQS
 want h1 && for proxy in "${PROXIES[@]:1}"; do
     result "$proxy" rss-idle "$(rss_mib "$(pid_of "$proxy")") MiB"
     result "$proxy" anon-idle "$(anon_mib "$(pid_of "$proxy")") MiB"
@@ -237,7 +237,15 @@ for round in $(seq "$ROUNDS"); do
     # HTTP/2, the same requests on every path (Mesher routes them by :authority, HAProxy and nghttpd ignore it).
     want h2 && for proxy in "${H2PROXIES[@]}"; do
         route_to "${PORT[$proxy]}"
-        result "${H2COLUMN[$proxy]}" h2-c8m32 "$(h2run -H ':authority: bench-svc' http://127.0.0.1:8090/1k)"
+        [ "$proxy" = direct ] || before=$(cpu_seconds "$(pid_of "$proxy")")
+        line=$(h2run -H ':authority: bench-svc' http://127.0.0.1:8090/1k)
+        result "${H2COLUMN[$proxy]}" h2-c8m32 "$line"
+        # CPU per HTTP/2 stream, to set against cpu-100k (an HTTP/1 request).
+        if [ "$proxy" != direct ]; then
+            H2CPU[$proxy]=$(awk -v t="${H2CPU[$proxy]:-0}" -v a="$before" -v b="$(cpu_seconds "$(pid_of "$proxy")")" \
+                'BEGIN {printf "%.2f", t + b - a}')
+            H2REQS[$proxy]=$((${H2REQS[$proxy]:-0} + $(echo "$line" | awk '{print $4 + 0}')))
+        fi
         result "${H2COLUMN[$proxy]}" grpc-c8m32 "$(h2run -H ':authority: grpc-svc' -H 'content-type: application/grpc' \
             -H 'te: trailers' -d "$HERE/unary.bin" http://127.0.0.1:8095/mesh.Echo/Unary)"
     done
@@ -319,6 +327,12 @@ want h1 && for proxy in "${PROXIES[@]:1}"; do
     result "$proxy" cpu-100k "$(awk -v c="${CPU[$proxy]}" -v n="${REQS[$proxy]}" 'BEGIN {printf "%.2f", c * 100000 / n}') s"
 done
 
+want h2 && for proxy in "${H2PROXIES[@]:1}"; do
+    [ "${H2REQS[$proxy]:-0}" -gt 0 ] || continue
+    result "${H2COLUMN[$proxy]}" cpu-h2-100k \
+        "$(awk -v c="${H2CPU[$proxy]}" -v n="${H2REQS[$proxy]}" 'BEGIN {printf "%.2f", c * 100000 / n}') s"
+done
+
 # Idle connections held open through Mesher: its memory with them.
 if want h1; then
     route_to "${PORT[mesher]}"
@@ -372,7 +386,7 @@ print(f"{'scenario':<12}" + "".join(f"{p:>16}" for p in proxies) + f"{'mesher/di
 # not p50/p99.
 order = ["ka-c32", "ka-c32-notel", "ka-c1", "close-c8", "h2-c8m32", "grpc-c8m32", "tcp-bulk", "route-c32", "route-c32-off", "route-c32-notel", "route-c32-rules", "bad-1-of-3",
          "rss-idle", "anon-idle", "rss-load",
-         "anon-load", "cpu-100k"]
+         "anon-load", "cpu-100k", "cpu-h2-100k"]
 rows = collections.OrderedDict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 for scenario, values in rows.items():
     cells, nums = [], {}
