@@ -56,7 +56,7 @@ extension HTTPForwardHandler {
         if let request {
             logExchange(request, status: answer.status.code, error: answer)
         } else {
-            logRefusal(answer)
+            forward.logRefusal(answer, on: connection)
         }
         closeConnection()
     }
@@ -95,20 +95,27 @@ extension HTTPForwardHandler {
         accessLog.write(line: line.json)
     }
 
-    /// A request refused before its head could be read: no method, no path.
-    private func logRefusal(_ answer: MesherAnswer) {
-        if let metrics = forward.metrics {
+}
+
+extension HTTPForwardContext {
+    /// A request refused before Mesher made an exchange of it (its HTTP/1 head could not be read, its HTTP/2
+    /// headers could not be taken): counted and logged, with what it named, if anything.
+    func logRefusal(
+        _ answer: MesherAnswer, on connection: DownstreamConnection, method: String = "-", authority: String = "-",
+        path: String = "-", protocolName: String = "http"
+    ) {
+        if let metrics {
             metrics.request(
                 direction: connection.direction.rawValue, service: nil, status: answer.status.code, nanoseconds: 0)
             metrics.answered(reason: answer.errorName)
         }
-        guard let accessLog = forward.environment.accessLog else { return }
+        guard let accessLog = environment.accessLog else { return }
         let line = RequestSummary(
             startTime: Date().timeIntervalSince1970,
             source: connection.channel.remoteAddress?.logText ?? "-",
-            direction: connection.direction.rawValue, method: "-", authority: "-", path: "-", service: nil,
+            direction: connection.direction.rawValue, method: method, authority: authority, path: path, service: nil,
             upstream: "-", status: answer.status.code, bytesUp: 0, bytesDown: 0, durationMilliseconds: 0,
-            error: answer.errorName)
+            error: answer.errorName, protocolName: protocolName)
         accessLog.write(line: line.json)
     }
 }

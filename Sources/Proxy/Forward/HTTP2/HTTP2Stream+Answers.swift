@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import NIOHPACK
 import NIOHTTP2
 
 extension HTTP2Stream {
@@ -66,24 +65,6 @@ extension HTTP2Stream {
             bytesUp: call.requestBytes, bytesDown: call.responseBytes,
             durationMilliseconds: elapsed * 1e3, error: error, attempts: call.retry?.attempts ?? 1,
             trace: call.trace, protocolName: "h2", grpcStatus: call.grpcStatus)
-        accessLog.write(line: line.json)
-    }
-
-    /// A request refused as its headers were read (no call was made of it): counted and logged as HTTP/1's
-    /// refusals are, with the method and path it named, if any.
-    func logRefusal(_ answer: MesherAnswer, _ headers: HPACKHeaders) {
-        if let metrics = forward.metrics {
-            metrics.request(
-                direction: connection.direction.rawValue, service: nil, status: answer.status.code, nanoseconds: 0)
-            metrics.answered(reason: answer.errorName)
-        }
-        guard let accessLog = forward.environment.accessLog else { return }
-        let line = RequestSummary(
-            startTime: Date().timeIntervalSince1970, source: connection.channel.remoteAddress?.logText ?? "-",
-            direction: connection.direction.rawValue, method: headers.first(name: ":method") ?? "-",
-            authority: headers.first(name: ":authority") ?? "-", path: headers.first(name: ":path") ?? "-",
-            service: nil, upstream: "-", status: answer.status.code, bytesUp: 0, bytesDown: 0,
-            durationMilliseconds: 0, error: answer.errorName, protocolName: "h2")
         accessLog.write(line: line.json)
     }
 }

@@ -61,7 +61,10 @@ extension HTTP2Stream {
             allocator: server.allocator)
         for frame in frames { write(frame) }
         server.flush()
-        logRefusal(.badRequest(parseError), headers)
+        forward.logRefusal(
+            .badRequest(parseError), on: connection, method: headers.first(name: ":method") ?? "-",
+            authority: headers.first(name: ":authority") ?? "-", path: headers.first(name: ":path") ?? "-",
+            protocolName: "h2")
         endResponse()
     }
 
