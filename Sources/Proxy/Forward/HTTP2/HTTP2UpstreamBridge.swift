@@ -11,7 +11,8 @@ final class HTTP2UpstreamBridge: ExchangeUpstream, HTTP2UpstreamReceiver {
     weak var receiver: (any UpstreamResponseReceiver)?
     private var stream: HTTP2UpstreamStream?
     private let limits: HTTP1HeadParser.Limits
-    private let onConnect: (Result<any ExchangeUpstream, any Error>) -> Void
+    /// Called once, then dropped: it holds the exchange, which holds this bridge until it ends.
+    private var onConnect: ((Result<any ExchangeUpstream, any Error>) -> Void)?
     /// The request's headers, held until its first body part or its end (a request without a body ends with
     /// them).
     private var headers: HPACKHeaders?
@@ -70,6 +71,7 @@ final class HTTP2UpstreamBridge: ExchangeUpstream, HTTP2UpstreamReceiver {
 
     func abandon() {
         receiver = nil
+        onConnect = nil
         stream?.cancel()
         stream = nil
     }
@@ -82,11 +84,17 @@ final class HTTP2UpstreamBridge: ExchangeUpstream, HTTP2UpstreamReceiver {
 
     // MARK: - The stream
 
-    func upstreamConnected() { onConnect(.success(self)) }
+    func upstreamConnected() { connected(.success(self)) }
 
     func upstreamConnectFailed(_ error: any Error) {
         stream = nil
-        onConnect(.failure(error))
+        connected(.failure(error))
+    }
+
+    private func connected(_ result: Result<any ExchangeUpstream, any Error>) {
+        let onConnect = onConnect
+        self.onConnect = nil
+        onConnect?(result)
     }
 
     func upstreamHeaders(_ fields: HPACKHeaders, endStream: Bool) {
