@@ -87,8 +87,12 @@ final class HTTP2ServerHandler: ChannelDuplexHandler {
     /// `stream`'s request goes once the read is done.
     func hold(_ stream: HTTP2Stream) { waiting.append(stream) }
 
-    /// `stream` sent a part of its request upstream: flushed once the read is done.
-    func touched(_ stream: HTTP2Stream) { touched.append(stream) }
+    /// `stream` sent a part of its request upstream: flushed once the read is done, however many it sent.
+    func touched(_ stream: HTTP2Stream) {
+        guard !stream.sentInRead else { return }
+        stream.sentInRead = true
+        touched.append(stream)
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {

@@ -78,6 +78,8 @@ final class HTTP2Stream {
     /// The client's window on this stream, and the body bytes passed on but not yet released.
     var window: ReceiveWindow
     private var unreleased = 0
+    /// Parts of the request went upstream in the connection's current read (flushed once at its end).
+    var sentInRead = false
     /// nio-http2 closed the stream (both ends done, or reset): nothing more goes out on it.
     private(set) var isClosed = false
 
@@ -126,6 +128,7 @@ final class HTTP2Stream {
     }
 
     func flushUpstream() {
+        sentInRead = false
         call?.upstream?.flush()
     }
 

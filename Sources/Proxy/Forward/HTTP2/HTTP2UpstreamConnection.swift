@@ -139,11 +139,11 @@ final class HTTP2UpstreamConnection {
             switch frame.payload {
             case .headers(let headers):
                 guard let stream = connection.table[frame.streamID] else { return }
-                connection.touched.append(stream)
+                touch(stream)
                 stream.receivedHeaders(headers)
             case .data(let data):
                 guard let stream = connection.table[frame.streamID] else { return }
-                connection.touched.append(stream)
+                touch(stream)
                 stream.receivedData(data, length: ReceiveWindow.length(of: data))
             case .settings(.settings(let settings)):
                 for setting in settings where setting.parameter == .maxConcurrentStreams {
@@ -156,6 +156,13 @@ final class HTTP2UpstreamConnection {
             default:
                 break
             }
+        }
+
+        /// `stream` hears of the read's end once, however many of its frames the read held.
+        private func touch(_ stream: HTTP2UpstreamStream) {
+            guard !stream.inRead else { return }
+            stream.inRead = true
+            connection.touched.append(stream)
         }
 
         func channelReadComplete(context: ChannelHandlerContext) {

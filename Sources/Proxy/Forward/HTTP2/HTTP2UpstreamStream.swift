@@ -46,6 +46,8 @@ final class HTTP2UpstreamStream {
     private var inFlight = 0
     private var requestEnded = false
     private var responseEnded = false
+    /// Frames of it came in the connection's current read (its receiver hears of the read's end once).
+    var inRead = false
     /// Closed, cancelled or never connected: no longer counted on its connection.
     private var finished = false
 
@@ -138,7 +140,10 @@ final class HTTP2UpstreamStream {
         release()
     }
 
-    func readComplete() { receiver?.upstreamReadComplete() }
+    func readComplete() {
+        inRead = false
+        receiver?.upstreamReadComplete()
+    }
 
     func writable() {
         if isWritable { receiver?.upstreamWritable() }
