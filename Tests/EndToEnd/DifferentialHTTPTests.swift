@@ -126,11 +126,9 @@ import Testing
                     $0.contains(#""proto":"h2""#) && $0.contains(#""status":400"#) && $0.contains(#""error":"#)
                 }.count == refused
             }, "\(logged())")
-        let metrics = try lab.inClient(["curl", "-sS", "-m", "10", "http://127.0.0.1:15000/metrics"]).stdout
-        let series = #"mesher_requests_total{direction="outbound",service="passthrough",code="400",class="4xx"} "#
-        let counted = metrics.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap {
-            Int($0.split(separator: " ").last ?? "")
-        }
+        let metrics = try lab.metrics()
+        let series = #"mesher_requests_total{direction="outbound",service="passthrough",code="400",class="4xx"}"#
+        let counted = Lab.sample(metrics, series).map { Int($0) }
         #expect(counted == refused, "\(metrics.split(separator: "\n").filter { $0.contains("code=\"400\"") })")
     }
 

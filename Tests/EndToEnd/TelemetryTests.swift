@@ -39,16 +39,6 @@ struct TelemetryTests {
         #expect(result.status == 0, "\(result.stderr)")
     }
 
-    func metrics(_ lab: Lab) throws -> String {
-        try lab.inClient(["curl", "-sS", "-m", "10", "http://127.0.0.1:15000/metrics"]).stdout
-    }
-
-    /// The value of the one sample of `series` (its name and labels as written) in `text`.
-    func sample(_ text: String, _ series: String) -> Double? {
-        let line = text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
-        return line.flatMap { Double($0.split(separator: " ").last ?? "") }
-    }
-
     /// 150 requests answered 200 by AccountService and 20 answered 503 by Mesher for EmptyService give those
     /// counts exactly, whichever of the two event loops took them; the exposition passes promtool.
     @Test func countsAreExactAndPromtoolAcceptsThem() throws {
@@ -56,17 +46,17 @@ struct TelemetryTests {
         defer { lab.destroy() }
         try load(lab, "AccountService", 150)
         try load(lab, "EmptyService", 20)
-        let text = try metrics(lab)
+        let text = try lab.metrics()
         let ok = #"mesher_requests_total{direction="outbound",service="accountservice",code="200",class="2xx"}"#
-        #expect(sample(text, ok) == 150, "\(text.prefix(3000))")
+        #expect(Lab.sample(text, ok) == 150, "\(text.prefix(3000))")
         let unavailable = #"mesher_requests_total{direction="outbound",service="emptyservice",code="503",class="5xx"}"#
-        #expect(sample(text, unavailable) == 20)
-        #expect(sample(text, #"mesher_answers_total{reason="no-healthy-instance"}"#) == 20)
-        #expect(sample(text, #"mesher_registry_services"#) == 2)
-        #expect(sample(text, #"mesher_registry_instances{state="up"}"#) == 2)
-        #expect(sample(text, "mesher_registry_synced") == 1)
-        #expect(sample(text, "mesher_registry_syncs_total") == 1, "one full view, read at start")
-        #expect((sample(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
+        #expect(Lab.sample(text, unavailable) == 20)
+        #expect(Lab.sample(text, #"mesher_answers_total{reason="no-healthy-instance"}"#) == 20)
+        #expect(Lab.sample(text, #"mesher_registry_services"#) == 2)
+        #expect(Lab.sample(text, #"mesher_registry_instances{state="up"}"#) == 2)
+        #expect(Lab.sample(text, "mesher_registry_synced") == 1)
+        #expect(Lab.sample(text, "mesher_registry_syncs_total") == 1, "one full view, read at start")
+        #expect((Lab.sample(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
         let histogramCount = text.split(separator: "\n").filter {
             $0.hasPrefix(#"mesher_request_duration_seconds_count{direction="outbound",service="accountservice""#)
         }.compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)

@@ -345,10 +345,7 @@ def drive(host, port, requests_path, responses_path, record_path, access_log):
         results.append(f"response {index:2} {case['name']:<45} {status or '(no answer)'}")
         failures += [f"response case {index} {case['name']}: {p}" for p in problems]
     print("\n".join(results))
-    print(f"{len(requests)} request cases, {len(responses)} response cases, {len(failures)} failures")
-    for failure in failures:
-        print("FAIL " + failure)
-    return 1 if failures else 0
+    return report(f"{len(requests)} request cases, {len(responses)} response cases", failures)
 
 
 def field_problems(record, expected):
@@ -383,7 +380,12 @@ def routed(host, port, cases_path, record_path):
             problems += field_problems(record, case.get("headers", {}))
         print(f"routed {index:3} {case['name']:<45} {status or '(no answer)'}")
         failures += [f"routed case {index} {case['name']}: {p}" for p in problems]
-    print(f"{len(cases)} routed cases, {len(failures)} failures")
+    return report(f"{len(cases)} routed cases", failures)
+
+
+def report(counted, failures):
+    """The run's last lines: what was counted and how many failed, then each failure; the exit status."""
+    print(f"{counted}, {len(failures)} failures")
     for failure in failures:
         print("FAIL " + failure)
     return 1 if failures else 0

@@ -16,7 +16,7 @@ import h2.connection
 import h2.events
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from differential import Tail, field_problems, settle  # noqa: E402
+from differential import Tail, field_problems, report, settle  # noqa: E402
 
 
 def send(host, port, case, limit=5.0):
@@ -88,10 +88,7 @@ def main(host, port, cases_path, record_path):
                 problems += field_problems(record, expected.get("headers", {}))
         print(f"h2 {index:3} {case['name']:<50} {status if status is not None else 'reset'}")
         failures += [f"h2 case {index} {case['name']}: {p}" for p in problems]
-    print(f"{len(cases)} h2 cases, {len(failures)} failures")
-    for failure in failures:
-        print("FAIL " + failure)
-    return 1 if failures else 0
+    return report(f"{len(cases)} h2 cases", failures)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ import h2.connection
 import h2.events
 import h11
 
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from differential import report  # noqa: E402
+
 
 def serve(port, cases):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -122,10 +125,7 @@ def drive(host, port, cases):
                     problems.append(f"trailer {name} read {trailers.get(name)!r}, expected {value!r}")
         print(f"h2c {index:3} {case['name']:<50} {status if status is not None else '-'}")
         failures += [f"h2c case {index} {case['name']}: {p}" for p in problems]
-    print(f"{len(cases)} h2c cases, {len(failures)} failures")
-    for failure in failures:
-        print("FAIL " + failure)
-    return 1 if failures else 0
+    return report(f"{len(cases)} h2c cases", failures)
 
 
 if __name__ == "__main__":
