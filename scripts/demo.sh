@@ -216,6 +216,8 @@ sleep 1
 as_app "$consumer" nghttp -m 20 http://Greeter:8090/index.html | sort | uniq -c
 echo "# the consumer's access log, one line per stream:"
 grep '"proto":"h2","method"' "$work/logs/consumer.log" | tail -2
+echo "# an HTTP/1.1 client reaches the same h2c-only instances: its requests go as streams on Mesher's HTTP/2 connections:"
+for _ in 1 2; do as_app "$consumer" curl -sS -m 5 --http1.1 http://Greeter:8090/index.html; done
 echo "# a service with no instance up (Nobody) answers like any Mesher error, as HTTP/2 (a gRPC client gets grpc-status 14):"
 echo "services: {Nobody: []}" > "$work/registry/nobody.yaml"
 sleep 1
