@@ -153,8 +153,12 @@ enum RegistryFile {
     /// A mapping key that Yams finds again. It looks a key up as a plain scalar, tag included, so a key that reads
     /// as a number, a boolean or null when plain ("8", "yes", "~") is only found written plain (found by
     /// FuzzRegistryFile: a tag named "8" was rendered as "8" and not found again).
+    /// A key whose written form runs past YAML's 1,024-character limit on implicit keys is written explicit
+    /// (`? key`), else the file does not parse (found by FuzzRegistryFile: a tag name of many line breaks, each
+    /// escaped in four characters).
     static func key(_ text: String) -> String {
-        Resolver.default.resolveTag(of: Node(text)) == .str ? quoted(text) : text
+        let written = Resolver.default.resolveTag(of: Node(text)) == .str ? quoted(text) : text
+        return written.utf8.count > 1000 ? "? " + written : written
     }
 
     private static func hex(_ value: UInt32, digits: Int) -> String {

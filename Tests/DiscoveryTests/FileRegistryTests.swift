@@ -70,6 +70,19 @@ struct RegistryFileTests {
     #expect(content.listings == [RegistryFile.Listing(instance: instance, heartbeat: 1.5, ttl: 10)])
 }
 
+/// A tag name whose written form runs past YAML's 1,024-character limit on implicit keys (FuzzRegistryFile: line
+/// breaks, each escaped in four characters) still reads back, and so does one just under the limit.
+@Test func longTagNamesReadBack() throws {
+    for name in [
+        String(repeating: "\n", count: 300), String(repeating: "k", count: 1100), String(repeating: "k", count: 990),
+    ] {
+        let instance = ServiceInstance(service: "ce", address: "198.18.0.2", port: 8080, tags: [name: "v", "8": ""])
+        let rendered = RegistryFile.render(instance, heartbeat: 1.5, ttl: 10)
+        let content = try RegistryFile.parse(rendered, source: "rendered.yaml")
+        #expect(content.listings == [RegistryFile.Listing(instance: instance, heartbeat: 1.5, ttl: 10)], "\(rendered)")
+    }
+}
+
 struct FileRegistryTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mesher-registry-\(UUID())").path
 
