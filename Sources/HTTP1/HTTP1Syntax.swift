@@ -1,7 +1,7 @@
 /// Byte classes of RFC 9110/9112, as lookup tables: the parser runs them on every byte of every head.
 package enum HTTP1Syntax {
     /// tchar: the characters of a token (method, field name, Connection option).
-    static let token: [Bool] = table { byte in
+    package static let token: [Bool] = table { byte in
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
             UInt8(ascii: "A")...UInt8(ascii: "Z"):
@@ -11,7 +11,7 @@ package enum HTTP1Syntax {
     }
 
     /// A field value's bytes: VCHAR, obs-text, SP and HTAB. No CTL, so never CR, LF or NUL.
-    static let fieldValue: [Bool] = table { $0 == 0x09 || $0 == 0x20 || ($0 >= 0x21 && $0 != 0x7F) }
+    package static let fieldValue: [Bool] = table { $0 == 0x09 || $0 == 0x20 || ($0 >= 0x21 && $0 != 0x7F) }
 
     /// A request target's bytes: VCHAR only (no space, no CTL, no obs-text), and no "#": no target form has a
     /// fragment (RFC 9112 §3.2), and an app that drops one ("/admin#x" is "/admin" to WHATWG URL readers) would

@@ -115,9 +115,16 @@ final class HTTP1UpstreamBridge: HTTP2CallUpstream, UpstreamResponseReceiver {
     }
 
     /// HTTP/2 trailers as HTTP/1 trailer lines.
+    /// A trailer HTTP/1 could not carry as it is (HTTP/2 allows control characters in a value) is left out:
+    /// never a line an HTTP/1 reader parses otherwise (found by FuzzHTTP2Forward: a value of 0x05).
     static func trailerLines(_ trailers: HPACKHeaders) -> ByteBuffer {
         var out = ByteBuffer()
-        for (name, value, _) in trailers where !name.hasPrefix(":") { out.writeString("\(name): \(value)\r\n") }
+        for (name, value, _) in trailers where !name.hasPrefix(":") {
+            guard !name.isEmpty, name.utf8.allSatisfy({ HTTP1Syntax.token[Int($0)] }),
+                value.utf8.allSatisfy({ HTTP1Syntax.fieldValue[Int($0)] })
+            else { continue }
+            out.writeString("\(name): \(value)\r\n")
+        }
         return out
     }
 

@@ -73,4 +73,10 @@ struct HTTP2UpstreamBridgeTests {
         let folded = HPACKHeaders([(":status", "200"), ("x-a", "1\r\nx-b: 2")])
         #expect(HTTP2UpstreamBridge.responseHead(folded, limits: Self.limits) == nil, "no field smuggled in")
     }
+
+    /// HTTP/2 allows control characters in a trailer's value; HTTP/1 does not: such a trailer is left out.
+    @Test func trailersHTTP1CannotCarryAreLeftOut() {
+        let trailers = HPACKHeaders([("grpc-status", "0"), ("x-bad", "a\u{5}b"), ("x-ok", "fine")])
+        #expect(String(buffer: HTTP1UpstreamBridge.trailerLines(trailers)) == "grpc-status: 0\r\nx-ok: fine\r\n")
+    }
 }
